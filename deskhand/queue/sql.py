@@ -1,0 +1,184 @@
+"""The queue on the SQL store (SQLite and PostgreSQL share this code; the claim differs a little).
+
+Claim is one atomic statement: UPDATE … WHERE id = (SELECT … LIMIT 1) RETURNING …, under SQLite's
+BEGIN IMMEDIATE or PostgreSQL's FOR UPDATE SKIP LOCKED, so two workers never take the same job.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from deskhand.queue.port import PRIORITY_EVENT, Job
+from deskhand.store.schema import jobs
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
+    """Exponential backoff with full jitter's upper half: attempt 1 → 1-2 s, 2 → 2-4 s, …"""
+    ceiling = min(cap, base**attempt)
+    return ceiling / 2 + random.random() * ceiling / 2
+
+
+class SqlQueue:
+    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    def enqueue(
+        self,
+        conn: Connection | None,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        dedupe_key: str | None = None,
+        priority: int = PRIORITY_EVENT,
+        run_at: float | None = None,
+        max_attempts: int = 5,
+    ) -> int | None:
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.enqueue(
+                    own,
+                    kind,
+                    payload,
+                    dedupe_key=dedupe_key,
+                    priority=priority,
+                    run_at=run_at,
+                    max_attempts=max_attempts,
+                )
+        t = self.clock()
+        stmt = insert(jobs).values(
+            kind=kind,
+            dedupe_key=dedupe_key,
+            payload=payload,
+            status="queued",
+            priority=priority,
+            attempts=0,
+            max_attempts=max_attempts,
+            run_at=run_at if run_at is not None else t,
+            created_at=t,
+            updated_at=t,
+        )
+        try:
+            with conn.begin_nested():
+                res = conn.execute(stmt)
+        except IntegrityError:
+            return None
+        return int(res.inserted_primary_key[0])
+
+    def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:
+        t = self.clock()
+        runnable = or_(
+            and_(jobs.c.status == "queued", jobs.c.run_at <= t),
+            and_(jobs.c.status == "running", jobs.c.lease_until < t),
+        )
+        pick = select(jobs.c.id).where(runnable).order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(1)
+        if self._skip_locked:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(jobs)
+            .where(jobs.c.id == pick.scalar_subquery())
+            .values(
+                status="running",
+                lease_until=t + lease_s,
+                lease_owner=owner,
+                attempts=jobs.c.attempts + 1,
+                updated_at=t,
+            )
+            .returning(
+                jobs.c.id,
+                jobs.c.kind,
+                jobs.c.payload,
+                jobs.c.attempts,
+                jobs.c.max_attempts,
+                jobs.c.dedupe_key,
+            )
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return Job(
+            id=row.id,
+            kind=row.kind,
+            payload=row.payload,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            dedupe_key=row.dedupe_key,
+        )
+
+    def _owned(self, job: Job, owner: str) -> Any:
+        return and_(jobs.c.id == job.id, jobs.c.status == "running", jobs.c.lease_owner == owner)
+
+    def ack(self, job: Job, owner: str) -> bool:
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(jobs)
+                .where(self._owned(job, owner))
+                .values(status="done", lease_until=None, updated_at=self.clock())
+            )
+        return res.rowcount == 1
+
+    def retry(self, job: Job, owner: str, error: str, *, delay_s: float | None = None) -> str:
+        dead = job.attempts >= job.max_attempts
+        status = "dead" if dead else "queued"
+        delay = delay_s if delay_s is not None else backoff_s(job.attempts)
+        t = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(self._owned(job, owner))
+                .values(
+                    status=status, run_at=t + delay, lease_until=None, last_error=error[:2000], updated_at=t
+                )
+            )
+        log.warning(
+            "job %s %s attempt %d/%d failed: %s -> %s",
+            job.id,
+            job.kind,
+            job.attempts,
+            job.max_attempts,
+            error[:200],
+            status,
+        )
+        return status
+
+    def defer(self, job: Job, owner: str, run_at: float, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(self._owned(job, owner))
+                .values(
+                    status="queued",
+                    run_at=run_at,
+                    lease_until=None,
+                    attempts=jobs.c.attempts - 1,
+                    last_error=f"deferred: {reason}"[:2000],
+                    updated_at=self.clock(),
+                )
+            )
+
+    def extend(self, job: Job, owner: str, lease_s: float) -> bool:
+        t = self.clock()
+        with self.engine.begin() as conn:
+            res = conn.execute(update(jobs).where(self._owned(job, owner)).values(lease_until=t + lease_s))
+        return res.rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def dead_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        q = select(jobs).where(jobs.c.status == "dead").order_by(jobs.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q).all()]

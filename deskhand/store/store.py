@@ -1,0 +1,345 @@
+"""The store: named, plain SQL over the schema. One instance per process, thread-safe.
+
+Functions that must share a transaction with the queue (the gateway's "record the event and enqueue
+its job, then acknowledge") take a Connection; the rest open their own transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from deskhand.errors import NotFoundError
+from deskhand.model import DEFAULT_TENANT, Action, Decision, Event, EventKind
+from deskhand.settings import Settings
+from deskhand.store import schema as t
+from deskhand.store.db import open_engine
+from deskhand.store.secrets import SecretBox
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    name: str
+    tenant_id: str
+    provider: str
+    config: dict[str, Any]  # decrypted connection values: never log
+    settings: dict[str, Any]
+
+    def redacted(self, secret_fields: Sequence[str]) -> dict[str, Any]:
+        return {k: ("***" if k in secret_fields else v) for k, v in self.config.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    tenant_id: str
+    event: Event
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    key: str
+    decision_id: int
+    account: str
+    ticket_id: str
+    seq: int
+    kind: str
+    params: dict[str, Any]
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    started_at: datetime | None
+
+
+class Store:
+    def __init__(self, engine: Engine, box: SecretBox) -> None:
+        self.engine = engine
+        self.box = box
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Store:
+        s = settings or Settings.from_env()
+        return cls(open_engine(s.database_url), SecretBox.open(s.secret_key, s.data_dir()))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- tenants and accounts -------------------------------------------------------------
+    def ensure_tenant(self, tenant_id: str = DEFAULT_TENANT, name: str | None = None) -> None:
+        with self.transaction() as c:
+            if c.execute(select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)).first() is None:
+                c.execute(insert(t.tenants).values(id=tenant_id, name=name or tenant_id, created_at=now()))
+
+    def save_account(
+        self,
+        name: str,
+        provider: str,
+        config: dict[str, Any],
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        """Create or replace an account (its connection values are sealed)."""
+        self.ensure_tenant(tenant_id)
+        sealed = self.box.seal(config)
+        with self.transaction() as c:
+            old = c.execute(select(t.accounts.c.settings).where(t.accounts.c.name == name)).first()
+            merged = {**(old.settings if old else {}), **(settings or {})}
+            values = dict(
+                tenant_id=tenant_id,
+                provider=provider,
+                config_sealed=sealed,
+                settings=merged,
+                updated_at=now(),
+            )
+            if old is None:
+                c.execute(insert(t.accounts).values(name=name, created_at=now(), **values))
+            else:
+                c.execute(update(t.accounts).where(t.accounts.c.name == name).values(**values))
+
+    def get_account(self, name: str) -> AccountRecord:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.accounts).where(t.accounts.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
+        return self._account(row)
+
+    def find_account(self, name: str) -> AccountRecord | None:
+        try:
+            return self.get_account(name)
+        except NotFoundError:
+            return None
+
+    def list_accounts(self) -> list[AccountRecord]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.accounts).order_by(t.accounts.c.name)).all()
+        return [self._account(r) for r in rows]
+
+    def _account(self, row: Any) -> AccountRecord:
+        return AccountRecord(
+            name=row.name,
+            tenant_id=row.tenant_id,
+            provider=row.provider,
+            config=self.box.unseal(row.config_sealed),
+            settings=dict(row.settings or {}),
+        )
+
+    # -- events ---------------------------------------------------------------------------
+    def record_event(self, conn: Connection, tenant_id: str, event: Event) -> int | None:
+        """Insert an event; None when this delivery was already recorded (a duplicate)."""
+        try:
+            with conn.begin_nested():
+                res = conn.execute(
+                    insert(t.events).values(
+                        tenant_id=tenant_id,
+                        account=event.account,
+                        provider=event.provider,
+                        kind=event.kind.value,
+                        ticket_id=event.ticket_id,
+                        delivery_id=event.delivery_id,
+                        comment_id=event.comment_id,
+                        author_id=event.author_id,
+                        occurred_at=event.occurred_at,
+                        received_at=now(),
+                        payload=event.payload,
+                    )
+                )
+        except IntegrityError:
+            return None
+        return int(res.inserted_primary_key[0])
+
+    def get_event(self, event_id: int) -> StoredEvent:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.events).where(t.events.c.id == event_id)).first()
+        if row is None:
+            raise NotFoundError(f"no event {event_id}")
+        return _stored_event(row)
+
+    def list_events(self, *, account: str | None = None, limit: int = 100) -> list[StoredEvent]:
+        q = select(t.events).order_by(t.events.c.id.desc()).limit(limit)
+        if account:
+            q = q.where(t.events.c.account == account)
+        with self.engine.connect() as c:
+            return [_stored_event(r) for r in c.execute(q).all()]
+
+    # -- decisions and actions ------------------------------------------------------------
+    def save_decision(
+        self,
+        conn: Connection,
+        *,
+        tenant_id: str,
+        account: str,
+        event_id: int,
+        ticket_id: str,
+        decision: Decision,
+        evidence: dict[str, Any],
+        actions: Sequence[Action],
+    ) -> int:
+        triage = decision.triage
+        res = conn.execute(
+            insert(t.decisions).values(
+                tenant_id=tenant_id,
+                account=account,
+                event_id=event_id,
+                ticket_id=ticket_id,
+                route=decision.route.value,
+                category=triage.category if triage else None,
+                urgency=triage.urgency.value if triage else None,
+                confidence=decision.confidence,
+                rules=list(decision.rules),
+                reasons=list(decision.reasons),
+                evidence=evidence,
+                reply=decision.reply,
+                created_at=now(),
+            )
+        )
+        decision_id = int(res.inserted_primary_key[0])
+        for seq, action in enumerate(actions):
+            conn.execute(
+                insert(t.actions).values(
+                    key=action.key,
+                    decision_id=decision_id,
+                    account=account,
+                    ticket_id=action.ticket_id,
+                    seq=seq,
+                    kind=action.kind.value,
+                    params=action.params,
+                    status="planned",
+                )
+            )
+        return decision_id
+
+    def decision_for_event(self, event_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.decisions).where(t.decisions.c.event_id == event_id)).first()
+        return dict(row._mapping) if row else None
+
+    def get_decision(self, decision_id: int) -> dict[str, Any]:
+        with self.engine.connect() as c:
+            row = c.execute(select(t.decisions).where(t.decisions.c.id == decision_id)).first()
+        if row is None:
+            raise NotFoundError(f"no decision {decision_id}: see `deskhand decisions list`")
+        return dict(row._mapping)
+
+    def list_decisions(
+        self, *, account: str | None = None, ticket_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        q = select(t.decisions).order_by(t.decisions.c.id.desc()).limit(limit)
+        if account:
+            q = q.where(t.decisions.c.account == account)
+        if ticket_id:
+            q = q.where(t.decisions.c.ticket_id == ticket_id)
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q).all()]
+
+    def actions_for(self, decision_id: int) -> list[ActionRecord]:
+        q = select(t.actions).where(t.actions.c.decision_id == decision_id).order_by(t.actions.c.seq)
+        with self.engine.connect() as c:
+            return [ActionRecord(**dict(r._mapping)) for r in c.execute(q).all()]
+
+    def mark_action(self, key: str, status: str, **values: Any) -> None:
+        stamp = {"started_at": now()} if status == "started" else {}
+        if status in ("done", "failed"):
+            stamp = {"done_at": now()}
+        with self.transaction() as c:
+            c.execute(
+                update(t.actions).where(t.actions.c.key == key).values(status=status, **stamp, **values)
+            )
+
+    # -- knowledge ------------------------------------------------------------------------
+    def kb_hashes(self, tenant_id: str) -> dict[str, str]:
+        q = select(t.kb_articles.c.source_id, t.kb_articles.c.content_hash).where(
+            t.kb_articles.c.tenant_id == tenant_id
+        )
+        with self.engine.connect() as c:
+            return {r.source_id: r.content_hash for r in c.execute(q).all()}
+
+    def put_article(
+        self,
+        tenant_id: str,
+        *,
+        source_id: str,
+        title: str,
+        url: str | None,
+        content_hash: str,
+        chunks: Sequence[dict[str, Any]],
+    ) -> None:
+        """Replace one article and its chunks (each chunk: kind, title, heading, text, url)."""
+        with self.transaction() as c:
+            self._delete_article(c, tenant_id, source_id)
+            c.execute(
+                insert(t.kb_articles).values(
+                    tenant_id=tenant_id,
+                    source_id=source_id,
+                    title=title,
+                    url=url,
+                    content_hash=content_hash,
+                    updated_at=now(),
+                )
+            )
+            for i, ch in enumerate(chunks):
+                c.execute(
+                    insert(t.kb_chunks).values(tenant_id=tenant_id, source_id=source_id, ordinal=i, **ch)
+                )
+
+    def remove_article(self, tenant_id: str, source_id: str) -> None:
+        with self.transaction() as c:
+            self._delete_article(c, tenant_id, source_id)
+
+    @staticmethod
+    def _delete_article(c: Connection, tenant_id: str, source_id: str) -> None:
+        for table in (t.kb_chunks, t.kb_articles):
+            c.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.source_id == source_id))
+
+    def list_articles(self, tenant_id: str) -> list[dict[str, Any]]:
+        q = (
+            select(t.kb_articles)
+            .where(t.kb_articles.c.tenant_id == tenant_id)
+            .order_by(t.kb_articles.c.source_id)
+        )
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q).all()]
+
+    def chunks(self, tenant_id: str) -> list[dict[str, Any]]:
+        q = (
+            select(t.kb_chunks)
+            .where(t.kb_chunks.c.tenant_id == tenant_id)
+            .order_by(t.kb_chunks.c.source_id, t.kb_chunks.c.ordinal)
+        )
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(q).all()]
+
+    def kb_version(self, tenant_id: str) -> str:
+        """Changes whenever the tenant's knowledge changes (cache key for indexes)."""
+        hashes = self.kb_hashes(tenant_id)
+        import hashlib
+
+        return hashlib.sha256(repr(sorted(hashes.items())).encode()).hexdigest()[:16]
+
+
+def _stored_event(row: Any) -> StoredEvent:
+    ev = Event(
+        provider=row.provider,
+        account=row.account,
+        kind=EventKind(row.kind),
+        ticket_id=row.ticket_id,
+        delivery_id=row.delivery_id,
+        occurred_at=row.occurred_at,
+        comment_id=row.comment_id,
+        author_id=row.author_id,
+        payload=row.payload,
+    )
+    return StoredEvent(id=row.id, tenant_id=row.tenant_id, event=ev, received_at=row.received_at)
