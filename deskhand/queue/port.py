@@ -46,8 +46,11 @@ class Queue(Protocol):
         """Mark done. False when the lease was lost (another worker owns it now)."""
         ...
 
-    def retry(self, job: Job, owner: str, error: str, *, delay_s: float | None = None) -> str:
-        """Re-queue after a failure (backoff, or `delay_s`), or dead-letter it; returns the new status."""
+    def retry(
+        self, job: Job, owner: str, error: str, *, delay_s: float | None = None, final: bool = False
+    ) -> str:
+        """Re-queue after a failure (backoff, or `delay_s`), or dead-letter it (after the last
+        attempt, or at once when `final`); returns the new status."""
         ...
 
     def defer(self, job: Job, owner: str, run_at: float, reason: str) -> None:

@@ -128,8 +128,10 @@ class SqlQueue:
             )
         return res.rowcount == 1
 
-    def retry(self, job: Job, owner: str, error: str, *, delay_s: float | None = None) -> str:
-        dead = job.attempts >= job.max_attempts
+    def retry(
+        self, job: Job, owner: str, error: str, *, delay_s: float | None = None, final: bool = False
+    ) -> str:
+        dead = final or job.attempts >= job.max_attempts
         status = "dead" if dead else "queued"
         delay = delay_s if delay_s is not None else backoff_s(job.attempts)
         t = self.clock()

@@ -1,0 +1,118 @@
+"""The ASGI gateway: signed webhooks in, durable events out; health; a small read API.
+
+A webhook is answered 2xx only after its events and their jobs are committed. Everything that can
+be wrong with a request is answered before anything is written: unknown account → 404, signature
+missing / wrong / stale → 401, signed but unreadable payload → 400, store unavailable → 503 (so the
+provider retries later).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from deskhand import __version__
+from deskhand.errors import ConfigError, PayloadError, SignatureError
+from deskhand.queue import PRIORITY_EVENT
+from deskhand.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
+    """The gateway. With `workers` > 0 it also runs that many worker threads in-process."""
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threads = []
+        if workers:
+            from deskhand.responder.worker import start_workers
+
+            threads = start_workers(rt, workers, stop)
+        yield
+        stop.set()
+        for th in threads:
+            th.join(timeout=30)
+
+    app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan)
+    app.state.rt = rt
+
+    @app.get("/healthz")
+    def health() -> JSONResponse:
+        try:
+            counts = rt.queue.counts()
+        except SQLAlchemyError as exc:
+            return _error(503, "store_unavailable", str(exc.__class__.__name__))
+        return JSONResponse({"status": "ok", "version": __version__, "jobs": counts})
+
+    @app.post("/webhooks/{provider}/{account}")
+    async def webhook(provider: str, account: str, request: Request) -> JSONResponse:
+        body = await request.body()
+        return await run_in_threadpool(_receive, rt, provider, account, dict(request.headers), body)
+
+    @app.get("/api/decisions")
+    def decisions(
+        account: str | None = None, ticket: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        rows = rt.store.list_decisions(account=account, ticket_id=ticket, limit=min(limit, 500))
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows]
+
+    return app
+
+
+def _receive(
+    rt: Runtime, provider: str, account_name: str, headers: dict[str, str], body: bytes
+) -> JSONResponse:
+    try:
+        account = rt.store.find_account(account_name)
+    except OperationalError as exc:
+        log.error("webhook for %s: store unavailable: %s", account_name, exc.__class__.__name__)
+        return _error(503, "store_unavailable", "the store is unavailable; retry later")
+    if account is None or account.provider != provider:
+        return _error(404, "unknown_account", f"no {provider} account named {account_name!r}")
+    try:
+        connector = rt.connector(account)
+        connector.verify_webhook(headers, body)
+    except SignatureError as exc:
+        log.warning("webhook rejected account=%s: %s", account_name, exc)
+        return _error(401, "bad_signature", str(exc))
+    except ConfigError as exc:
+        return _error(401, "not_configured", str(exc))
+    try:
+        events = connector.parse_webhook(headers, body)
+    except PayloadError as exc:
+        return _error(400, "bad_payload", str(exc))
+    accepted, duplicates = [], 0
+    try:
+        with rt.store.transaction() as conn:
+            for event in events:
+                event_id = rt.store.record_event(conn, account.tenant_id, event)
+                if event_id is None:
+                    duplicates += 1
+                    continue
+                rt.queue.enqueue(
+                    conn,
+                    "handle_event",
+                    {"event_id": event_id},
+                    dedupe_key=f"event:{event_id}",
+                    priority=PRIORITY_EVENT,
+                )
+                accepted.append(event_id)
+    except SQLAlchemyError as exc:
+        log.error("webhook for %s not stored: %s", account_name, exc.__class__.__name__)
+        return _error(503, "store_unavailable", "the event could not be stored; retry later")
+    log.info("webhook account=%s events=%s duplicates=%d", account_name, accepted, duplicates)
+    return JSONResponse({"accepted": accepted, "duplicates": duplicates, "ignored": len(events) == 0})

@@ -1,0 +1,70 @@
+"""apply_decision: perform a decision's actions on the helpdesk, each exactly once.
+
+Each action row moves planned → started → done. A crash between the provider call and `done`
+leaves it `started`; the retry then looks at the ticket before acting again: a comment of ours with
+the same text means the first attempt landed, so it is marked done instead of posted twice.
+Status, tags and assignment are idempotent by nature and are simply re-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from deskhand.errors import ProviderError
+from deskhand.model import Action, ActionKind
+from deskhand.runtime import Runtime
+from deskhand.store import ActionRecord
+
+log = logging.getLogger(__name__)
+COMMENT_KINDS = (ActionKind.REPLY.value, ActionKind.NOTE.value)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def apply_decision(rt: Runtime, decision_id: int) -> None:
+    records = rt.store.actions_for(decision_id)
+    if not records:
+        return
+    account = rt.store.get_account(records[0].account)
+    connector = rt.connector(account)
+    for rec in records:
+        if rec.status in ("done", "failed"):
+            continue
+        if rec.status == "started" and rec.kind in COMMENT_KINDS and _already_posted(rt, account, rec):
+            rt.store.mark_action(rec.key, "done", result={"reconciled": True})
+            log.info("action %s had landed before a crash; not posting again", rec.key)
+            continue
+        rt.store.mark_action(rec.key, "started")
+        action = Action(kind=ActionKind(rec.kind), ticket_id=rec.ticket_id, key=rec.key, params=rec.params)
+        try:
+            result = connector.perform(action)
+        except ProviderError as exc:
+            if exc.retryable:
+                raise
+            rt.store.mark_action(rec.key, "failed", error=str(exc)[:2000])
+            log.error("action %s failed for good: %s", rec.key, exc)
+            continue
+        rt.store.mark_action(rec.key, "done", result=_jsonable(result))
+
+
+def _already_posted(rt: Runtime, account: object, rec: ActionRecord) -> bool:
+    from deskhand.store import AccountRecord
+
+    assert isinstance(account, AccountRecord)
+    ident = rt.identity(account)
+    body = _norm(str(rec.params.get("body", "")))
+    for c in rt.connector(account).list_comments(rec.ticket_id):
+        if c.author_id == ident.own_id and _norm(c.body) == body:
+            return True
+    return False
+
+
+def _jsonable(result: object) -> dict[str, object]:
+    if isinstance(result, dict):
+        return {
+            str(k): v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in result.items()
+        }
+    return {"result": str(result)}

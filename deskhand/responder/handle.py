@@ -1,0 +1,122 @@
+"""handle_event: one stored event in, one stored decision (with planned actions) out.
+
+ticket = connector.get_ticket → triage → hard rules → retrieve → compose → decide → plan → store.
+The decision and the job that applies it are committed together, so a crash anywhere re-runs this
+job and finds either nothing (starts over) or the decision (only re-enqueues its application).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from deskhand.model import Decision, EventKind, Ticket
+from deskhand.queue import PRIORITY_WRITE
+from deskhand.responder import rules
+from deskhand.responder.compose import compose_reply
+from deskhand.responder.decide import decide, ignore, plan
+from deskhand.responder.policy import Policy
+from deskhand.runtime import Identity, Runtime
+from deskhand.store import AccountRecord, StoredEvent
+
+log = logging.getLogger(__name__)
+ANSWERED_KINDS = (EventKind.TICKET_CREATED, EventKind.COMMENT_ADDED)
+
+
+def handle_event(rt: Runtime, event_id: int) -> int | None:
+    """Decide for one event; returns the decision id (None when the event needs no decision)."""
+    done = rt.store.decision_for_event(event_id)
+    if done is not None:
+        _enqueue_apply(rt, None, int(done["id"]))
+        return int(done["id"])
+    stored = rt.store.get_event(event_id)
+    ev = stored.event
+    if ev.kind not in ANSWERED_KINDS:
+        log.info("event %s (%s) needs no answer", event_id, ev.kind.value)
+        return None
+    account = rt.store.get_account(ev.account)
+    policy = Policy.from_settings(account.settings)
+    ident = rt.identity(account)
+    ticket = rt.connector(account).get_ticket(ev.ticket_id, with_comments=True)
+    decision = _decide(rt, stored, account, ident, ticket, policy)
+    team = ident.teams.get(policy.escalation_team.lower()) or ident.teams.get(policy.escalation_team)
+    actions = plan(decision, ticket_id=ticket.id, key=f"ev{event_id}", escalation_team=team, policy=policy)
+    evidence = {
+        "triage_scores": decision.triage.scores if decision.triage else {},
+        "sources": [
+            {"id": s.id, "title": s.title, "kind": s.kind, "score": round(s.score, 4), "url": s.url}
+            for s in decision.sources
+        ],
+        "ticket_subject": ticket.subject,
+    }
+    with rt.store.transaction() as conn:
+        decision_id = rt.store.save_decision(
+            conn,
+            tenant_id=account.tenant_id,
+            account=account.name,
+            event_id=event_id,
+            ticket_id=ticket.id,
+            decision=decision,
+            evidence=evidence,
+            actions=actions,
+        )
+        if actions:
+            _enqueue_apply(rt, conn, decision_id)
+    log.info(
+        "decided account=%s ticket=%s event=%s route=%s confidence=%.2f rules=%s",
+        account.name,
+        ticket.id,
+        event_id,
+        decision.route.value,
+        decision.confidence,
+        ",".join(decision.rules),
+    )
+    return decision_id
+
+
+def _enqueue_apply(rt: Runtime, conn: object, decision_id: int) -> None:
+    rt.queue.enqueue(
+        conn,  # type: ignore[arg-type]
+        "apply_decision",
+        {"decision_id": decision_id},
+        dedupe_key=f"apply:{decision_id}",
+        priority=PRIORITY_WRITE,
+        max_attempts=8,
+    )
+
+
+def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> str | Decision:
+    """The text to answer, or an `ignore` decision when this event is not a customer's new message."""
+    ev = stored.event
+    if ev.kind is EventKind.TICKET_CREATED:
+        return ticket.text
+    if ev.author_id is not None and ev.author_id == ident.own_id:
+        return ignore("our own comment (echo)")
+    if ev.author_id is not None and ev.author_id in ident.staff_ids:
+        return ignore("a comment by an agent")
+    if ticket.requester and ev.author_id and ev.author_id != ticket.requester.id:
+        return ignore("a comment by someone other than the requester")
+    comment = next((c for c in ticket.comments if c.id == ev.comment_id), None)
+    if comment is None:
+        return ignore(f"comment {ev.comment_id} is not on the ticket")
+    if ticket.comments and ticket.comments[0].id == comment.id:
+        return ignore("the ticket's first comment (answered through ticket_created)")
+    return f"{ticket.subject}\n\n{comment.body}".strip()
+
+
+def _decide(
+    rt: Runtime, stored: StoredEvent, account: AccountRecord, ident: Identity, ticket: Ticket, policy: Policy
+) -> Decision:
+    message = _customer_message(stored, ticket, ident)
+    if isinstance(message, Decision):
+        return message
+    triage = rt.triage(message)
+    fired = rules.fire(
+        rules.RuleInput(
+            ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id
+        ),
+        policy,
+    )
+    sources = [s for s in rt.retrieve(account.tenant_id, message) if s.score >= policy.min_source_score]
+    name = ticket.requester.name if ticket.requester else None
+    reply = compose_reply(message, sources, customer_name=name)
+    return decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)

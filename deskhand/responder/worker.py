@@ -1,0 +1,84 @@
+"""The worker loop: claim a job, run it, acknowledge it; failures retry with backoff, then dead-letter."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from deskhand.errors import DeskhandError, ProviderError
+from deskhand.queue import Job
+from deskhand.responder.effects import apply_decision
+from deskhand.responder.handle import handle_event
+from deskhand.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Runtime, Job], None]
+HANDLERS: dict[str, Handler] = {
+    "handle_event": lambda rt, job: (handle_event(rt, int(job.payload["event_id"])), None)[1],
+    "apply_decision": lambda rt, job: apply_decision(rt, int(job.payload["decision_id"])),
+}
+
+
+def worker_name(index: int = 0) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{index}"
+
+
+class Worker:
+    def __init__(
+        self, rt: Runtime, *, name: str | None = None, lease_s: float = 120.0, idle_s: float = 0.2
+    ) -> None:
+        self.rt = rt
+        self.name = name or worker_name()
+        self.lease_s = lease_s
+        self.idle_s = idle_s
+
+    def run_once(self) -> bool:
+        """Run one job if one is due; False when the queue had nothing to do."""
+        job = self.rt.queue.claim(self.name, lease_s=self.lease_s)
+        if job is None:
+            return False
+        handler = HANDLERS.get(job.kind)
+        if handler is None:
+            self.rt.queue.retry(job, self.name, f"no handler for job kind {job.kind!r}", final=True)
+            return True
+        try:
+            handler(self.rt, job)
+        except ProviderError as exc:
+            self.rt.queue.retry(job, self.name, repr(exc), delay_s=exc.retry_after, final=not exc.retryable)
+        except DeskhandError as exc:
+            self.rt.queue.retry(job, self.name, repr(exc), final=True)
+        except Exception as exc:  # a bug or an outage: retry with backoff, keep the trace in the log
+            log.exception("job %s %s crashed", job.id, job.kind)
+            self.rt.queue.retry(job, self.name, repr(exc))
+        else:
+            if not self.rt.queue.ack(job, self.name):
+                log.warning("job %s finished after its lease was taken over", job.id)
+        return True
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # the store is down: wait and try again, never die
+                log.exception("worker %s could not reach the queue", self.name)
+                busy = False
+                time.sleep(1.0)
+            if not busy:
+                stop.wait(self.idle_s)
+        log.info("worker %s stopped", self.name)
+
+
+def start_workers(rt: Runtime, count: int, stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for i in range(count):
+        w = Worker(rt, name=worker_name(i))
+        th = threading.Thread(target=w.run, args=(stop,), name=f"deskhand-worker-{i}", daemon=True)
+        th.start()
+        threads.append(th)
+    return threads

@@ -1,0 +1,130 @@
+"""The process-wide context every surface shares: store, queue, connectors, models, indexes.
+
+Everything here is built lazily and cached (thread-safe): a gateway that only records webhooks never
+loads a model; a worker loads the triage model once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from deskhand.model import Role, Source, Triage
+from deskhand.queue import SqlQueue
+from deskhand.settings import Settings
+from deskhand.store import AccountRecord, Store
+
+if TYPE_CHECKING:
+    from deskhand.providers.connector import Connector
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is who in one helpdesk account: our own API user and the staff (agents/admins)."""
+
+    own_id: str | None
+    staff_ids: frozenset[str]
+    teams: dict[str, str]  # lower-cased name -> id, and id -> id
+
+
+class Runtime:
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
+        self.store = store
+        self.settings = settings or Settings.from_env()
+        self.queue = SqlQueue(store.engine)
+        self._lock = threading.RLock()
+        self._connectors: dict[str, tuple[int, Connector]] = {}
+        self._identities: dict[str, Identity] = {}
+        self._retrievers: dict[str, tuple[str, Any]] = {}
+        self._triage: Any = None
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> Runtime:
+        s = settings or Settings.from_env()
+        return cls(Store.open(s), s)
+
+    # -- helpdesks ------------------------------------------------------------------------
+    def connector(self, account: AccountRecord) -> Connector:
+        from deskhand.providers import open_connector
+
+        version = hash(repr(sorted(account.config.items())))
+        with self._lock:
+            cached = self._connectors.get(account.name)
+            if cached and cached[0] == version:
+                return cached[1]
+            if cached:
+                cached[1].close()
+            conn = open_connector(account.provider, account.name, account.config)
+            self._connectors[account.name] = (version, conn)
+            self._identities.pop(account.name, None)
+            return conn
+
+    def identity(self, account: AccountRecord) -> Identity:
+        with self._lock:
+            if account.name in self._identities:
+                return self._identities[account.name]
+        conn = self.connector(account)
+        me = conn.current_user()
+        staff = {u.id for u in conn.list_users() if u.role in (Role.AGENT, Role.ADMIN)} | {me.id}
+        teams: dict[str, str] = {}
+        for team in conn.list_teams():
+            teams[team.name.lower()] = team.id
+            teams[team.id] = team.id
+        ident = Identity(own_id=me.id, staff_ids=frozenset(staff), teams=teams)
+        with self._lock:
+            self._identities[account.name] = ident
+        return ident
+
+    # -- models ---------------------------------------------------------------------------
+    def triage(self, text: str) -> Triage:
+        with self._lock:
+            if self._triage is None:
+                from deskhand.ai.triage import seed_model
+
+                self._triage = seed_model()
+            model = self._triage
+        result: Triage = model.predict(text)
+        return result
+
+    def retrieve(self, tenant_id: str, query: str, k: int = 5) -> list[Source]:
+        version = self.store.kb_version(tenant_id)
+        with self._lock:
+            cached = self._retrievers.get(tenant_id)
+            if cached is None or cached[0] != version:
+                cached = (version, build_retriever(self.store.chunks(tenant_id)))
+                self._retrievers[tenant_id] = cached
+        retriever = cached[1]
+        if retriever is None:
+            return []
+        found: list[Source] = retriever.search(query, k=k)
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            for _, conn in self._connectors.values():
+                conn.close()
+            self._connectors.clear()
+        self.store.engine.dispose()
+
+
+def build_retriever(rows: Sequence[dict[str, Any]]) -> Any:
+    """A retriever over a tenant's stored chunks (None when the tenant has no knowledge)."""
+    if not rows:
+        return None
+    from deskhand.ai.chunk import Chunk
+    from deskhand.ai.retrieve import Retriever
+
+    chunks = [
+        Chunk(
+            source_id=r["source_id"],
+            title=r["title"],
+            heading=r.get("heading") or "",
+            text=r["text"],
+            kind=r["kind"],
+            url=r.get("url"),
+        )
+        for r in rows
+    ]
+    return Retriever(chunks)
