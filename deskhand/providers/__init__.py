@@ -1,1 +1,63 @@
-"""deskhand.providers"""
+"""deskhand.providers: connectors as data (defs/<slug>.yaml) + a small interpreter.
+
+available_providers() -> list[str]
+load_definition(slug) -> ProviderDefinition            validated, cached
+connection_fields(slug) -> dict[str, FieldSpec]         .secret .required .pattern .help .default
+open_connector(slug, account, config, *, http=None, limiter=None, sleep=time.sleep) -> Connector
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import httpx
+
+from deskhand.providers import definition as _definition
+from deskhand.providers.auth import build_auth
+from deskhand.providers.client import Limiter, ProviderHTTP
+from deskhand.providers.connector import Connector, load_hooks, resolve_values
+from deskhand.providers.definition import FieldSpec, ProviderDefinition
+
+__all__ = [
+    "Connector",
+    "FieldSpec",
+    "Limiter",
+    "ProviderDefinition",
+    "available_providers",
+    "connection_fields",
+    "load_definition",
+    "open_connector",
+]
+
+
+def available_providers() -> list[str]:
+    """Slugs of every provider with a definition file."""
+    return list(_definition.definition_paths())
+
+
+def load_definition(slug: str) -> ProviderDefinition:
+    """The validated definition of one provider (cached); ConfigError naming file and field."""
+    return _definition.load(slug)
+
+
+def connection_fields(slug: str) -> dict[str, FieldSpec]:
+    """What `deskhand connect <slug>` asks for: name -> spec (.secret, .required, .pattern)."""
+    return dict(load_definition(slug).connection)
+
+
+def open_connector(
+    slug: str,
+    account: str,
+    config: Mapping[str, str],
+    *,
+    http: httpx.Client | None = None,
+    limiter: Limiter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Connector:
+    """A connector for one account. Missing/invalid values -> ConfigError naming the fix."""
+    definition = load_definition(slug)
+    values = resolve_values(definition, account, config)
+    auth = build_auth(definition.auth, values)
+    client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep)
+    return Connector(definition, account, values, client, load_hooks(definition))

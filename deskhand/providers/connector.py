@@ -1,0 +1,317 @@
+"""The connector: one account of one provider, interpreting its definition over HTTP.
+
+Nothing here knows a provider's name: everything provider-specific is in its definition, and
+whatever data can't say is a named function in its hook module (called as documented below).
+
+Hook signatures: field/argument hooks ``f(value) -> value``; a call hook (``hook:`` instead of
+``call:`` on a resource call) ``f(connector, args) -> response body``; an action hook
+``f(connector, action, args) -> summary dict``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from deskhand.errors import ConfigError, PayloadError, ProviderError
+from deskhand.model import Action, Comment, Event, Priority, Team, Ticket, User
+from deskhand.providers import records, webhooks
+from deskhand.providers.client import ProviderHTTP
+from deskhand.providers.definition import (
+    CallSpec,
+    NextUrlPaging,
+    OffsetPaging,
+    PagingSpec,
+    ProviderDefinition,
+    TokenPaging,
+)
+from deskhand.providers.fields import fill, get_path, map_key, set_path
+from deskhand.providers.paginate import NextUrlPaginator, OffsetPaginator, Paginator, TokenPaginator
+
+
+def resolve_values(definition: ProviderDefinition, account: str, config: Mapping[str, str]) -> dict[str, Any]:
+    """The connection values with defaults, checked against the definition; plus `root`."""
+    values: dict[str, Any] = {k: v for k, v in config.items() if v not in (None, "")}
+    for name, spec in definition.connection.items():
+        value = values.get(name, spec.default)
+        if value in (None, ""):
+            if spec.required:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"account {account!r} has no {name}: deskhand connect {definition.name} --name {account} {flag} …"
+                )
+            continue
+        if spec.pattern and not re.fullmatch(spec.pattern, str(value)):
+            shown = "(secret)" if spec.secret else repr(value)
+            raise ConfigError(
+                f"account {account!r}: {name} {shown} does not match {spec.pattern}"
+                + (f" ({spec.help})" if spec.help else "")
+            )
+        values[name] = value
+    try:
+        root = values.get("base_url") or fill(definition.root, values)
+    except KeyError as exc:
+        raise ConfigError(f"{definition.name}: root {definition.root} needs {exc.args[0]}") from exc
+    values["root"] = str(root).rstrip("/")
+    return values
+
+
+def build_paginator(spec: PagingSpec, page_size: int | None = None) -> Paginator:
+    size_param = spec.size.param if spec.size else None
+    size = page_size or (spec.size.value if spec.size else None)
+    if isinstance(spec, NextUrlPaging):
+        return NextUrlPaginator(spec.next_url, spec.has_more, spec.link_header, size_param, size)
+    if isinstance(spec, TokenPaging):
+        return TokenPaginator(spec.token, spec.param, spec.is_last, spec.has_more, spec.location, size_param, size)
+    if isinstance(spec, OffsetPaging):
+        return OffsetPaginator(spec.offset, size_param, size, spec.total, spec.is_last, spec.start)
+    raise TypeError(f"unknown paginate spec {spec!r}")
+
+
+class Connector:
+    def __init__(
+        self,
+        definition: ProviderDefinition,
+        account: str,
+        values: Mapping[str, Any],
+        http: ProviderHTTP,
+        hooks: ModuleType | None = None,
+    ) -> None:
+        self.definition = definition
+        self.provider = definition.name
+        self.account = account
+        self.values = dict(values)
+        self.http = http
+        self.hooks = hooks
+        functions = {n: getattr(hooks, n) for n in definition.hook_names()} if hooks else {}
+        self._hook_fns: dict[str, Callable[..., Any]] = functions
+        self.readers = {
+            name: records.RecordReader(self.provider, name, spec, functions)
+            for name, spec in definition.resources.items()
+        }
+        self._me: User | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_ticket(self, ticket_id: str, *, with_comments: bool = True) -> Ticket:
+        body = self.call(self._resource_call("ticket", "get"), {"ticket_id": ticket_id})
+        record = get_path(body, self._resource_call("ticket", "get").item)
+        comments = self.list_comments(ticket_id) if with_comments else []
+        return records.read_ticket(self.readers["ticket"], record, comments=comments, url_values=self.values)
+
+    def iter_tickets(self, *, page_size: int | None = None) -> Iterator[Ticket]:
+        for record in self.iter_records(self._resource_call("ticket", "list"), {}, page_size=page_size):
+            yield records.read_ticket(self.readers["ticket"], record, url_values=self.values)
+
+    def list_comments(self, ticket_id: str) -> list[Comment]:
+        spec = self._resource_call("comment", "list")
+        reader = self.readers["comment"]
+        found = self.iter_records(spec, {"ticket_id": ticket_id})
+        return [records.read_comment(reader, r, str(ticket_id)) for r in found]
+
+    def list_users(self) -> list[User]:
+        spec = self._resource_call("user", "list")
+        return [records.read_user(self.readers["user"], r) for r in self.iter_records(spec, {})]
+
+    def list_teams(self) -> list[Team]:
+        spec = self._resource_call("team", "list")
+        return [records.read_team(self.readers["team"], r) for r in self.iter_records(spec, {})]
+
+    def current_user(self) -> User:
+        if self._me is None:
+            spec = self._resource_call("user", "me")
+            self._me = records.read_user(self.readers["user"], get_path(self.call(spec, {}), spec.item))
+        return self._me
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_ticket(
+        self,
+        *,
+        subject: str,
+        body: str,
+        requester_name: str | None = None,
+        requester_email: str | None = None,
+        tags: Sequence[str] = (),
+        priority: Priority | None = None,
+    ) -> Ticket:
+        spec = self._resource_call("ticket", "create")
+        args = {
+            "subject": subject,
+            "body": body,
+            "requester_name": requester_name,
+            "requester_email": requester_email,
+            "tags": list(tags),
+            "priority": priority,
+        }
+        response = self.call(spec, args)
+        if spec.refetch:
+            return self.get_ticket(str(get_path(response, spec.refetch)))
+        return records.read_ticket(self.readers["ticket"], get_path(response, spec.item), url_values=self.values)
+
+    def perform(self, action: Action) -> dict[str, Any]:
+        """Perform one action; returns a summary (kind, ticket, HTTP status, `result` values)."""
+        spec = self.definition.actions.get(action.kind)
+        if spec is None:
+            raise ConfigError(f"{self.provider} cannot {action.kind.value}: its definition has no such action")
+        args = {**action.params, "ticket_id": action.ticket_id}
+        if spec.hook:
+            return dict(self._hook_fns[spec.hook](self, action, self._args(spec, args)))
+        response = self.send(spec, args)
+        body = _json_or_none(response)
+        summary: dict[str, Any] = {
+            "action": action.kind.value,
+            "ticket_id": action.ticket_id,
+            "status_code": response.status_code,
+        }
+        for name, path in spec.result.items():
+            value = get_path(body, path)
+            if value is not None:
+                summary[name] = value
+        return summary
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def verify_webhook(
+        self,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: datetime | None = None,
+        tolerance: float | None = None,
+    ) -> None:
+        spec = self._webhooks().verify
+        if spec is None:
+            raise ConfigError(f"{self.provider} webhooks carry no signature; verify them another way")
+        secret = fill(spec.secret, self.values)
+        webhooks.verify(spec, secret, headers, body, values=self._text_values(), now=now, tolerance=tolerance)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
+        return webhooks.parse_events(self._webhooks(), self.provider, self.account, headers, body)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the engine (also what hooks use) --------------------------------------------------
+
+    def send(self, spec: CallSpec, args: Mapping[str, Any], **overrides: Any) -> httpx.Response:
+        """One HTTP call from a call spec and its arguments (args converted, placeholders filled)."""
+        context = {**self.values, **self._args(spec, args)}
+        path_values = {k: quote(str(v), safe="") for k, v in context.items() if isinstance(v, str | int)}
+        try:
+            path = fill(spec.path, path_values)
+        except KeyError as exc:
+            raise ValueError(f"{self.provider} {spec.method} {spec.path} needs {exc.args[0]}") from exc
+        request = {
+            "params": fill(spec.params, context) or None,
+            "json": fill(spec.json_body, context),
+            "headers": fill(spec.headers, context) or None,
+        }
+        url = overrides.pop("url", None)
+        request.update(overrides)
+        return self.http.request(spec.method, url or path, **request)
+
+    def call(self, spec: CallSpec, args: Mapping[str, Any]) -> Any:
+        """The JSON body of a call (or what its hook returns)."""
+        if spec.hook:
+            return self._hook_fns[spec.hook](self, self._args(spec, args))
+        return _json_or_none(self.send(spec, args))
+
+    def iter_records(self, spec: CallSpec, args: Mapping[str, Any], *, page_size: int | None = None) -> Iterator[Any]:
+        """Every record of a list call, following the pagination its definition names."""
+        if spec.hook:
+            yield from get_path(self.call(spec, args), spec.items) or []
+            return
+        paging = self.definition.paginate if spec.paginate is None else spec.paginate
+        paginator = build_paginator(paging, page_size) if paging else None
+        context = {**self.values, **self._args(spec, args)}
+        params = {**(fill(spec.params, context) or {}), **(paginator.first() if paginator else {})}
+        json_body = fill(spec.json_body, context)
+        url: str | None = None
+        seen: set[str] = set()
+        while True:
+            key = f"{url}|{sorted(params.items())}|{json_body}"
+            if key in seen:
+                raise ProviderError(f"{self.provider} pagination repeats a page ({url or spec.path}); stopping")
+            seen.add(key)
+            response = self.send(spec, args, url=url, params=params or None, json=json_body)
+            body = _json_or_none(response)
+            items = get_path(body, spec.items) or []
+            if not isinstance(items, list):
+                raise PayloadError(f"{self.provider} {spec.path}: expected a list at {spec.items!r}")
+            yield from items
+            step = paginator.next(body, response.headers, params, len(items)) if paginator else None
+            if step is None:
+                return
+            if step.url:
+                url, params = step.url, {}
+            else:
+                params = {**params, **step.params}
+                for dotted, value in step.json.items():
+                    set_path(json_body, dotted, value)
+
+    def _args(self, spec: CallSpec, args: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(args)
+        for name, rule in spec.args.items():
+            value = out.get(name)
+            if value is None:
+                if rule.required:
+                    raise ValueError(f"{self.provider} {spec.method} {spec.path}: missing argument {name}")
+                continue
+            if rule.hook:
+                value = self._hook_fns[rule.hook](value)
+            if rule.map is not None:
+                if map_key(value) not in rule.map:
+                    raise ValueError(f"{self.provider}: {name} {value!r} is not one of {sorted(rule.map)}")
+                value = rule.map[map_key(value)]
+            if rule.type == "int":
+                value = int(value)
+            elif rule.type == "str":
+                value = str(value)
+            elif rule.type == "list":
+                value = [value] if isinstance(value, str) else list(value)
+            out[name] = value
+        return out
+
+    def _resource_call(self, resource: str, operation: str) -> CallSpec:
+        spec = self.definition.resources.get(resource)  # type: ignore[call-overload]
+        call = getattr(spec, operation, None) if spec else None
+        if call is None:
+            raise ConfigError(f"{self.provider} definition has no resources.{resource}.{operation}")
+        return call
+
+    def _webhooks(self) -> webhooks.WebhooksSpec:
+        if self.definition.webhooks is None:
+            raise ConfigError(f"{self.provider} definition has no webhooks section")
+        return self.definition.webhooks
+
+    def _text_values(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.values.items() if isinstance(v, str | int)}
+
+
+def load_hooks(definition: ProviderDefinition) -> ModuleType | None:
+    if not definition.hook_names():
+        return None
+    return import_module(definition.hook_module())
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise PayloadError(f"{response.request.method} {response.request.url}: response is not JSON") from exc

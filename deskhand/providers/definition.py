@@ -1,0 +1,374 @@
+"""Provider definitions: the YAML schema, validated at load, with errors naming the file and field.
+
+One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
+
+    name: <slug>                      # must equal the file name
+    title: Human name
+    root: https://{subdomain}.example.com   # helpdesk root; the connection value `base_url`, if set,
+    api: /api/v2                            #   replaces it (simulators); requests go to root + api
+    connection:                       # values `deskhand connect` asks for
+      <name>: {secret: bool, required: bool (true), pattern: regex, help: text, default: value}
+    hooks: <module>                   # optional; default deskhand.providers.hooks.<slug> when a
+                                      #   `hook:` is named anywhere below
+    auth:  {type: basic, username: "{email}/token", password: "{api_token}"}
+         | {type: bearer, token: "{access_token}"}
+         | {type: header, header: Authorization, value: "{api_key}"}
+         | {type: query, params: {key: "{api_key}", token: "{api_token}"}}
+    limits: {remaining_header, limit_header, reset_header, retry_after_header}   # for a limiter
+    paginate: <paginator>             # default for every list call; a call may override it
+      # {type: next_url, next_url: links.next, has_more: meta.has_more, link_header: bool,
+      #  size: {param: "page[size]", value: 100}}
+      # {type: token, token: nextPageToken, param: nextPageToken, is_last: isLast, has_more: path,
+      #  in: params|json, size: {...}}
+      # {type: offset, offset: startAt, total: total, is_last: isLast, size: {param: maxResults, value: 50}}
+    resources:                        # ticket | comment | user | team
+      <resource>:
+        get | list | create | me: <call>
+        fields: {<model field>: <dotted path> | {path, map: {raw: value}, default, each, hook, value}}
+        web_url: "{root}/agent/tickets/{id}"   # ticket only; {id} is the ticket's id
+    actions:                          # reply | note | set_status | add_tags | assign | set_priority | escalate
+      <kind>: <call>
+    webhooks:
+      verify: {scheme: hmac_sha256_base64 | hmac_sha256_hex | hmac_sha1_base64 | hmac_sha1_hex,
+               secret: "{webhook_secret}", signature_header, prefix: "sha256=",
+               timestamp_header | timestamp (body path), signed: "{timestamp}{body}", tolerance: 300}
+      type: <path of the event type in the body>
+      items: <path of a list of events>       # when one delivery carries several
+      delivery_id: {header: name} | {path: dotted}   # else a sha256 of the body
+      occurred_at: <path>
+      events: {<provider type>: {kind, ticket_id, comment_id, author_id, when: {path: value}} | [rules]}
+
+A <call> is ``"GET /tickets/{ticket_id}.json"`` or ``{call: "POST /path", params: {}, json: {},
+headers: {}, item: <path of the one record>, items: <path of the list>, paginate: <paginator> |
+false, args: {<name>: {map, hook, type: str|int|list, required}}, result: {<name>: <path>},
+refetch: <path of the new ticket id, to GET it after a create>, hook: <function name>}``.
+Placeholders ``{name}`` fill whole values from the connection values and the call's arguments;
+a whole-value placeholder with no value drops its key.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deskhand.errors import ConfigError
+from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
+from deskhand.providers.fields import map_key
+
+DEFS_DIR = Path(__file__).parent / "defs"
+_CALL = re.compile(r"^(GET|POST|PUT|PATCH|DELETE)\s+(\S+)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class FieldSpec(_Strict):
+    """One connection value (what `deskhand connect` asks for)."""
+
+    secret: bool = False
+    required: bool = True
+    pattern: str | None = None
+    help: str | None = None
+    default: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+
+class BasicAuthSpec(_Strict):
+    type: Literal["basic"]
+    username: str
+    password: str
+
+
+class BearerAuthSpec(_Strict):
+    type: Literal["bearer"]
+    token: str
+
+
+class HeaderAuthSpec(_Strict):
+    type: Literal["header"]
+    header: str
+    value: str
+
+
+class QueryAuthSpec(_Strict):
+    type: Literal["query"]
+    params: dict[str, str]
+
+
+AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec, Field(discriminator="type")]
+
+
+class SizeSpec(_Strict):
+    param: str
+    value: int = Field(gt=0)
+
+
+class NextUrlPaging(_Strict):
+    type: Literal["next_url"]
+    next_url: str | None = None
+    has_more: str | None = None
+    link_header: bool = False
+    size: SizeSpec | None = None
+
+
+class TokenPaging(_Strict):
+    type: Literal["token"]
+    token: str
+    param: str
+    is_last: str | None = None
+    has_more: str | None = None
+    location: Literal["params", "json"] = Field("params", alias="in")
+    size: SizeSpec | None = None
+
+
+class OffsetPaging(_Strict):
+    type: Literal["offset"]
+    offset: str
+    total: str | None = None
+    is_last: str | None = None
+    start: int = 0
+    size: SizeSpec | None = None
+
+
+PagingSpec = Annotated[NextUrlPaging | TokenPaging | OffsetPaging, Field(discriminator="type")]
+
+
+class LimitsSpec(_Strict):
+    remaining_header: str | None = None
+    limit_header: str | None = None
+    reset_header: str | None = None
+    retry_after_header: str = "retry-after"
+
+
+class ArgSpec(_Strict):
+    """How one argument is turned into the provider's value before filling the call."""
+
+    map: dict[str, Any] | None = None
+    hook: str | None = None
+    type: Literal["str", "int", "list"] | None = None
+    required: bool = False
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        return {map_key(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+class CallSpec(_Strict):
+    method: str = ""
+    path: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    json_body: Any = Field(None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    item: str | None = None
+    items: str | None = None
+    paginate: PagingSpec | Literal[False] | None = None
+    args: dict[str, ArgSpec] = Field(default_factory=dict)
+    result: dict[str, str] = Field(default_factory=dict)
+    refetch: str | None = None
+    hook: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_call(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"call": value}
+        if isinstance(value, dict) and "call" in value:
+            value = dict(value)
+            match = _CALL.match(str(value.pop("call")).strip())
+            if not match:
+                raise ValueError("call must look like 'GET /path/{placeholder}'")
+            value["method"], value["path"] = match.groups()
+        if isinstance(value, dict) and not value.get("method") and not value.get("hook"):
+            raise ValueError("needs `call: METHOD /path` or `hook: <function>`")
+        return value
+
+
+class FieldRuleSpec(_Strict):
+    path: str | None = None
+    map: dict[str, Any] | None = None
+    default: Any = None
+    each: str | None = None
+    hook: str | None = None
+    value: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        return {map_key(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+RESOURCE_FIELDS: dict[str, dict[str, type | None]] = {
+    "ticket": {
+        "id": None,
+        "subject": None,
+        "description": None,
+        "status": Status,
+        "raw_status": None,
+        "priority": None,
+        "requester_id": None,
+        "requester_name": None,
+        "requester_email": None,
+        "requester_organization_id": None,
+        "assignee_id": None,
+        "team_id": None,
+        "tags": None,
+        "created_at": None,
+        "updated_at": None,
+        "url": None,
+    },
+    "comment": {"id": None, "body": None, "visibility": Visibility, "author_id": None, "created_at": None},
+    "user": {"id": None, "name": None, "email": None, "role": Role},
+    "team": {"id": None, "name": None},
+}
+
+
+class ResourceSpec(_Strict):
+    get: CallSpec | None = None
+    list: CallSpec | None = None
+    create: CallSpec | None = None
+    me: CallSpec | None = None
+    fields: dict[str, FieldRuleSpec]
+    web_url: str | None = None
+
+
+class EventRuleSpec(_Strict):
+    kind: EventKind
+    ticket_id: str
+    comment_id: str | None = None
+    author_id: str | None = None
+    when: dict[str, Any] = Field(default_factory=dict)
+
+
+class VerifySpec(_Strict):
+    scheme: Literal["hmac_sha256_base64", "hmac_sha256_hex", "hmac_sha1_base64", "hmac_sha1_hex"]
+    secret: str = "{webhook_secret}"
+    signature_header: str
+    prefix: str = ""
+    timestamp_header: str | None = None
+    timestamp: str | None = None
+    signed: str = "{body}"
+    tolerance: float = Field(300, gt=0)
+
+
+class DeliveryIdSpec(_Strict):
+    header: str | None = None
+    path: str | None = None
+
+
+class WebhooksSpec(_Strict):
+    verify: VerifySpec | None = None
+    type: str
+    items: str | None = None
+    delivery_id: DeliveryIdSpec = Field(default_factory=DeliveryIdSpec)
+    occurred_at: str | None = None
+    events: dict[str, EventRuleSpec | list[EventRuleSpec]]
+
+
+class ProviderDefinition(_Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str | None = None
+    root: str
+    api: str = ""
+    connection: dict[str, FieldSpec]
+    hooks: str | None = None
+    auth: AuthSpec
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    paginate: PagingSpec | None = None
+    resources: dict[Literal["ticket", "comment", "user", "team"], ResourceSpec]
+    actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
+    webhooks: WebhooksSpec | None = None
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> ProviderDefinition:
+        for resource, spec in self.resources.items():
+            known = RESOURCE_FIELDS[resource]
+            for name, rule in spec.fields.items():
+                if name not in known:
+                    raise ValueError(f"resources.{resource}.fields.{name}: unknown field; known: {sorted(known)}")
+                kind = known[name]
+                if kind is not None and rule.map is not None:
+                    bad = [v for v in rule.map.values() if v is not None and v not in {k.value for k in kind}]
+                    if bad:
+                        raise ValueError(
+                            f"resources.{resource}.fields.{name}.map: {bad} not in {[k.value for k in kind]}"
+                        )
+        return self
+
+    def hook_names(self) -> set[str]:
+        """Every hook function the definition names (checked against the hook module at load)."""
+        names: set[str] = set()
+        calls = [c for r in self.resources.values() for c in (r.get, r.list, r.create, r.me) if c]
+        for call in [*calls, *self.actions.values()]:
+            names.update(n for n in [call.hook, *(a.hook for a in call.args.values())] if n)
+        for resource in self.resources.values():
+            names.update(rule.hook for rule in resource.fields.values() if rule.hook)
+        return names
+
+    def hook_module(self) -> str:
+        return self.hooks or f"deskhand.providers.hooks.{self.name}"
+
+
+def read_definition(path: Path) -> ProviderDefinition:
+    """Parse and validate one definition file; every problem is a ConfigError naming file and field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read provider definition: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a provider definition must be a mapping, got {type(data).__name__}")
+    try:
+        definition = ProviderDefinition.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{path}: invalid provider definition: {problems}") from exc
+    if definition.name != path.stem:
+        raise ConfigError(f"{path}: name: {definition.name!r} must equal the file name {path.stem!r}")
+    _check_hooks(path, definition)
+    return definition
+
+
+def _check_hooks(path: Path, definition: ProviderDefinition) -> None:
+    names = definition.hook_names()
+    if not names:
+        return
+    from importlib import import_module
+
+    try:
+        module = import_module(definition.hook_module())
+    except ImportError as exc:
+        raise ConfigError(f"{path}: hooks: cannot import {definition.hook_module()}: {exc}") from exc
+    missing = sorted(n for n in names if not callable(getattr(module, n, None)))
+    if missing:
+        raise ConfigError(f"{path}: hook(s) {missing} not defined in {definition.hook_module()}")
+
+
+def definition_paths() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(DEFS_DIR.glob("*.yaml"))}
+
+
+@cache
+def load(slug: str) -> ProviderDefinition:
+    path = definition_paths().get(slug)
+    if path is None:
+        raise ConfigError(f"unknown provider {slug!r}; available: {', '.join(definition_paths()) or 'none'}")
+    return read_definition(path)

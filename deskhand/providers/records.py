@@ -1,0 +1,150 @@
+"""Provider records → unified model values, driven by a resource's field rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from deskhand.errors import PayloadError
+from deskhand.model import Comment, Contact, Priority, Role, Status, Team, Ticket, User, Visibility
+from deskhand.providers.definition import FieldRuleSpec, ResourceSpec
+from deskhand.providers.fields import Rule, fill
+
+
+class RecordReader:
+    """Reads one resource kind (ticket, comment, user, team) from provider records."""
+
+    def __init__(
+        self,
+        provider: str,
+        resource: str,
+        spec: ResourceSpec,
+        hooks: Mapping[str, Callable[[Any], Any]],
+    ) -> None:
+        self.provider = provider
+        self.resource = resource
+        self.spec = spec
+        self.rules = {name: _rule(rule, hooks) for name, rule in spec.fields.items()}
+
+    def values(self, record: Any) -> dict[str, Any]:
+        if not isinstance(record, dict):
+            raise PayloadError(f"{self.provider} {self.resource}: expected an object, got {type(record).__name__}")
+        return {name: rule.read(record) for name, rule in self.rules.items()}
+
+    def raw(self, record: Any, name: str) -> Any:
+        rule = self.spec.fields.get(name)
+        if rule is None or rule.path is None:
+            return None
+        return Rule(rule.path).read(record)
+
+    def required(self, values: Mapping[str, Any], name: str, record: Any) -> Any:
+        value = values.get(name)
+        if value is None or value == "":
+            raise PayloadError(f"{self.provider} {self.resource} has no {name}: {str(record)[:200]}")
+        return value
+
+
+def _rule(spec: FieldRuleSpec, hooks: Mapping[str, Callable[[Any], Any]]) -> Rule:
+    hook = hooks[spec.hook] if spec.hook else None
+    return Rule(spec.path, map=spec.map, default=spec.default, each=spec.each, value=spec.value, hook=hook)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _id(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _enum(kind: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        return None
+
+
+def read_ticket(
+    reader: RecordReader,
+    record: Any,
+    *,
+    comments: Sequence[Comment] = (),
+    url_values: Mapping[str, Any] | None = None,
+) -> Ticket:
+    v = reader.values(record)
+    ticket_id = str(reader.required(v, "id", record))
+    raw_status = v.get("raw_status") or reader.raw(record, "status")
+    status = _enum(Status, v.get("status"))
+    if status is None:
+        raise PayloadError(f"{reader.provider} ticket {ticket_id}: status {raw_status!r} has no mapping")
+    requester = None
+    if v.get("requester_id") or v.get("requester_email"):
+        requester = Contact(
+            id=str(v.get("requester_id") or v.get("requester_email")),
+            name=v.get("requester_name"),
+            email=v.get("requester_email"),
+            organization_id=_id(v.get("requester_organization_id")),
+        )
+    description = v.get("description") or ""
+    if not description and comments:
+        description = comments[0].body
+    url = v.get("url")
+    if reader.spec.web_url:
+        url = fill(reader.spec.web_url, {**(url_values or {}), "id": ticket_id})
+    return Ticket(
+        id=ticket_id,
+        subject=str(v.get("subject") or ""),
+        description=str(description),
+        status=status,
+        raw_status=str(raw_status or ""),
+        priority=_enum(Priority, v.get("priority")),
+        requester=requester,
+        assignee_id=_id(v.get("assignee_id")),
+        team_id=_id(v.get("team_id")),
+        tags=tuple(str(t) for t in v.get("tags") or ()),
+        created_at=to_datetime(v.get("created_at")),
+        updated_at=to_datetime(v.get("updated_at")),
+        comments=tuple(comments),
+        url=url,
+        raw=record,
+    )
+
+
+def read_comment(reader: RecordReader, record: Any, ticket_id: str) -> Comment:
+    v = reader.values(record)
+    visibility = _enum(Visibility, v.get("visibility")) or Visibility.INTERNAL  # internal: the safe default
+    return Comment(
+        id=str(reader.required(v, "id", record)),
+        ticket_id=ticket_id,
+        body=str(v.get("body") or ""),
+        visibility=visibility,
+        author_id=_id(v.get("author_id")),
+        created_at=to_datetime(v.get("created_at")),
+        raw=record,
+    )
+
+
+def read_user(reader: RecordReader, record: Any) -> User:
+    v = reader.values(record)
+    return User(
+        id=str(reader.required(v, "id", record)),
+        name=v.get("name"),
+        email=v.get("email"),
+        role=_enum(Role, v.get("role")) or Role.UNKNOWN,
+    )
+
+
+def read_team(reader: RecordReader, record: Any) -> Team:
+    v = reader.values(record)
+    return Team(id=str(reader.required(v, "id", record)), name=str(v.get("name") or ""))

@@ -1,0 +1,207 @@
+"""Webhooks: signature verification (constant-time) and event mapping from the definition."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from deskhand.errors import ConfigError, PayloadError, SignatureError
+from deskhand.model import Event
+from deskhand.providers.definition import EventRuleSpec, VerifySpec, WebhooksSpec
+from deskhand.providers.fields import get_path, map_key
+
+_PART = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _hmac(algorithm: str, encode: Callable[[bytes], str]) -> Callable[[bytes, bytes], str]:
+    def sign(secret: bytes, message: bytes) -> str:
+        return encode(hmac.new(secret, message, algorithm).digest())
+
+    return sign
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _hex(digest: bytes) -> str:
+    return digest.hex()
+
+
+SCHEMES: dict[str, Callable[[bytes, bytes], str]] = {
+    "hmac_sha256_base64": _hmac("sha256", _b64),
+    "hmac_sha256_hex": _hmac("sha256", _hex),
+    "hmac_sha1_base64": _hmac("sha1", _b64),
+    "hmac_sha1_hex": _hmac("sha1", _hex),
+}
+
+
+class Headers:
+    """Case-insensitive view of request headers."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._h = {k.lower(): v for k, v in headers.items()}
+
+    def get(self, name: str) -> str | None:
+        return self._h.get(name.lower())
+
+
+def signed_message(template: str, body: bytes, values: Mapping[str, str]) -> bytes:
+    """The exact bytes that were signed: the template with {body} as raw bytes, the rest UTF-8."""
+    out = bytearray()
+    position = 0
+    for match in _PART.finditer(template):
+        out += template[position : match.start()].encode()
+        name = match.group(1)
+        if name == "body":
+            out += body
+        else:
+            if values.get(name) is None:
+                raise ConfigError(f"webhook signature needs {{{name}}}, which has no value")
+            out += str(values[name]).encode()
+        position = match.end()
+    out += template[position:].encode()
+    return bytes(out)
+
+
+def sign(spec: VerifySpec, secret: str, body: bytes, values: Mapping[str, str]) -> str:
+    """The header value a correct sender puts (prefix included): used by verify and simulators."""
+    digest = SCHEMES[spec.scheme](secret.encode(), signed_message(spec.signed, body, values))
+    return spec.prefix + digest
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """ISO-8601 (``2024-04-17T17:18:10Z``) or unix seconds / milliseconds."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+        number = float(value)
+        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
+    when = datetime.fromisoformat(str(value).strip())
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def verify(
+    spec: VerifySpec,
+    secret: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    values: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    tolerance: float | None = None,
+) -> None:
+    """Raise SignatureError unless the delivery is signed with `secret` and recent enough."""
+    if not secret:
+        raise ConfigError("no webhook_secret is configured for this account: deskhand connect … --webhook-secret …")
+    h = Headers(headers)
+    given = h.get(spec.signature_header)
+    if not given:
+        raise SignatureError(f"missing signature header {spec.signature_header}")
+    context = dict(values or {})
+    if spec.timestamp_header or spec.timestamp:
+        raw = h.get(spec.timestamp_header) if spec.timestamp_header else _body_path(body, spec.timestamp)
+        if raw is None:
+            raise SignatureError(f"missing signature timestamp {spec.timestamp_header or spec.timestamp}")
+        try:
+            sent_at = parse_timestamp(raw)
+        except (ValueError, OverflowError) as exc:
+            raise SignatureError(f"unreadable signature timestamp {raw!r}") from exc
+        age = ((now or datetime.now(UTC)) - sent_at).total_seconds()
+        window = spec.tolerance if tolerance is None else tolerance
+        if abs(age) > window:
+            raise SignatureError(f"signature timestamp {raw} is {age:.0f} s old (tolerance {window:.0f} s)")
+        context["timestamp"] = str(raw)
+    expected = sign(spec, secret, body, context)
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise SignatureError(f"signature in {spec.signature_header} does not match")
+
+
+def _body_path(body: bytes, path: str | None) -> Any:
+    try:
+        return get_path(json.loads(body), path)
+    except ValueError:
+        return None
+
+
+def load_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(f"webhook body is not JSON: {exc}") from exc
+
+
+def parse_events(
+    spec: WebhooksSpec, provider: str, account: str, headers: Mapping[str, str], body: bytes
+) -> list[Event]:
+    """Events of one delivery. Unknown event types give [] (acknowledged and ignored)."""
+    document = load_body(body)
+    records = get_path(document, spec.items) if spec.items else [document]
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise PayloadError(f"{provider} webhook body is not an object (or a list of objects at {spec.items})")
+    header_id = Headers(headers).get(spec.delivery_id.header) if spec.delivery_id.header else None
+    events: list[Event] = []
+    for index, record in enumerate(records):
+        rule = _rule_for(spec, record)
+        if rule is None:
+            continue
+        ticket_id = get_path(record, rule.ticket_id)
+        if ticket_id in (None, ""):
+            kind = get_path(record, spec.type)
+            raise PayloadError(f"{provider} webhook {kind!r} has no ticket id at {rule.ticket_id}")
+        delivery = _delivery_id(spec, record, header_id, body, index, len(records))
+        events.append(
+            Event(
+                provider=provider,
+                account=account,
+                kind=rule.kind,
+                ticket_id=str(ticket_id),
+                delivery_id=delivery,
+                occurred_at=_occurred_at(record, spec.occurred_at),
+                comment_id=_text(get_path(record, rule.comment_id) if rule.comment_id else None),
+                author_id=_text(get_path(record, rule.author_id) if rule.author_id else None),
+                payload=record,
+            )
+        )
+    return events
+
+
+def _rule_for(spec: WebhooksSpec, record: dict[str, Any]) -> EventRuleSpec | None:
+    rules = spec.events.get(str(get_path(record, spec.type)))
+    if rules is None:
+        return None
+    for rule in rules if isinstance(rules, list) else [rules]:
+        if all(map_key(get_path(record, p)) == map_key(v) for p, v in rule.when.items()):
+            return rule
+    return None
+
+
+def _delivery_id(
+    spec: WebhooksSpec, record: dict[str, Any], header_id: str | None, body: bytes, index: int, count: int
+) -> str:
+    suffix = f":{index}" if count > 1 else ""
+    if spec.delivery_id.path:
+        value = get_path(record, spec.delivery_id.path)
+        if value not in (None, ""):
+            return str(value)
+    if header_id:
+        return header_id + suffix
+    return "sha256:" + hashlib.sha256(body).hexdigest() + suffix
+
+
+def _occurred_at(record: dict[str, Any], path: str | None) -> datetime | None:
+    raw = get_path(record, path) if path else None
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(raw)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
