@@ -12,6 +12,7 @@ import logging
 import re
 
 from deskhand.errors import ProviderError
+from deskhand.faults import crash_point
 from deskhand.model import Action, ActionKind
 from deskhand.runtime import Runtime
 from deskhand.store import ActionRecord
@@ -47,6 +48,7 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
             rt.store.mark_action(rec.key, "failed", error=str(exc)[:2000])
             log.error("action %s failed for good: %s", rec.key, exc)
             continue
+        crash_point("after_provider_call")
         rt.store.mark_action(rec.key, "done", result=_jsonable(result))
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from deskhand.errors import DeskhandError, ProviderError
+from deskhand.faults import crash_point
 from deskhand.queue import Job
 from deskhand.responder.effects import apply_decision
 from deskhand.responder.handle import handle_event
@@ -56,6 +57,7 @@ class Worker:
             log.exception("job %s %s crashed", job.id, job.kind)
             self.rt.queue.retry(job, self.name, repr(exc))
         else:
+            crash_point("before_ack")
             if not self.rt.queue.ack(job, self.name):
                 log.warning("job %s finished after its lease was taken over", job.id)
         return True
