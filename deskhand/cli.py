@@ -324,7 +324,10 @@ def serve(
 
 
 @app.command()
-def worker(concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1) -> None:
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1,
+    lease_s: Annotated[float, typer.Option(help="Seconds a claimed job stays ours before it is re-delivered.")] = 120.0,
+) -> None:
     """Run workers only (the gateway runs elsewhere, sharing the same store)."""
     import signal
     import threading
@@ -335,7 +338,7 @@ def worker(concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = start_workers(_runtime(), concurrency, stop)
+    threads = start_workers(_runtime(), concurrency, stop, lease_s=lease_s)
     while not stop.is_set():
         stop.wait(0.5)
     for th in threads:

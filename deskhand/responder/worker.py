@@ -76,10 +76,10 @@ class Worker:
         log.info("worker %s stopped", self.name)
 
 
-def start_workers(rt: Runtime, count: int, stop: threading.Event) -> list[threading.Thread]:
+def start_workers(rt: Runtime, count: int, stop: threading.Event, *, lease_s: float = 120.0) -> list[threading.Thread]:
     threads = []
     for i in range(count):
-        w = Worker(rt, name=worker_name(i))
+        w = Worker(rt, name=worker_name(i), lease_s=lease_s)
         th = threading.Thread(target=w.run, args=(stop,), name=f"deskhand-worker-{i}", daemon=True)
         th.start()
         threads.append(th)
