@@ -81,7 +81,10 @@ class FieldSpec(_Strict):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from exc
         return value
 
 
@@ -187,9 +190,11 @@ class CallSpec(_Strict):
             value = {"call": value}
         if isinstance(value, dict) and "call" in value:
             value = dict(value)
-            match = _CALL.match(str(value.pop("call")).strip())
+            call = str(value.pop("call")).strip()
+            match = _CALL.match(call)
             if not match:
-                raise ValueError("call must look like 'GET /path/{placeholder}'")
+                example = "'GET /tickets/{ticket_id}'"
+                raise ValueError(f"call must look like 'METHOD /path' (e.g. {example}), got {call!r}")
             value["method"], value["path"] = match.groups()
         if isinstance(value, dict) and not value.get("method") and not value.get("hook"):
             raise ValueError("needs `call: METHOD /path` or `hook: <function>`")
