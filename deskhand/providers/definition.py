@@ -49,6 +49,7 @@ a whole-value placeholder with no value drops its key.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -220,7 +221,7 @@ class FieldRuleSpec(_Strict):
         return {map_key(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
-RESOURCE_FIELDS: dict[str, dict[str, type | None]] = {
+RESOURCE_FIELDS: dict[str, dict[str, type[StrEnum] | None]] = {
     "ticket": {
         "id": None,
         "subject": None,
