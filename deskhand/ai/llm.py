@@ -95,7 +95,10 @@ class LLMError(DeskhandError):
 
 @runtime_checkable
 class LLM(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """``provider:model[@url]``, for logs and decision records."""
+        ...
 
     def complete(
         self,
@@ -285,7 +288,7 @@ class ChatLLM(Generic[T]):
             return False
         return exc.retry_after is None or exc.retry_after <= self.max_wait_s
 
-    _backoff = tenacity.wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.25)
+    _backoff = tenacity.wait_exponential(multiplier=0.5, max=8.0) + tenacity.wait_random(0, 0.25)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

@@ -58,6 +58,7 @@ DEFAULT_PRICES: dict[str, Price] = {
         "claude-3-7-sonnet": (3.00, 15.00),
         "claude-sonnet-4": (3.00, 15.00),
         "claude-opus-4": (15.00, 75.00),
+        "claude-opus-4-5": (5.00, 25.00),
     }.items()
 }
 
