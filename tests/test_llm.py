@@ -37,7 +37,7 @@ def fake() -> Iterator[FakeLLMServer]:
         yield server
 
 
-def llm_for(flavour: str, fake: FakeLLMServer, **overrides: Any) -> ChatLLM[Any]:
+def llm_for(flavour: str, fake: FakeLLMServer, **overrides: Any) -> ChatLLM:
     overrides.setdefault("sleep", lambda s: None)
     overrides.setdefault("api_key", KEY)
     spec = {

@@ -26,9 +26,9 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import pydantic
 import tenacity
@@ -136,9 +136,6 @@ class Answer:
     raw: Any = None  # the provider's reply, for building a repair turn
 
 
-T = TypeVar("T")
-
-
 def status_kind(status: int) -> ErrorKind:
     if status == 429:
         return "rate_limited"
@@ -203,7 +200,7 @@ def describe_invalid(exc: Exception) -> str:
 
 
 @dataclass
-class ChatLLM(Generic[T]):
+class ChatLLM:
     """Base of the adapters: retries, structured output with one repair, usage, cost, logging.
 
     Subclasses implement ``_send`` (one HTTP call, SDK errors mapped to ``LLMError``),
@@ -325,14 +322,17 @@ class ChatLLM(Generic[T]):
         ]
 
 
-def open_llm(spec: str, **overrides: Any) -> LLM | None:
-    """An LLM from a spec string (``none`` → None). See ``deskhand.ai.llm_spec``."""
+def open_llm(spec: str, *, env: Mapping[str, str] | None = None, **overrides: Any) -> LLM | None:
+    """An LLM from a spec string (``none`` → None); keys from ``env`` (default os.environ).
+
+    See ``deskhand.ai.llm_spec`` for the grammar and the overrides.
+    """
     from deskhand.ai.llm_spec import open_llm as _open
 
-    return _open(spec, **overrides)
+    return _open(spec, env=env, **overrides)
 
 
-def llms_from_env(env: dict[str, str] | None = None) -> tuple[LLM | None, LLM | None]:
+def llms_from_env(env: Mapping[str, str] | None = None) -> tuple[LLM | None, LLM | None]:
     """(classify, generate) LLMs from DESKHAND_LLM_CLASSIFY / _GENERATE, falling back to DESKHAND_LLM."""
     from deskhand.ai.llm_spec import llms_from_env as _from_env
 

@@ -26,7 +26,7 @@ ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 
 
 @dataclass
-class AnthropicMessages(ChatLLM[Any]):
+class AnthropicMessages(ChatLLM):
     provider: str = "anthropic"
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)

@@ -41,7 +41,7 @@ _NO_SAMPLING = re.compile(r"^(o\d|gpt-5)")
 
 
 @dataclass
-class OpenAIChat(ChatLLM[Any]):
+class OpenAIChat(ChatLLM):
     provider: str = "openai"
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
