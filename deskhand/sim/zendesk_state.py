@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import html
 import itertools
+import random
 import re
 import threading
 import time
@@ -32,6 +33,7 @@ SEED_GROUPS = ("Support", "Billing", "Escalations", "Engineering")
 SEED_AGENTS = (("Alex Agent", "alex@deskhand.test"), ("Sam Support", "sam@deskhand.test"),
                ("Billie Billing", "billie@deskhand.test"))
 EVENT_VERSION = "2022-11-06"
+CUSTOM_STATUS_IDS = {s: 12_480_498_776_780 + i for i, s in enumerate((*STATUSES, "deleted"))}
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -228,6 +230,7 @@ class ZendeskState:
                 "created_at": stamp, "updated_at": stamp, "type": data.get("type"),
                 "subject": data.get("subject") or "", "raw_subject": data.get("subject") or "",
                 "description": "", "priority": data.get("priority"), "status": status,
+                "custom_status_id": CUSTOM_STATUS_IDS[status], "satisfaction_probability": None,
                 "recipient": None, "requester_id": requester_id,
                 "submitter_id": data.get("submitter_id") or actor["id"],
                 "assignee_id": int(assignee) if assignee else None,
@@ -325,6 +328,7 @@ class ZendeskState:
     def _record_changes(self, ticket: dict[str, Any], before: dict[str, Any], audit: dict[str, Any],
                         actor_id: int, added: dict[str, Any] | None, notify: bool, now: float) -> None:
         ticket["_updated"], ticket["updated_at"] = now, iso_utc(now)
+        ticket["custom_status_id"] = CUSTOM_STATUS_IDS[ticket["status"]]
         for field in ("status", "priority", "type", "subject", "assignee_id", "group_id", "tags"):
             if ticket[field] != before[field]:
                 audit["events"].append({"id": next(self._ids), "type": "Change", "field_name": field,
@@ -377,6 +381,13 @@ class ZendeskState:
                 raise not_found()
             return copy.deepcopy(self.audits[ticket_id])
 
+    def seed_tickets(self, n: int, rng: random.Random | None = None) -> list[int]:
+        """Create ``n`` realistic tickets with conversations (see :mod:`deskhand.sim.zendesk_seed`)."""
+        from deskhand.sim.zendesk_seed import seed_tickets
+
+        with self.lock:
+            return seed_tickets(self, n, rng or random.Random(0))
+
     def changed_tickets(self) -> list[dict[str, Any]]:
         """Live and deleted tickets ordered by ``(_updated, id)``: the incremental export's log."""
         with self.lock:
@@ -416,7 +427,7 @@ def ticket_detail(ticket: dict[str, Any], actor_id: int) -> dict[str, Any]:
     return {
         "actor_id": str(actor_id), "assignee_id": _str_or_none(ticket["assignee_id"]),
         "brand_id": str(ticket["brand_id"]), "created_at": ticket["created_at"],
-        "custom_status": None, "description": ticket["description"],
+        "custom_status": str(ticket["custom_status_id"]), "description": ticket["description"],
         "external_id": _str_or_none(ticket["external_id"]), "form_id": _str_or_none(ticket["ticket_form_id"]),
         "group_id": _str_or_none(ticket["group_id"]), "id": str(ticket["id"]), "is_public": ticket["is_public"],
         "organization_id": _str_or_none(ticket["organization_id"]),
