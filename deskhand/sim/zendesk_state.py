@@ -20,11 +20,11 @@ import random
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from deskhand.sim.base import iso_utc
+from deskhand.sim.zendesk_events import change_event, comment_event, event_payload
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -32,7 +32,6 @@ TYPES = ("problem", "incident", "question", "task")
 SEED_GROUPS = ("Support", "Billing", "Escalations", "Engineering")
 SEED_AGENTS = (("Alex Agent", "alex@deskhand.test"), ("Sam Support", "sam@deskhand.test"),
                ("Billie Billing", "billie@deskhand.test"))
-EVENT_VERSION = "2022-11-06"
 CUSTOM_STATUS_IDS = {s: 12_480_498_776_780 + i for i, s in enumerate((*STATUSES, "deleted"))}
 
 Listener = Callable[[dict[str, Any]], None]
@@ -337,17 +336,13 @@ class ZendeskState:
             return
         if added is not None:
             author = self.users[added["author_id"]]
-            self._emit(ticket, "comment_added", actor_id, {"comment": {
-                "id": str(added["id"]), "body": added["body"], "is_public": added["public"],
-                "author": {"id": str(author["id"]), "is_staff": author["role"] != "end-user",
-                           "name": author["name"]}}})
+            self._emit(ticket, "comment_added", actor_id, comment_event(added, author))
         simple = {"status": "status_changed", "priority": "priority_changed",
                   "assignee_id": "agent_assignment_changed", "group_id": "group_assignment_changed",
                   "subject": "subject_changed"}
         for field, kind in simple.items():
             if ticket[field] != before[field]:
-                self._emit(ticket, kind, actor_id, {"current": _event_value(field, ticket[field]),
-                                                    "previous": _event_value(field, before[field])})
+                self._emit(ticket, kind, actor_id, change_event(field, ticket[field], before[field]))
         if ticket["tags"] != before["tags"]:
             self._emit(ticket, "tags_changed", actor_id, {
                 "tags_added": [t for t in ticket["tags"] if t not in before["tags"]],
@@ -397,46 +392,10 @@ class ZendeskState:
     # --------------------------------------------------------------------------------- events
 
     def _emit(self, ticket: dict[str, Any], kind: str, actor_id: int, event: dict[str, Any]) -> None:
-        now = self.clock()
-        event = {**event, "meta": {"sequence": {"id": uuid.uuid4().hex.upper(), "position": 1, "total": 1}}}
-        payload = {
-            "type": f"zen:event-type:ticket.{kind}", "account_id": self.account_id,
-            "id": str(uuid.uuid4()), "time": iso_utc(now), "zendesk_event_version": EVENT_VERSION,
-            "subject": f"zen:ticket:{ticket['id']}", "detail": ticket_detail(ticket, actor_id),
-            "event": event,
-        }
+        payload = event_payload(self.account_id, self.clock(), ticket, kind, actor_id, event)
         self.events.append(payload)
         for listener in list(self.listeners):
             listener(payload)
-
-
-def _event_value(field: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if field.endswith("_id"):
-        return str(value)
-    return value.upper() if field in ("status", "priority") else value
-
-
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def ticket_detail(ticket: dict[str, Any], actor_id: int) -> dict[str, Any]:
-    """The ``detail`` object of a ticket event: ids as strings, enums upper-case (as Zendesk sends)."""
-    return {
-        "actor_id": str(actor_id), "assignee_id": _str_or_none(ticket["assignee_id"]),
-        "brand_id": str(ticket["brand_id"]), "created_at": ticket["created_at"],
-        "custom_status": str(ticket["custom_status_id"]), "description": ticket["description"],
-        "external_id": _str_or_none(ticket["external_id"]), "form_id": _str_or_none(ticket["ticket_form_id"]),
-        "group_id": _str_or_none(ticket["group_id"]), "id": str(ticket["id"]), "is_public": ticket["is_public"],
-        "organization_id": _str_or_none(ticket["organization_id"]),
-        "priority": (ticket["priority"] or "").upper() or None,
-        "requester_id": str(ticket["requester_id"]), "status": ticket["status"].upper(),
-        "subject": ticket["subject"], "submitter_id": str(ticket["submitter_id"]), "tags": list(ticket["tags"]),
-        "type": (ticket["type"] or "").upper() or None, "updated_at": ticket["updated_at"],
-        "via": {"channel": "web_service"},
-    }
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:
