@@ -123,7 +123,7 @@ def chunk_article(
         size += tokens
     if current:
         groups.append(current)
-    chunks = []
+    chunks: list[Chunk] = []
     for group in groups:
         if all(b.heading for b in group) and len(groups) > 1:
             continue  # a heading with nothing under it

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Sequence
 from importlib import resources
+from typing import TypeAlias
 
 import numpy as np
 from sklearn.dummy import DummyClassifier
@@ -37,7 +38,7 @@ FAMILIAR_QUANTILE = 0.10  # training examples' own nearest-neighbour cosine at t
 FOREIGN_GAP = 0.12  # that much below it → familiarity 0.0 (measured: off-topic text sits ~0.2-0.33)
 MIN_WORDS = 3  # fewer words than this: confidence scaled down in proportion
 
-_Classifier = LogisticRegression | DummyClassifier
+_Classifier: TypeAlias = LogisticRegression | DummyClassifier
 
 
 class TriageModel:
