@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,16 +34,17 @@ def add_folder(store: Store, tenant_id: str, path: Path, *, prune: bool = True) 
     for article in load_folder(path):
         source_id = f"{prefix}/{article.source_id}"
         seen.add(source_id)
-        if known.get(source_id) == article.content_hash:
+        content_hash = hashlib.sha256(f"{article.title}\n{article.text}".encode()).hexdigest()
+        if known.get(source_id) == content_hash:
             report.unchanged.append(source_id)
             continue
         chunks = [
             {
                 "kind": "knowledge_base",
                 "title": ch.title,
-                "heading": ch.heading or None,
+                "heading": " > ".join(ch.heading_path) or None,
                 "text": ch.text,
-                "url": article.url,
+                "url": None,
             }
             for ch in chunk_article(article)
         ]
@@ -50,8 +52,8 @@ def add_folder(store: Store, tenant_id: str, path: Path, *, prune: bool = True) 
             tenant_id,
             source_id=source_id,
             title=article.title,
-            url=article.url,
-            content_hash=article.content_hash,
+            url=None,
+            content_hash=content_hash,
             chunks=chunks,
         )
         report.chunks += len(chunks)

@@ -109,22 +109,41 @@ class Runtime:
         self.store.engine.dispose()
 
 
-def build_retriever(rows: Sequence[dict[str, Any]]) -> Any:
-    """A retriever over a tenant's stored chunks (None when the tenant has no knowledge)."""
-    if not rows:
-        return None
-    from deskhand.ai.chunk import Chunk
-    from deskhand.ai.retrieve import Retriever
+class KnowledgeIndex:
+    """A tenant's stored chunks behind the hybrid retriever, answering with full `Source`s."""
 
-    chunks = [
-        Chunk(
-            source_id=r["source_id"],
-            title=r["title"],
-            heading=r.get("heading") or "",
-            text=r["text"],
-            kind=r["kind"],
-            url=r.get("url"),
-        )
-        for r in rows
-    ]
-    return Retriever(chunks)
+    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+        from deskhand.ai.chunk import Chunk
+        from deskhand.ai.embed import default_embedder
+        from deskhand.ai.retrieve import Retriever
+
+        self._rows: dict[str, dict[str, Any]] = {}
+        chunks = []
+        for r in rows:
+            chunk = Chunk(
+                source_id=r["source_id"],
+                index=r["ordinal"],
+                title=r["title"],
+                heading_path=tuple((r.get("heading") or "").split(" > ")) if r.get("heading") else (),
+                text=r["text"],
+                hash="",
+            )
+            self._rows[chunk.id] = r
+            chunks.append(chunk)
+        self._retriever = Retriever(chunks, embedder=default_embedder())
+
+    def search(self, query: str, k: int = 5) -> list[Source]:
+        found = []
+        for s in self._retriever.search(query, k=k):
+            row = self._rows.get(s.id, {})
+            found.append(
+                Source(
+                    id=s.id, title=s.title, text=s.text, score=s.score, kind=row.get("kind", s.kind), url=row.get("url")
+                )
+            )
+        return found
+
+
+def build_retriever(rows: Sequence[dict[str, Any]]) -> KnowledgeIndex | None:
+    """A retriever over a tenant's stored chunks (None when the tenant has no knowledge)."""
+    return KnowledgeIndex(rows) if rows else None

@@ -21,8 +21,8 @@ def _src(score: float) -> Source:
     ("category", "conf", "score", "fired", "reply", "route"),
     [
         ("how_to", 0.95, 0.90, [], "r", Route.AUTO_REPLY),
-        ("how_to", 0.95, 0.60, [], "r", Route.DRAFT),  # sqrt(.95*.6)=.75
-        ("how_to", 0.50, 0.60, [], "r", Route.HUMAN),  # sqrt(.5*.6)=.55
+        ("how_to", 0.95, 0.50, [], "r", Route.DRAFT),  # support (.5-.3)/.35=.57, sqrt(.95*.57)=.74
+        ("how_to", 0.50, 0.50, [], "r", Route.HUMAN),  # sqrt(.5*.57)=.53
         ("feature_request", 0.99, 0.99, [], "r", Route.DRAFT),  # not an auto category
         ("how_to", 0.99, 0.99, [("outage_wording", "down")], "r", Route.HUMAN),
         ("how_to", 0.99, 0.10, [], None, Route.HUMAN),  # no evidence
@@ -66,7 +66,7 @@ def test_confidence_needs_both_category_and_support() -> None:
 def test_plan_per_route_with_idempotency_keys(route: Route, kinds: list[ActionKind]) -> None:
     triage, score = _triage(), 0.9
     if route is Route.DRAFT:
-        score = 0.6
+        score = 0.5
     fired = [("critical_urgency", "critical")] if route is Route.HUMAN else []
     d = decide(triage=triage, fired=fired, sources=[_src(score)], reply="Hi", policy=POLICY)
     assert d.route is route

@@ -54,11 +54,13 @@ def test_critical_urgency_and_anger_fire() -> None:
 
 
 def test_a_human_agents_public_reply_hands_the_thread_to_humans() -> None:
+    first = Comment(id="c1", ticket_id="1", body="opened for Ann", visibility=Visibility.PUBLIC, author_id="7")
     human = Comment(id="c2", ticket_id="1", body="On it", visibility=Visibility.PUBLIC, author_id="7")
     ours = Comment(id="c3", ticket_id="1", body="draft", visibility=Visibility.PUBLIC, author_id="8")
     internal = Comment(id="c4", ticket_id="1", body="note", visibility=Visibility.INTERNAL, author_id="7")
-    assert [n for n, _ in fire(_input("q", comments=(human,)), Policy())] == ["human_already_replied"]
-    assert fire(_input("q", comments=(ours, internal)), Policy()) == []
+    assert [n for n, _ in fire(_input("q", comments=(first, human)), Policy())] == ["human_already_replied"]
+    assert fire(_input("q", comments=(first, ours, internal)), Policy()) == []
+    assert fire(_input("q", comments=(first,)), Policy()) == []  # an agent opening the ticket is no reply
 
 
 def test_extra_outage_terms_per_account() -> None:

@@ -18,6 +18,7 @@ from deskhand.settings import Settings
 
 ACCOUNT = "demo"
 API_EMAIL = "deskhand@acme.example"
+INTAKE_EMAIL = "intake@acme.example"  # the channel customers write through (a separate API user)
 
 
 def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
             kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
             say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
             rt.triage("warm up")  # load the models before the clock starts
-            customer = open_connector("zendesk", "customer", config)
+            customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
             created = []
             for t in TICKETS:
                 ticket = customer.create_ticket(

@@ -45,9 +45,7 @@ def extract(question: str, source: Source, max_lines: int = MAX_LINES) -> tuple[
     return [units[i] for i in keep], False
 
 
-def compose_reply(
-    question: str, sources: Sequence[Source], *, customer_name: str | None = None
-) -> str | None:
+def compose_reply(question: str, sources: Sequence[Source], *, customer_name: str | None = None) -> str | None:
     """A cited reply from the best source (None when there is nothing to ground it on)."""
     if not sources:
         return None

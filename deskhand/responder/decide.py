@@ -24,7 +24,7 @@ def decide(
     policy: Policy,
 ) -> Decision:
     evidence = [s for s in sources if s.score >= policy.min_source_score]
-    support = evidence[0].score if evidence else 0.0
+    support = policy.support(evidence[0].score) if evidence else 0.0
     confidence = combine_confidence(triage.confidence, support)
     rules = tuple(name for name, _ in fired)
     reasons = [reason for _, reason in fired]
@@ -34,7 +34,7 @@ def decide(
     if not evidence or not reply:
         why = "nothing in the knowledge base supports a reply"
         return Decision(route=Route.HUMAN, reasons=(why,), **base)  # type: ignore[arg-type]
-    summary = f"category {triage.category} ({triage.confidence:.2f}), best source {support:.2f}"
+    summary = f"category {triage.category} ({triage.confidence:.2f}), best source similarity {evidence[0].score:.2f}"
     if confidence >= policy.auto_threshold and triage.category in policy.auto_categories:
         why = f"confidence {confidence:.2f} ≥ {policy.auto_threshold:.2f}; {summary}"
         return Decision(route=Route.AUTO_REPLY, reasons=(why,), **base)  # type: ignore[arg-type]
@@ -52,9 +52,7 @@ def ignore(reason: str) -> Decision:
     return Decision(route=Route.IGNORE, triage=None, confidence=0.0, reasons=(reason,))
 
 
-def plan(
-    decision: Decision, *, ticket_id: str, key: str, escalation_team: str | None, policy: Policy
-) -> list[Action]:
+def plan(decision: Decision, *, ticket_id: str, key: str, escalation_team: str | None, policy: Policy) -> list[Action]:
     """The helpdesk effects of a decision, each with an idempotency key `{key}:{kind}`."""
 
     def act(kind: ActionKind, **params: object) -> Action:
@@ -97,7 +95,5 @@ def draft_note(decision: Decision) -> str:
 
 
 def human_note(decision: Decision) -> str:
-    proposal = (
-        f"\n\nA possible answer, for reference:\n----\n{decision.reply}\n----" if decision.reply else ""
-    )
+    proposal = f"\n\nA possible answer, for reference:\n----\n{decision.reply}\n----" if decision.reply else ""
     return f"deskhand routed this ticket to a human.\n\nWhy:\n{_why(decision)}{proposal}"

@@ -66,7 +66,5 @@ def _already_posted(rt: Runtime, account: object, rec: ActionRecord) -> bool:
 
 def _jsonable(result: object) -> dict[str, object]:
     if isinstance(result, dict):
-        return {
-            str(k): v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in result.items()
-        }
+        return {str(k): v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in result.items()}
     return {"result": str(result)}

@@ -111,9 +111,7 @@ def _decide(
         return message
     triage = rt.triage(message)
     fired = rules.fire(
-        rules.RuleInput(
-            ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id
-        ),
+        rules.RuleInput(ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id),
         policy,
     )
     sources = [s for s in rt.retrieve(account.tenant_id, message) if s.score >= policy.min_source_score]

@@ -21,7 +21,10 @@ class Policy:
     auto_categories: tuple[str, ...] = DEFAULT_AUTO_CATEGORIES
     escalation_team: str = "Escalations"  # a team's name or id in the helpdesk
     escalation_tag: str = "deskhand_escalated"
-    min_source_score: float = 0.35  # below this a source is not evidence
+    # Retrieval similarity → how well the knowledge supports an answer, linearly between these two
+    # cosines (all-MiniLM-L6-v2: unrelated text ≲ 0.3, the right article for a question ≳ 0.6).
+    min_source_score: float = 0.30  # below this a source is not evidence (support 0)
+    full_support_score: float = 0.65  # at or above this, support 1
     angry_threshold: float = -0.6  # compound sentiment at or below which a human takes over
     extra_outage_terms: tuple[str, ...] = field(default=())
 
@@ -42,16 +45,21 @@ class Policy:
                 else:
                     values[key] = str(raw)
             except (TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"account setting {key}={raw!r} is not a valid {type(default).__name__}"
-                ) from exc
+                raise ConfigError(f"account setting {key}={raw!r} is not a valid {type(default).__name__}") from exc
         policy = cls(**values)
+        if not 0 <= policy.min_source_score < policy.full_support_score <= 1:
+            raise ConfigError("source scores must satisfy 0 ≤ min_source_score < full_support_score ≤ 1")
         if not 0 <= policy.draft_threshold <= policy.auto_threshold <= 1:
             raise ConfigError(
                 f"thresholds must satisfy 0 ≤ draft_threshold ({policy.draft_threshold}) ≤ "
                 f"auto_threshold ({policy.auto_threshold}) ≤ 1"
             )
         return policy
+
+    def support(self, score: float) -> float:
+        """How well a source with this similarity supports a reply, in [0, 1]."""
+        span = self.full_support_score - self.min_source_score
+        return min(1.0, max(0.0, (score - self.min_source_score) / span))
 
     @staticmethod
     def setting_names() -> list[str]:

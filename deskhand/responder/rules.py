@@ -61,7 +61,9 @@ def negative_sentiment(inp: RuleInput, p: Policy) -> str | None:
 
 
 def human_already_replied(inp: RuleInput, _p: Policy) -> str | None:
-    for c in inp.ticket.comments:
+    # The first comment is the ticket's description, whoever submitted it (an agent may open a
+    # ticket on a customer's behalf); replies are the comments after it.
+    for c in inp.ticket.comments[1:]:
         if _is_human_agent_reply(c, inp):
             return f"a human agent already replied (comment {c.id})"
     return None

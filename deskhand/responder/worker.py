@@ -30,9 +30,7 @@ def worker_name(index: int = 0) -> str:
 
 
 class Worker:
-    def __init__(
-        self, rt: Runtime, *, name: str | None = None, lease_s: float = 120.0, idle_s: float = 0.2
-    ) -> None:
+    def __init__(self, rt: Runtime, *, name: str | None = None, lease_s: float = 120.0, idle_s: float = 0.2) -> None:
         self.rt = rt
         self.name = name or worker_name()
         self.lease_s = lease_s

@@ -60,6 +60,7 @@ class ActionRecord:
     result: dict[str, Any] | None
     error: str | None
     started_at: datetime | None
+    done_at: datetime | None
 
 
 class Store:
