@@ -83,7 +83,8 @@ def _block(node: Node) -> str:
     if kind == "paragraph":
         return _inline_text(_children(node))
     if kind == "heading":
-        level = attrs.get("level") if isinstance(attrs.get("level"), int) else 1
+        raw_level = attrs.get("level")
+        level = raw_level if isinstance(raw_level, int) else 1
         text = _inline_text(_children(node)).replace("\n", " ")
         return f"{'#' * max(1, min(6, level))} {text}"
     if kind in ("bulletList", "orderedList", "taskList", "decisionList"):
@@ -159,9 +160,9 @@ def _table(node: Node) -> str:
         return ""
     width = max(len(r) for r in rows)
     lines = []
-    for i, row in enumerate(rows):
-        row = row + [""] * (width - len(row))
-        lines.append("| " + " | ".join(row) + " |")
+    for i, cells in enumerate(rows):
+        padded = cells + [""] * (width - len(cells))
+        lines.append("| " + " | ".join(padded) + " |")
         if i == 0:
             lines.append("| " + " | ".join(["---"] * width) + " |")
     return "\n".join(lines)
@@ -284,13 +285,13 @@ def _consume(token: Token, stack: list[Node]) -> None:
             parent["content"].extend(inline)
     elif kind in ("fence", "code_block"):
         code = token.content[:-1] if token.content.endswith("\n") else token.content
-        node: Node = {"type": "codeBlock", "attrs": {}, "content": []}
+        block: Node = {"type": "codeBlock", "attrs": {}, "content": []}
         language = token.info.strip().split(" ")[0] if token.info else ""
         if language:
-            node["attrs"]["language"] = language
+            block["attrs"]["language"] = language
         if code:
-            node["content"].append({"type": "text", "text": code})
-        parent["content"].append(node)
+            block["content"].append({"type": "text", "text": code})
+        parent["content"].append(block)
     elif kind == "hr":
         parent["content"].append({"type": "rule"})
     elif kind == "html_block" and token.content.strip():

@@ -30,13 +30,14 @@ from starlette.routing import Route
 from deskhand.sim import jira_issues as issues
 from deskhand.sim import jira_jsm as jsm
 from deskhand.sim import jira_read as read
-from deskhand.sim.base import SimServer, run_forever
+from deskhand.sim.base import SimServer, WebhookDelivery, run_forever
 from deskhand.sim.jira_http import JiraSim, endpoint
 from deskhand.sim.jira_limits import Limiter, RateLimits
 from deskhand.sim.jira_state import DEFAULT_EMAIL, DEFAULT_TOKEN, JiraState
-from deskhand.sim.jira_webhooks import EVENTS, Webhooks
+from deskhand.sim.jira_webhooks import EVENTS, JiraWebhookDelivery, Webhooks
 
-__all__ = ["DEFAULT_EMAIL", "DEFAULT_TOKEN", "JiraSimServer", "RateLimits", "create_app", "serve", "start"]
+__all__ = ["DEFAULT_EMAIL", "DEFAULT_TOKEN", "JiraSimServer", "JiraState", "JiraWebhookDelivery", "RateLimits",
+           "create_app", "serve", "start"]
 
 API = "/rest/api/{version}"
 SD = "/rest/servicedeskapi"
@@ -95,16 +96,21 @@ def create_app(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     webhook_events: tuple[str, ...] = EVENTS,
+    webhook_delivery: WebhookDelivery | None = None,
     rate_limits: RateLimits | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Starlette:
-    """The ASGI app. `app.state.sim` is the `JiraSim` (state, limiter, webhooks, clock)."""
+    """The ASGI app. `app.state.sim` is the `JiraSim` (state, limiter, webhooks, clock).
+
+    `rate_limits` defaults to Jira's documented burst and per-issue limits (`RateLimits.off()` to
+    disable); `webhook_delivery` replaces the default `JiraWebhookDelivery` (e.g. faster backoff).
+    """
     clock = clock or time.time
     sim = JiraSim(
         state=state if state is not None else JiraState.default(),
         token=token,
         limiter=Limiter(rate_limits if rate_limits is not None else RateLimits(), clock),
-        webhooks=Webhooks(webhook_url, webhook_secret, events=webhook_events),
+        webhooks=Webhooks(webhook_url, webhook_secret, events=webhook_events, delivery=webhook_delivery),
         clock=clock,
     )
     app = Starlette(routes=_routes())

@@ -95,7 +95,7 @@ def create_issue(call: Call) -> Response:
     if "assignee" in fields:
         extra["assignee"] = _user(call, fields["assignee"], "assignee")
     reporter = _user(call, fields.get("reporter"), "reporter") or call.user.account_id
-    issue = call.sim.state.create_issue(project, summary=summary, issuetype=issuetype, reporter=reporter,
+    issue = call.sim.state.create_issue(project, summary=str(summary), issuetype=issuetype, reporter=reporter,
                                         now=call.sim.now(), **extra)
     _emit_issue(call, "jira:issue_created", issue, "issue_created")
     return JSONResponse({"id": issue.id, "key": issue.key, "self": f"{call.render.api}/issue/{issue.id}"}, 201)
@@ -143,12 +143,11 @@ def _set_field(call: Call, issue: Issue, name: str, value: Any) -> list[dict[str
         old, issue.description = issue.description, _adf(call, value, "description")
         return [_item("description", "description", None, _text(old), None, _text(issue.description))]
     if name == "priority":
-        new = _priority(value)
-        return _change(issue, "priority", "priority", issue.priority, new, None, None)
+        return _change(issue, "priority", "priority", issue.priority, _priority(value), None, None)
     if name == "labels":
-        new = _labels(value)
-        old, issue.labels = issue.labels, new
-        return [_item("labels", "labels", None, " ".join(old), None, " ".join(new))] if old != new else []
+        labels = _labels(value)
+        before, issue.labels = issue.labels, labels
+        return [_item("labels", "labels", None, " ".join(before), None, " ".join(labels))] if before != labels else []
     if name in ("assignee", "reporter"):
         return _assign(call, issue, _user(call, value, name), field=name)
     _check_fields({name: value}, set())

@@ -77,8 +77,11 @@ def get_desk(call: Call) -> dict[str, Any]:
 
 def request_types(call: Call) -> dict[str, Any]:
     project = _desk(call, call.request.path_params["desk"])
-    values = [{"id": i, "name": n, "description": "", "issueTypeId": t, "serviceDeskId": project.service_desk_id,
-               "groupIds": []} for i, n, t in REQUEST_TYPES]
+    desk = project.service_desk_id
+    values: list[dict[str, Any]] = [
+        {"id": i, "name": n, "description": "", "issueTypeId": t, "serviceDeskId": desk, "groupIds": []}
+        for i, n, t in REQUEST_TYPES
+    ]
     return _page(call, values, f"/servicedesk/{project.service_desk_id}/requesttype")
 
 
@@ -94,7 +97,7 @@ def _request_json(call: Call, issue: Issue) -> dict[str, Any]:
             {"fieldId": "summary", "label": "Summary", "value": issue.summary},
             {"fieldId": "description", "label": "Description", "value": adf_to_text(issue.description)},
         ],
-        "currentStatus": {"status": status.name, "statusCategory": CATEGORIES[status.category]["key"].upper(),
+        "currentStatus": {"status": status.name, "statusCategory": str(CATEGORIES[status.category]["key"]).upper(),
                           "statusDate": _date(issue.updated)},
         "_links": {"jiraRest": f"{call.render.base}/rest/api/2/issue/{issue.id}",
                    "web": f"{call.render.base}/servicedesk/customer/portal/1/{issue.key}",
@@ -130,7 +133,7 @@ def create_request(call: Call) -> Response:
         t[0] == rtype[2] for t in project.issue_types) else project.issue_types[0]
     description = values.get("description")
     issue = call.sim.state.create_issue(
-        project, summary=summary, issuetype=issuetype, reporter=reporter, now=call.sim.now(),
+        project, summary=str(summary), issuetype=issuetype, reporter=reporter, now=call.sim.now(),
         description=text_to_adf(wiki_to_text(description)) if isinstance(description, str) else None,
         request_type_id=type_id)
     emit_issue(call, "jira:issue_created", issue, "issue_created")

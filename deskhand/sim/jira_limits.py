@@ -79,6 +79,7 @@ class Limiter:
         self._lock = threading.Lock()
         self._points_hour = -1
         self._points_used = 0
+        self.denials: list[str] = []  # RateLimit-Reason of every 429 answered (inspection, tests)
 
     def _bucket(self, cls: str) -> FixedWindowLimiter:
         with self._lock:
@@ -139,6 +140,7 @@ class Limiter:
 
     def _denied(self, reason: str, reset_at: float, limit: int) -> Verdict:
         wait = max(1, math.ceil(reset_at - self.clock()))
+        self.denials.append(reason)
         return Verdict(False, {
             "Retry-After": str(wait),
             "X-RateLimit-Reset": iso_utc(math.ceil(reset_at)),

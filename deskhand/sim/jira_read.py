@@ -180,6 +180,15 @@ def _untoken(token: str, jql: str) -> int:
     return offset
 
 
+def _int(value: Any, default: int, name: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise HttpError(400, f"The value '{value}' is invalid for parameter '{name}'.") from exc
+
+
 def search_jql(call: Call) -> dict[str, Any]:
     """`GET|POST /search/jql`: `nextPageToken` + `isLast`, no total; `fields` default `id`."""
     body = call.body if call.request.method == "POST" and isinstance(call.body, dict) else None
@@ -187,7 +196,7 @@ def search_jql(call: Call) -> dict[str, Any]:
     jql = str(get("jql") or "")
     query = _query(call, jql, bounded=True)
     wanted = wanted_fields(call, "id", body)
-    limit = max(1, min(int(get("maxResults") or 50), 5000 if not wanted else 100))
+    limit = max(1, min(_int(get("maxResults"), 50, "maxResults") or 50, 5000 if not wanted else 100))
     token = get("nextPageToken")
     offset = _untoken(str(token), jql) if token else 0
     found = _matching(call, query)
@@ -207,8 +216,8 @@ def search_classic(call: Call) -> dict[str, Any]:
     body = call.body if call.request.method == "POST" and isinstance(call.body, dict) else None
     get = (lambda k: body.get(k)) if body is not None else call.param
     query = _query(call, str(get("jql") or ""), bounded=False)
-    start = max(0, int(get("startAt") or 0))
-    limit = max(0, min(int(get("maxResults") if get("maxResults") is not None else 50), 100))
+    start = max(0, _int(get("startAt"), 0, "startAt"))
+    limit = max(0, min(_int(get("maxResults"), 50, "maxResults"), 100))
     found = _matching(call, query)
     page = found[start:start + limit]
     call.points = 1 + len(page)

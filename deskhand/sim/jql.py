@@ -424,7 +424,12 @@ def order(items: Sequence[T], query: Query, facts_of: Callable[[T], Facts]) -> l
     for key in reversed(query.order_by):
         present = [i for i in result if _sort_value(facts_of(i), key.field) not in (None, "")]
         absent = [i for i in result if _sort_value(facts_of(i), key.field) in (None, "")]
-        present.sort(key=lambda i, k=key.field: _sort_value(facts_of(i), k), reverse=key.descending)
+        field_name = key.field
+
+        def sort_key(item: T, name: str = field_name) -> Any:
+            return _sort_value(facts_of(item), name)
+
+        present.sort(key=sort_key, reverse=key.descending)
         result = absent + present if key.descending else present + absent
     return result
 
