@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,8 @@ from deskhand.sim.jira import DEFAULT_EMAIL, DEFAULT_TOKEN, JiraSimServer, RateL
 from deskhand.sim.jira_state import JiraState
 from deskhand.sim.jira_webhooks import JiraWebhookDelivery
 
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DESKHAND_SHARED_DIR") or REPO.parent / "shared")
 AUTH = (DEFAULT_EMAIL, DEFAULT_TOKEN)
 AGENT = "557058:0a4f9c2e-agent-0001"
 
@@ -274,6 +278,20 @@ def test_webhooks_are_signed_retried_with_stable_identifier_and_carry_changelog(
     assert updated["issue"]["fields"]["status"]["name"] == "In Progress"
     comment = next(p for p in payloads if p["webhookEvent"] == "comment_created")
     assert comment["comment"]["body"] == "hi" and comment["issue"]["key"] == key
+
+
+def test_issue_created_webhook_has_the_real_payload_shape(sim: JiraSimServer, http: httpx.Client) -> None:
+    real = json.loads((SHARED / "fixtures/zulip/jira_issue_created.json").read_text())
+    http.post("/rest/api/2/issue", json={"fields": {"project": {"key": "SUP"}, "issuetype": {"name": "Task"},
+                                                    "summary": "x", "description": "Fix me please"}})
+    ours = sim.webhooks.sent[0]
+    assert set(real) <= set(ours)
+    real_fields = {k for k in real["issue"]["fields"] if not k.startswith("customfield_")}
+    assert real_fields <= set(ours["issue"]["fields"])
+    for name in ("status", "priority", "issuetype", "project"):
+        assert set(real["issue"]["fields"][name]) <= set(ours["issue"]["fields"][name])
+    assert set(real["user"]) - {"name"} <= set(ours["user"])  # Cloud has no usernames (GDPR)
+    assert ours["issue"]["fields"]["description"] == "Fix me please"
 
 
 # ---------------------------------------------------------------------------------------- rate limits

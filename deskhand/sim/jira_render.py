@@ -20,7 +20,9 @@ from deskhand.sim.jira_state import CATEGORIES, PRIORITIES, Comment, Issue, Jira
 NAVIGABLE = ("summary", "description", "issuetype", "project", "status", "priority", "labels", "assignee",
              "reporter", "creator", "created", "updated", "resolution", "resolutiondate", "duedate",
              "components", "fixVersions", "issuelinks", "subtasks", "attachment", "watches", "lastViewed",
-             "statuscategorychangedate", "timetracking", "environment", "votes")
+             "statuscategorychangedate", "timetracking", "environment", "votes", "progress", "aggregateprogress",
+             "worklog", "versions", "workratio", "timespent", "timeestimate", "timeoriginalestimate",
+             "aggregatetimespent", "aggregatetimeestimate", "aggregatetimeoriginalestimate")
 ALL_FIELDS = (*NAVIGABLE, "comment")
 
 
@@ -174,15 +176,19 @@ class Renderer:
                                 "isWatching": False},
             "votes": lambda: {"self": f"{self.api}/issue/{issue.key}/votes", "votes": 0, "hasVoted": False},
             "timetracking": dict,
+            "progress": lambda: {"progress": 0, "total": 0},
+            "aggregateprogress": lambda: {"progress": 0, "total": 0},
+            "worklog": lambda: {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []},
+            "workratio": lambda: -1,
         }
-        empty_lists = {"components", "fixVersions", "issuelinks", "subtasks", "attachment"}
+        empty_lists = {"components", "fixVersions", "issuelinks", "subtasks", "attachment", "versions"}
         out: dict[str, Any] = {}
         for name in wanted:
             if name in available:
                 out[name] = available[name]()
             elif name in empty_lists:
                 out[name] = []
-            elif name in ("duedate", "lastViewed", "environment"):
+            elif name in ("duedate", "lastViewed", "environment") or name.startswith(("time", "aggregatetime")):
                 out[name] = None
         return out
 
