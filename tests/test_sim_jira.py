@@ -219,6 +219,17 @@ def test_jsm_request_comments_public_and_internal(sim: JiraSimServer, http: http
     assert [c["jsdPublic"] for c in platform["comments"]] == [True, False]
     assert platform["comments"][1]["properties"] == [{"key": "sd.public.comment", "value": {"internal": True}}]
 
+    transitions = http.get(f"/rest/servicedeskapi/request/{key}/transition").json()["values"]
+    assert {"id": "21", "name": "Wait for customer"} in transitions
+    moved = http.post(f"/rest/servicedeskapi/request/{key}/transition",
+                      json={"id": "21", "additionalComment": {"body": "Can you send a screenshot?"}})
+    assert moved.status_code == 204
+    request = http.get(f"/rest/servicedeskapi/request/{key}").json()
+    assert request["currentStatus"]["status"] == "Waiting for customer"
+    assert request["currentStatus"]["statusCategory"] == "INDETERMINATE"
+    last = http.get(f"/rest/servicedeskapi/request/{key}/comment").json()["values"][-1]
+    assert (last["body"], last["public"]) == ("Can you send a screenshot?", True)
+
 
 # ------------------------------------------------------------------------------------------- webhooks
 
