@@ -24,7 +24,7 @@ def test_lists_of_steps_are_kept_whole_and_numbered() -> None:
     reply = compose_reply("how do I reset my password", [STEPS], customer_name="Maria Lopez")
     assert reply is not None
     assert reply.startswith("Hi Maria,")
-    assert "1. Click **Forgot password?**\n2. Enter your email.\n3. Open the link." in reply
+    assert "1. Click Forgot password?\n2. Enter your email.\n3. Open the link." in reply
     assert "[1] Reset your password — https://help.example/reset" in reply
 
 

@@ -39,7 +39,7 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
             database_url=f"sqlite:///{Path(tmp) / 'deskhand.db'}", secret_key=Fernet.generate_key().decode()
         )
         rt = Runtime(Store.open(settings), settings)
-        gateway = SimServer(create_app(rt, workers=2)).start()
+        gateway = SimServer(create_app(rt, workers=2), lifespan="on").start()
         secret = secrets.token_urlsafe(24)
         sim = zendesk.start(webhook_url=f"{gateway.url}/webhooks/zendesk/{ACCOUNT}", webhook_secret=secret)
         try:

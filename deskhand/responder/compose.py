@@ -24,9 +24,15 @@ def words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
+def plain(text: str) -> str:
+    """Markdown emphasis and inline code markers off: helpdesk comment bodies are plain text."""
+    return re.sub(r"(\*\*|__|`)(.+?)\1", r"\2", text)
+
+
 def _units(text: str) -> tuple[list[str], bool]:
     """Split a chunk into list items (if it has a list) or sentences; headings are dropped."""
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [plain(ln) for ln in lines]
     items = [m.group(1).strip() for ln in lines if (m := _LIST_ITEM.match(ln))]
     if len(items) >= 2:
         return items, True

@@ -32,7 +32,10 @@ def decide(
     if fired:
         return Decision(route=Route.HUMAN, reasons=tuple(reasons), **base)  # type: ignore[arg-type]
     if not evidence or not reply:
-        why = "nothing in the knowledge base supports a reply"
+        why = (
+            f"nothing in the knowledge base supports a reply (category {triage.category}, "
+            f"classification confidence {triage.confidence:.2f})"
+        )
         return Decision(route=Route.HUMAN, reasons=(why,), **base)  # type: ignore[arg-type]
     summary = f"category {triage.category} ({triage.confidence:.2f}), best source similarity {evidence[0].score:.2f}"
     if confidence >= policy.auto_threshold and triage.category in policy.auto_categories:

@@ -80,8 +80,11 @@ class SimServer:
     simulator's ``state``) may be set on the instance by the simulator's ``start()``.
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"):
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning", lifespan: str = "off"
+    ):
         self.app = app
+        self._lifespan = lifespan
         self.host = host
         self._requested_port = port
         self._log_level = log_level
@@ -100,7 +103,7 @@ class SimServer:
             return self
         self._sock = _bind(self.host, self._requested_port)
         self.port = self._sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level=self._log_level, lifespan="off", access_log=False)
+        config = uvicorn.Config(self.app, log_level=self._log_level, lifespan=self._lifespan, access_log=False)
         self._server = uvicorn.Server(config)
         sockets = [self._sock]
         self._thread = threading.Thread(
