@@ -11,7 +11,7 @@ from deskhand.errors import ConfigError, NotFoundError
 from deskhand.model import Event, EventKind
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.store.schema import metadata
+from deskhand.store.tables import metadata
 
 
 def test_migrations_create_exactly_the_schema(store: Store) -> None:

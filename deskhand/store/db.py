@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
 from deskhand.errors import ConfigError
+from deskhand.store import tables as tables
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -82,5 +83,5 @@ def upgrade(engine: Engine) -> None:
         cfg = alembic_config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
         _migrated.add(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from deskhand.store.schema import metadata
+from deskhand.store.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - deskhand always passes its connection

@@ -10,30 +10,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from deskhand.cli.apps import (
+    JsonOpt,
+    accounts_app,
+    app,
+    decisions_app,
+    err,
+    events_app,
+    kb_app,
+    out,
+)
 from deskhand.errors import DeskhandError
 from deskhand.model import DEFAULT_TENANT
 
-app = typer.Typer(help="deskhand: a self-hosted AI auto-responder for support tickets.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Connected helpdesk accounts.", no_args_is_help=True)
-kb_app = typer.Typer(help="Knowledge sources.", no_args_is_help=True)
-events_app = typer.Typer(help="Events the gateway recorded.", no_args_is_help=True)
-decisions_app = typer.Typer(help="Why each ticket got its route.", no_args_is_help=True)
-sim_app = typer.Typer(help="Faithful local simulators of the helpdesks' APIs.", no_args_is_help=True)
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(kb_app, name="kb")
-app.add_typer(events_app, name="events")
-app.add_typer(decisions_app, name="decisions")
-app.add_typer(sim_app, name="sim")
 
-out = Console()
-err = Console(stderr=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def _setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(
         level=os.environ.get("DESKHAND_LOG_LEVEL", level),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -41,18 +34,18 @@ def _setup_logging(level: str = "INFO") -> None:
     )
 
 
-def _runtime() -> Any:
+def runtime() -> Any:
     from deskhand.runtime import Runtime
 
     return Runtime.open()
 
 
-def _fail(exc: Exception) -> typer.Exit:
+def fail(exc: Exception) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}")
     return typer.Exit(2)
 
 
-def _print_json(obj: Any) -> None:
+def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
@@ -62,12 +55,8 @@ def connect(
     ctx: typer.Context,
     provider: Annotated[str, typer.Argument(help="zendesk, jira, …")],
     name: Annotated[str, typer.Option(help="A short name for this account (used in webhook URLs).")],
-    tenant: Annotated[
-        str, typer.Option(help="The tenant (customer) the account belongs to.")
-    ] = DEFAULT_TENANT,
-    setting: Annotated[
-        list[str] | None, typer.Option(help="Responder setting key=value (repeatable).")
-    ] = None,
+    tenant: Annotated[str, typer.Option(help="The tenant (customer) the account belongs to.")] = DEFAULT_TENANT,
+    setting: Annotated[list[str] | None, typer.Option(help="Responder setting key=value (repeatable).")] = None,
 ) -> None:
     """Connect a helpdesk account. Connection values are the provider's own options, for Zendesk:
     --subdomain S --email E --api-token T --webhook-secret W [--base-url URL]."""
@@ -84,13 +73,11 @@ def connect(
             me = connector.current_user()
         finally:
             connector.close()
-        rt = _runtime()
+        rt = runtime()
         rt.store.save_account(name, provider, config, tenant_id=tenant, settings=settings)
     except DeskhandError as exc:
-        raise _fail(exc) from exc
-    out.print(
-        f"connected [bold]{provider}[/bold] account [bold]{name}[/bold] (tenant {tenant}) as {me.email or me.id}"
-    )
+        raise fail(exc) from exc
+    out.print(f"connected [bold]{provider}[/bold] account [bold]{name}[/bold] (tenant {tenant}) as {me.email or me.id}")
     out.print(f"webhook URL path: /webhooks/{provider}/{name}")
 
 
@@ -105,9 +92,7 @@ def _parse_connection(args: list[str], fields: dict[str, Any]) -> dict[str, str]
             value = next(it, "")
         key = key.replace("-", "_")
         if key not in fields:
-            raise DeskhandError(
-                f"unknown option --{key.replace('_', '-')}; this provider takes: {_options(fields)}"
-            )
+            raise DeskhandError(f"unknown option --{key.replace('_', '-')}; this provider takes: {_options(fields)}")
         values[key] = value
     missing = [k for k, f in fields.items() if getattr(f, "required", False) and not values.get(k)]
     if missing:
@@ -134,7 +119,7 @@ def accounts_list(as_json: JsonOpt = False) -> None:
     from deskhand.providers import connection_fields
 
     rows = []
-    for a in _runtime().store.list_accounts():
+    for a in runtime().store.list_accounts():
         secret = [k for k, f in connection_fields(a.provider).items() if getattr(f, "secret", False)]
         rows.append(
             {
@@ -146,13 +131,11 @@ def accounts_list(as_json: JsonOpt = False) -> None:
             }
         )
     if as_json:
-        _print_json({"accounts": rows})
+        print_json({"accounts": rows})
         return
     table = Table("name", "provider", "tenant", "connection", "settings")
     for r in rows:
-        table.add_row(
-            r["name"], r["provider"], r["tenant"], json.dumps(r["config"]), json.dumps(r["settings"])
-        )
+        table.add_row(r["name"], r["provider"], r["tenant"], json.dumps(r["config"]), json.dumps(r["settings"]))
     out.print(table)
 
 
@@ -167,11 +150,11 @@ def kb_add(
     from deskhand.knowledge import add_folder
 
     try:
-        report = add_folder(_runtime().store, tenant, path)
+        report = add_folder(runtime().store, tenant, path)
     except DeskhandError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if as_json:
-        _print_json(report.__dict__)
+        print_json(report.__dict__)
         return
     out.print(
         f"{len(report.added)} added, {len(report.changed)} changed, {len(report.unchanged)} unchanged, "
@@ -182,9 +165,9 @@ def kb_add(
 @kb_app.command("list")
 def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
     """List indexed articles."""
-    rows = _runtime().store.list_articles(tenant)
+    rows = runtime().store.list_articles(tenant)
     if as_json:
-        _print_json({"articles": rows})
+        print_json({"articles": rows})
         return
     table = Table("source", "title", "updated")
     for r in rows:
@@ -195,16 +178,16 @@ def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
 @kb_app.command("remove")
 def kb_remove(source_id: str, tenant: str = DEFAULT_TENANT) -> None:
     """Remove one article (by its source id, as `kb list` shows it)."""
-    _runtime().store.remove_article(tenant, source_id)
+    runtime().store.remove_article(tenant, source_id)
     out.print(f"removed {source_id}")
 
 
 @kb_app.command("search")
 def kb_search(query: str, tenant: str = DEFAULT_TENANT, k: int = 5, as_json: JsonOpt = False) -> None:
     """Search the knowledge the responder would use."""
-    found = _runtime().retrieve(tenant, query, k=k)
+    found = runtime().retrieve(tenant, query, k=k)
     if as_json:
-        _print_json({"results": [s.__dict__ if hasattr(s, "__dict__") else _source(s) for s in found]})
+        print_json({"results": [s.__dict__ if hasattr(s, "__dict__") else _source(s) for s in found]})
         return
     table = Table("score", "title", "source", "excerpt")
     for s in found:
@@ -220,7 +203,7 @@ def _source(s: Any) -> dict[str, Any]:
 @events_app.command("list")
 def events_list(account: str | None = None, limit: int = 50, as_json: JsonOpt = False) -> None:
     """Events recorded by the gateway, newest first."""
-    rows = _runtime().store.list_events(account=account, limit=limit)
+    rows = runtime().store.list_events(account=account, limit=limit)
     data = [
         {
             "id": r.id,
@@ -234,7 +217,7 @@ def events_list(account: str | None = None, limit: int = 50, as_json: JsonOpt = 
         for r in rows
     ]
     if as_json:
-        _print_json({"events": data})
+        print_json({"events": data})
         return
     table = Table("id", "account", "kind", "ticket", "delivery", "received")
     for d in data:
@@ -254,9 +237,9 @@ def decisions_list(
     account: str | None = None, ticket: str | None = None, limit: int = 50, as_json: JsonOpt = False
 ) -> None:
     """Decisions, newest first."""
-    rows = _runtime().store.list_decisions(account=account, ticket_id=ticket, limit=limit)
+    rows = runtime().store.list_decisions(account=account, ticket_id=ticket, limit=limit)
     if as_json:
-        _print_json({"decisions": rows})
+        print_json({"decisions": rows})
         return
     table = Table("id", "account", "ticket", "route", "category", "urgency", "conf", "rules")
     for r in rows:
@@ -276,17 +259,17 @@ def decisions_list(
 @decisions_app.command("show")
 def decisions_show(decision_id: int, as_json: JsonOpt = False) -> None:
     """One decision with its evidence and the actions it caused."""
-    rt = _runtime()
+    rt = runtime()
     try:
         d = rt.store.get_decision(decision_id)
     except DeskhandError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     d["actions"] = [
         {"kind": a.kind, "status": a.status, "key": a.key, "result": a.result, "error": a.error}
         for a in rt.store.actions_for(decision_id)
     ]
     if as_json:
-        _print_json(d)
+        print_json(d)
         return
     out.print(
         f"[bold]decision {d['id']}[/bold]  account {d['account']}  ticket {d['ticket_id']}  route "
@@ -316,11 +299,9 @@ def serve(
 
     from deskhand.gateway.app import create_app
 
-    _setup_logging()
-    rt = _runtime()
-    uvicorn.run(
-        create_app(rt, workers=0 if no_workers else workers), host=host, port=port, log_level="warning"
-    )
+    setup_logging()
+    rt = runtime()
+    uvicorn.run(create_app(rt, workers=0 if no_workers else workers), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -334,11 +315,11 @@ def worker(
 
     from deskhand.responder.worker import start_workers
 
-    _setup_logging()
+    setup_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = start_workers(_runtime(), concurrency, stop, lease_s=lease_s)
+    threads = start_workers(runtime(), concurrency, stop, lease_s=lease_s)
     while not stop.is_set():
         stop.wait(0.5)
     for th in threads:
@@ -350,42 +331,10 @@ def demo(as_json: JsonOpt = False, timeout: float = 120.0) -> None:
     """Run the whole thing on loopback: a local Zendesk, deskhand, a knowledge base, 14 tickets."""
     from deskhand.demo.run import print_report, run_demo
 
-    _setup_logging("WARNING")
+    setup_logging("WARNING")
     report = run_demo(timeout_s=timeout, progress=None if as_json else err)
     if as_json:
-        _print_json(report)
+        print_json(report)
     else:
         print_report(report, out)
     raise typer.Exit(0 if report["unhandled"] == 0 else 1)
-
-
-# -- simulators ---------------------------------------------------------------------------
-@sim_app.command("zendesk")
-def sim_zendesk(
-    port: int = 8081,
-    host: str = "127.0.0.1",
-    token: str = "deskhand-sim-token",
-    webhook_url: str | None = None,
-    webhook_secret: str | None = None,
-    rate_limit: Annotated[int, typer.Option(help="Requests per minute.")] = 700,
-) -> None:
-    """A local Zendesk Support API v2 (Basic {email}/token:{token})."""
-    from deskhand.sim import zendesk
-
-    _setup_logging("WARNING")
-    zendesk.serve(
-        port,
-        host=host,
-        token=token,
-        webhook_url=webhook_url,
-        webhook_secret=webhook_secret,
-        rate_limit=rate_limit,
-    )
-
-
-def main() -> None:  # pragma: no cover
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

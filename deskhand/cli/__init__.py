@@ -1,0 +1,18 @@
+"""The `deskhand` command line (typer + rich).
+
+Commands live in topic modules that register on the apps of `deskhand.cli.apps`; importing them
+here is what makes them part of the CLI (one line per module).
+"""
+
+from __future__ import annotations
+
+from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
+from deskhand.cli import sim as sim  # sim zendesk | jira
+from deskhand.cli.apps import app
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+__all__ = ["app", "main"]

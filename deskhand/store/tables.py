@@ -1,0 +1,12 @@
+"""Every table of the store on one MetaData: the core schema plus each area's own table module.
+
+An area that needs tables (sync replica, autonomy ledger, …) defines them in
+`deskhand/store/tables_<area>.py` on `schema.metadata`, adds an Alembic revision for them, and is
+imported here (one line) so migrations and the drift test see the whole schema.
+"""
+
+from __future__ import annotations
+
+from deskhand.store.schema import metadata
+
+__all__ = ["metadata"]
