@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, upda
 from sqlalchemy.exc import IntegrityError
 
 from deskhand.queue.port import PRIORITY_EVENT, Job
+from deskhand.store.db import new_id
 from deskhand.store.schema import jobs
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class SqlQueue:
                 res = conn.execute(stmt)
         except IntegrityError:
             return None
-        return int(res.inserted_primary_key[0])
+        return new_id(res)
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:
         t = self.clock()

@@ -85,3 +85,11 @@ def upgrade(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
         _migrated.add(key)
+
+
+def new_id(result: Any) -> int:
+    """The primary key of the row an INSERT just created."""
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every table here has an integer primary key
+        raise RuntimeError("the insert returned no primary key")
+    return int(key[0])

@@ -19,7 +19,7 @@ from deskhand.errors import NotFoundError
 from deskhand.model import DEFAULT_TENANT, Action, Decision, Event, EventKind
 from deskhand.settings import Settings
 from deskhand.store import schema as t
-from deskhand.store.db import open_engine
+from deskhand.store.db import new_id, open_engine
 from deskhand.store.secrets import SecretBox
 
 
@@ -160,7 +160,7 @@ class Store:
                 )
         except IntegrityError:
             return None
-        return int(res.inserted_primary_key[0])
+        return new_id(res)
 
     def get_event(self, event_id: int) -> StoredEvent:
         with self.engine.connect() as c:
@@ -207,7 +207,7 @@ class Store:
                 created_at=now(),
             )
         )
-        decision_id = int(res.inserted_primary_key[0])
+        decision_id = new_id(res)
         for seq, action in enumerate(actions):
             conn.execute(
                 insert(t.actions).values(
