@@ -5,7 +5,7 @@ whatever data can't say is a named function in its hook module (called as docume
 
 Hook signatures: field/argument hooks ``f(value) -> value``; a call hook (``hook:`` instead of
 ``call:`` on a resource call) ``f(connector, args) -> response body``; an action hook
-``f(connector, action, args) -> summary dict``.
+``f(connector, action, args) -> summary dict``; the ``prepare`` hook ``f(values) -> values``.
 """
 
 from __future__ import annotations
@@ -87,13 +87,13 @@ class Connector:
         self.definition = definition
         self.provider = definition.name
         self.account = account
-        self.values = dict(values)
         self.http = http
         self.hooks = hooks
         functions = {n: getattr(hooks, n) for n in definition.hook_names()} if hooks else {}
         self._hook_fns: dict[str, Callable[..., Any]] = functions
+        self.values = dict(functions[definition.prepare](dict(values)) if definition.prepare else values)
         self.readers = {
-            name: records.RecordReader(self.provider, name, spec, functions)
+            name: records.RecordReader(self.provider, name, spec, functions, self.values)
             for name, spec in definition.resources.items()
         }
         self._me: User | None = None

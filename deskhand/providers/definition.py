@@ -24,7 +24,9 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
     resources:                        # ticket | comment | user | team
       <resource>:
         get | list | create | me: <call>
-        fields: {<model field>: <dotted path> | {path, map: {raw: value}, default, each, hook, value}}
+        fields: {<model field>: <dotted path> | {path, map: {raw: value}, default, each, hook, value,
+                 ignore_case: bool, overrides: <connection value of "raw=value" pairs, read before map>,
+                 fallback: <another field rule, read when this one gives nothing>}}
         web_url: "{root}/agent/tickets/{id}"   # ticket only; {id} is the ticket's id
     actions:                          # reply | note | set_status | add_tags | assign | set_priority | escalate
       <kind>: <call>
@@ -37,6 +39,8 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
       delivery_id: {header: name} | {path: dotted}   # else a sha256 of the body
       occurred_at: <path>
       events: {<provider type>: {kind, ticket_id, comment_id, author_id, when: {path: value}} | [rules]}
+                                              # a rule with `ignore: true` (and a `when`) drops the event
+    prepare: <hook name>              # optional f(values) -> values: derive connection values once
 
 A <call> is ``"GET /tickets/{ticket_id}.json"`` or ``{call: "POST /path", params: {}, json: {},
 headers: {}, item: <path of the one record>, items: <path of the list>, paginate: <paginator> |
@@ -209,6 +213,13 @@ class FieldRuleSpec(_Strict):
     each: str | None = None
     hook: str | None = None
     value: Any = None
+    ignore_case: bool = False
+    overrides: str | None = None  # a connection value holding "raw=value" pairs (or a JSON object)
+    fallback: FieldRuleSpec | None = None
+
+    def rules(self) -> list[FieldRuleSpec]:
+        """This rule and its fallbacks, in reading order."""
+        return [self, *(self.fallback.rules() if self.fallback else [])]
 
     @model_validator(mode="before")
     @classmethod
@@ -256,11 +267,18 @@ class ResourceSpec(_Strict):
 
 
 class EventRuleSpec(_Strict):
-    kind: EventKind
-    ticket_id: str
+    kind: EventKind | None = None
+    ticket_id: str | None = None
     comment_id: str | None = None
     author_id: str | None = None
     when: dict[str, Any] = Field(default_factory=dict)
+    ignore: bool = False  # deliveries matching `when` carry no event (e.g. a duplicate of another one)
+
+    @model_validator(mode="after")
+    def _kind_unless_ignored(self) -> EventRuleSpec:
+        if not self.ignore and (self.kind is None or not self.ticket_id):
+            raise ValueError("an event rule needs `kind` and `ticket_id` (or `ignore: true`)")
+        return self
 
 
 class VerifySpec(_Strict):
@@ -301,21 +319,26 @@ class ProviderDefinition(_Strict):
     resources: dict[Literal["ticket", "comment", "user", "team"], ResourceSpec]
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
     webhooks: WebhooksSpec | None = None
+    prepare: str | None = None
 
     @model_validator(mode="after")
     def _known_fields(self) -> ProviderDefinition:
         for resource, spec in self.resources.items():
             known = RESOURCE_FIELDS[resource]
-            for name, rule in spec.fields.items():
+            for name, field_rule in spec.fields.items():
                 if name not in known:
                     raise ValueError(f"resources.{resource}.fields.{name}: unknown field; known: {sorted(known)}")
                 kind = known[name]
-                if kind is not None and rule.map is not None:
-                    bad = [v for v in rule.map.values() if v is not None and v not in {k.value for k in kind}]
-                    if bad:
-                        raise ValueError(
-                            f"resources.{resource}.fields.{name}.map: {bad} not in {[k.value for k in kind]}"
-                        )
+                for rule in field_rule.rules():
+                    if kind is not None and rule.map is not None:
+                        bad = [v for v in rule.map.values() if v is not None and v not in {k.value for k in kind}]
+                        if bad:
+                            raise ValueError(
+                                f"resources.{resource}.fields.{name}.map: {bad} not in {[k.value for k in kind]}"
+                            )
+                    if rule.overrides and rule.overrides not in self.connection:
+                        where = f"resources.{resource}.fields.{name}.overrides"
+                        raise ValueError(f"{where}: {rule.overrides!r} is not a connection value")
         return self
 
     def hook_names(self) -> set[str]:
@@ -325,7 +348,9 @@ class ProviderDefinition(_Strict):
         for call in [*calls, *self.actions.values()]:
             names.update(n for n in [call.hook, *(a.hook for a in call.args.values())] if n)
         for resource in self.resources.values():
-            names.update(rule.hook for rule in resource.fields.values() if rule.hook)
+            names.update(r.hook for rule in resource.fields.values() for r in rule.rules() if r.hook)
+        if self.prepare:
+            names.add(self.prepare)
         return names
 
     def hook_module(self) -> str:

@@ -117,10 +117,33 @@ def _text(values: Mapping[str, Any], name: str) -> str:
     return str(value)
 
 
+def parse_pairs(text: Any) -> dict[str, str]:
+    """``"Waiting for support=open, Pending=on_hold"`` (``,`` or ``;`` between pairs) or a JSON object."""
+    if isinstance(text, Mapping):
+        return {str(k): str(v) for k, v in text.items()}
+    raw = str(text or "").strip()
+    if raw.startswith("{"):
+        import json
+
+        loaded = json.loads(raw)
+        if not isinstance(loaded, dict):
+            raise ValueError(f"expected a JSON object, got {raw[:60]!r}")
+        return {str(k): str(v) for k, v in loaded.items()}
+    pairs: dict[str, str] = {}
+    for part in re.split(r"[;,]", raw):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"expected name=value, got {part.strip()!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 class Rule:
     """How one model field is read from a provider record (built from the definition)."""
 
-    __slots__ = ("default", "each", "hook", "map", "path", "value")
+    __slots__ = ("default", "each", "fallback", "folded", "hook", "map", "path", "value")
 
     def __init__(
         self,
@@ -131,16 +154,27 @@ class Rule:
         each: str | None = None,
         value: Any = None,
         hook: Callable[[Any], Any] | None = None,
+        ignore_case: bool = False,
+        fallback: Rule | None = None,
     ) -> None:
         self.path = path
         self.map = dict(map) if map is not None else None
+        self.folded = {k.casefold(): v for k, v in self.map.items()} if self.map is not None and ignore_case else None
         self.default = default
         self.each = each
         self.value = value
         self.hook = hook
+        self.fallback = fallback
 
     def read(self, record: Any) -> Any:
-        """The field's value: constant, or path → each → hook → map, with `default` for gaps."""
+        """The field's value: constant, or path → each → hook → map, with `default` for gaps;
+        when that is still nothing, the fallback rule's value."""
+        found = self._read(record)
+        if found is None and self.fallback is not None:
+            return self.fallback.read(record)
+        return found
+
+    def _read(self, record: Any) -> Any:
         if self.value is not None:
             return self.value
         raw = get_path(record, self.path)
@@ -152,6 +186,15 @@ class Rule:
             raw = self.hook(raw)
         if self.map is not None:
             if isinstance(raw, list):
-                return [self.map.get(map_key(v), self.default) for v in raw]
-            return self.map.get(map_key(raw), self.default)
+                return [self._mapped(v) for v in raw]
+            return self._mapped(raw)
         return raw
+
+    def _mapped(self, raw: Any) -> Any:
+        key = map_key(raw)
+        assert self.map is not None
+        if key in self.map:
+            return self.map[key]
+        if self.folded is not None and key.casefold() in self.folded:
+            return self.folded[key.casefold()]
+        return self.default

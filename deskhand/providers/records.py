@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from deskhand.errors import PayloadError
+from deskhand.errors import ConfigError, PayloadError
 from deskhand.model import Comment, Contact, Priority, Role, Status, Team, Ticket, User, Visibility
-from deskhand.providers.definition import FieldRuleSpec, ResourceSpec
-from deskhand.providers.fields import Rule, fill
+from deskhand.providers.definition import RESOURCE_FIELDS, FieldRuleSpec, ResourceSpec
+from deskhand.providers.fields import Rule, fill, parse_pairs
 
 
 class RecordReader:
@@ -21,11 +21,13 @@ class RecordReader:
         resource: str,
         spec: ResourceSpec,
         hooks: Mapping[str, Callable[[Any], Any]],
+        values: Mapping[str, Any] | None = None,
     ) -> None:
         self.provider = provider
         self.resource = resource
         self.spec = spec
-        self.rules = {name: _rule(rule, hooks) for name, rule in spec.fields.items()}
+        self.rules = {name: _rule(rule, hooks, _overrides(provider, resource, name, rule, values or {}))
+                      for name, rule in spec.fields.items()}
 
     def values(self, record: Any) -> dict[str, Any]:
         if not isinstance(record, dict):
@@ -45,9 +47,45 @@ class RecordReader:
         return value
 
 
-def _rule(spec: FieldRuleSpec, hooks: Mapping[str, Callable[[Any], Any]]) -> Rule:
+def _rule(
+    spec: FieldRuleSpec, hooks: Mapping[str, Callable[[Any], Any]], overrides: Mapping[str, dict[str, str]]
+) -> Rule:
     hook = hooks[spec.hook] if spec.hook else None
-    return Rule(spec.path, map=spec.map, default=spec.default, each=spec.each, value=spec.value, hook=hook)
+    fallback = _rule(spec.fallback, hooks, overrides) if spec.fallback else None
+    mapping = spec.map
+    if spec.overrides and overrides.get(spec.overrides):
+        mapping = {**(mapping or {}), **overrides[spec.overrides]}
+    return Rule(
+        spec.path,
+        map=mapping,
+        default=spec.default,
+        each=spec.each,
+        value=spec.value,
+        hook=hook,
+        ignore_case=spec.ignore_case,
+        fallback=fallback,
+    )
+
+
+def _overrides(
+    provider: str, resource: str, name: str, spec: FieldRuleSpec, values: Mapping[str, Any]
+) -> dict[str, dict[str, str]]:
+    """Per-account value maps named by `overrides:` (checked against the field's vocabulary)."""
+    found: dict[str, dict[str, str]] = {}
+    kind = RESOURCE_FIELDS[resource].get(name)
+    for rule in spec.rules():
+        if not rule.overrides or values.get(rule.overrides) in (None, ""):
+            continue
+        try:
+            pairs = parse_pairs(values[rule.overrides])
+        except ValueError as exc:
+            raise ConfigError(f"{provider} {rule.overrides}: {exc}") from exc
+        allowed = {k.value for k in kind} if kind is not None else None
+        bad = sorted(v for v in pairs.values() if allowed is not None and v not in allowed)
+        if bad:
+            raise ConfigError(f"{provider} {rule.overrides}: {bad} not in {sorted(allowed or ())}")
+        found[rule.overrides] = pairs
+    return found
 
 
 def to_datetime(value: Any) -> datetime | None:

@@ -147,7 +147,7 @@ def parse_events(
     events: list[Event] = []
     for index, record in enumerate(records):
         rule = _rule_for(spec, record)
-        if rule is None:
+        if rule is None or rule.ignore or rule.kind is None:
             continue
         ticket_id = get_path(record, rule.ticket_id)
         if ticket_id in (None, ""):

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -41,6 +41,7 @@ __all__ = [
     "Invocation",
     "LimitResult",
     "ManualClock",
+    "RetryPolicy",
     "SimServer",
     "WebhookDelivery",
     "absolute_url",
@@ -279,12 +280,22 @@ def retry_delay(
     return None
 
 
+class RetryPolicy(Protocol):
+    """Seconds before retrying after ``attempt`` (1-based) got ``status`` (None: no response); None = final."""
+
+    def __call__(
+        self, status: int | None, headers: Mapping[str, str], attempt: int, *, backoff_s: float, max_backoff_s: float
+    ) -> float | None: ...
+
+
 class WebhookDelivery:
     """Deliver webhook POSTs from a background thread; retry failures with backoff.
 
     :meth:`send` never blocks on the network. Each invocation is re-sent byte-identical with the
-    same headers (receivers dedupe on them). Retries are scheduled, so one failing receiver does
-    not hold back other deliveries. ``invocations`` records every attempt for inspection.
+    same headers (receivers dedupe on them) plus whatever ``attempt_headers(invocation)`` adds for
+    that attempt (e.g. a retry counter). ``retry_policy`` decides which answers are retried and
+    when (default :func:`retry_delay`). Retries are scheduled, so one failing receiver does not
+    hold back other deliveries. ``invocations`` records every attempt for inspection.
     """
 
     def __init__(
@@ -296,10 +307,14 @@ class WebhookDelivery:
         timeout_s: float = 10.0,
         clock: Clock = time.monotonic,
         transport: httpx.BaseTransport | None = None,
+        retry_policy: RetryPolicy | None = None,
+        attempt_headers: Callable[[Invocation], Mapping[str, str]] | None = None,
     ):
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.retry_policy: RetryPolicy = retry_policy or retry_delay
+        self.attempt_headers = attempt_headers
         self._clock = clock
         self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False)
         self._cond = threading.Condition()
@@ -370,8 +385,11 @@ class WebhookDelivery:
     def _attempt(self, inv: Invocation) -> None:
         status: int | None = None
         resp_headers: Mapping[str, str] = {}
+        headers = inv.headers
+        if self.attempt_headers is not None:
+            headers = {**inv.headers, **self.attempt_headers(inv)}
         try:
-            resp = self._client.post(inv.url, content=inv.body, headers=inv.headers)
+            resp = self._client.post(inv.url, content=inv.body, headers=headers)
             status, resp_headers = resp.status_code, resp.headers
             inv.attempts.append(Attempt(self._clock(), status))
         except httpx.HTTPError as exc:
@@ -380,9 +398,7 @@ class WebhookDelivery:
         if status is not None and 200 <= status < 300:
             inv.state = "delivered"
             return
-        delay = retry_delay(
-            status, resp_headers, n, backoff_s=self.backoff_s, max_backoff_s=self.max_backoff_s
-        )
+        delay = self.retry_policy(status, resp_headers, n, backoff_s=self.backoff_s, max_backoff_s=self.max_backoff_s)
         log.info("webhook.attempt_failed invocation=%s attempt=%s status=%s", inv.id, n, status)
         if delay is None or n >= self.max_attempts:
             inv.state = "failed"

@@ -10,7 +10,6 @@ Retried (FACTS §2.6) on 408, 409, 425, 429, 5xx and connection failures, up to 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import hmac
 import json
 import logging
@@ -18,9 +17,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from deskhand.sim.base import Attempt, Invocation, WebhookDelivery
+from deskhand.sim.base import Invocation, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -42,33 +39,18 @@ def jira_retry_delay(status: int | None, headers: Mapping[str, str], attempt: in
     return min(max_backoff_s, backoff_s * 2 ** (attempt - 1))
 
 
+def retry_header(inv: Invocation) -> dict[str, str]:
+    """`X-Atlassian-Webhook-Retry: N` on the N-th retry (absent on the first try)."""
+    return {"X-Atlassian-Webhook-Retry": str(len(inv.attempts))} if inv.attempts else {}
+
+
 class JiraWebhookDelivery(WebhookDelivery):
     """base.WebhookDelivery with Jira's retry statuses and the per-retry `X-Atlassian-Webhook-Retry`."""
 
-    def _attempt(self, inv: Invocation) -> None:
-        status: int | None = None
-        resp_headers: Mapping[str, str] = {}
-        headers = dict(inv.headers)
-        if inv.attempts:
-            headers["X-Atlassian-Webhook-Retry"] = str(len(inv.attempts))
-        try:
-            resp = self._client.post(inv.url, content=inv.body, headers=headers)
-            status, resp_headers = resp.status_code, resp.headers
-            inv.attempts.append(Attempt(self._clock(), status))
-        except httpx.HTTPError as exc:
-            inv.attempts.append(Attempt(self._clock(), None, f"{type(exc).__name__}: {exc}"))
-        n = len(inv.attempts)
-        if status is not None and 200 <= status < 300:
-            inv.state = "delivered"
-            return
-        delay = jira_retry_delay(status, resp_headers, n, backoff_s=self.backoff_s,
-                                 max_backoff_s=self.max_backoff_s)
-        log.info("jira_sim.webhook_attempt_failed invocation=%s attempt=%s status=%s", inv.id, n, status)
-        if delay is None or n >= self.max_attempts:
-            inv.state = "failed"
-            return
-        with self._cond:
-            heapq.heappush(self._heap, (self._clock() + delay, next(self._order), inv))
+    def __init__(self, **kw: Any) -> None:
+        kw.setdefault("retry_policy", jira_retry_delay)
+        kw.setdefault("attempt_headers", retry_header)
+        super().__init__(**kw)
 
 
 def sign(secret: str, body: bytes) -> str:
