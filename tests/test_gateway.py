@@ -15,6 +15,8 @@ from deskhand.gateway.app import create_app
 from deskhand.runtime import Runtime
 from deskhand.store import Store
 
+pytestmark = pytest.mark.every_backend
+
 SECRET = "whsec-test-1234"
 URL = "/webhooks/zendesk/acme"
 

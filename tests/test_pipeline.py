@@ -18,12 +18,15 @@ from deskhand.gateway.app import create_app
 from deskhand.knowledge import add_folder
 from deskhand.providers import open_connector
 from deskhand.providers.connector import Connector
+from deskhand.responder.modes import set_mode
 from deskhand.responder.worker import Worker
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.sim import zendesk
 from deskhand.sim.base import SimServer
 from deskhand.store import Store
+
+pytestmark = pytest.mark.every_backend
 
 SECRET = "pipeline-secret"
 
@@ -49,6 +52,7 @@ def env(store: Store, settings: Settings) -> Iterator[Env]:
         "webhook_secret": SECRET,
     }
     store.save_account("acme", "zendesk", config)
+    set_mode(store, "acme", "auto", actor="test")  # new accounts start in draft
     add_folder(store, "default", KB_DIR)
     customer = open_connector("zendesk", "customer", {**config, "email": "intake@acme.test"})
     try:

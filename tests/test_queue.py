@@ -8,6 +8,8 @@ from deskhand.queue import PRIORITY_BACKFILL, PRIORITY_WRITE, SqlQueue
 from deskhand.sim.base import ManualClock
 from deskhand.store import Store
 
+pytestmark = pytest.mark.every_backend
+
 
 @pytest.fixture
 def clock() -> ManualClock:

@@ -6,12 +6,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from deskhand.errors import ConfigError, NotFoundError
 from deskhand.model import Event, EventKind
 from deskhand.settings import Settings
 from deskhand.store import Store
+from deskhand.store.schema import accounts
 from deskhand.store.tables import metadata
+
+pytestmark = pytest.mark.every_backend
 
 
 def test_migrations_create_exactly_the_schema(store: Store) -> None:
@@ -22,8 +26,11 @@ def test_migrations_create_exactly_the_schema(store: Store) -> None:
 
 def test_account_secrets_are_sealed_at_rest(store: Store, settings: Settings) -> None:
     store.save_account("acme", "zendesk", {"api_token": "s3cr3t-token", "subdomain": "acme"})
-    raw = Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
-    assert b"s3cr3t-token" not in raw
+    with store.engine.connect() as conn:
+        (sealed,) = conn.execute(select(accounts.c.config_sealed)).one()
+    assert b"s3cr3t-token" not in bytes(sealed)
+    if settings.database_url.startswith("sqlite:///"):
+        assert b"s3cr3t-token" not in Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
     assert store.get_account("acme").config["api_token"] == "s3cr3t-token"
 
 
