@@ -16,11 +16,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from deskhand import __version__
 from deskhand.errors import ConfigError, PayloadError, SignatureError
+from deskhand.gateway.dedupe import Deduper, open_deduper
 from deskhand.queue import PRIORITY_EVENT
 from deskhand.runtime import Runtime
 
@@ -49,6 +50,7 @@ def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
 
     app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan)
     app.state.rt = rt
+    dedupe = open_deduper(rt.settings.redis_url)
 
     @app.get("/healthz")
     def health() -> JSONResponse:
@@ -61,7 +63,7 @@ def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
     @app.post("/webhooks/{provider}/{account}")
     async def webhook(provider: str, account: str, request: Request) -> JSONResponse:
         body = await request.body()
-        return await run_in_threadpool(_receive, rt, provider, account, dict(request.headers), body)
+        return await run_in_threadpool(_receive, rt, provider, account, dict(request.headers), body, dedupe)
 
     @app.get("/api/decisions")
     def decisions(
@@ -74,11 +76,16 @@ def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
 
 
 def _receive(
-    rt: Runtime, provider: str, account_name: str, headers: dict[str, str], body: bytes
+    rt: Runtime,
+    provider: str,
+    account_name: str,
+    headers: dict[str, str],
+    body: bytes,
+    dedupe: Deduper | None = None,
 ) -> JSONResponse:
     try:
         account = rt.store.find_account(account_name)
-    except OperationalError as exc:
+    except SQLAlchemyError as exc:  # refused, reset, closed mid-restart: all mean "retry later"
         log.error("webhook for %s: store unavailable: %s", account_name, exc.__class__.__name__)
         return _error(503, "store_unavailable", "the store is unavailable; retry later")
     if account is None or account.provider != provider:
@@ -95,10 +102,14 @@ def _receive(
         events = connector.parse_webhook(headers, body)
     except PayloadError as exc:
         return _error(400, "bad_payload", str(exc))
-    accepted, duplicates = [], 0
+    known = dedupe.claim(account_name, [e.delivery_id for e in events]) if dedupe else set()
+    fresh = [e for e in events if e.delivery_id not in known]
+    accepted, duplicates = [], len(events) - len(fresh)
+    if not fresh:  # nothing to record (ignored, or every delivery known to Redis as committed)
+        return JSONResponse({"accepted": [], "duplicates": duplicates, "ignored": len(events) == 0})
     try:
         with rt.store.transaction() as conn:
-            for event in events:
+            for event in fresh:
                 event_id = rt.store.record_event(conn, account.tenant_id, event)
                 if event_id is None:
                     duplicates += 1
@@ -114,5 +125,7 @@ def _receive(
     except SQLAlchemyError as exc:
         log.error("webhook for %s not stored: %s", account_name, exc.__class__.__name__)
         return _error(503, "store_unavailable", "the event could not be stored; retry later")
+    if dedupe:
+        dedupe.remember(account_name, [e.delivery_id for e in fresh])
     log.info("webhook account=%s events=%s duplicates=%d", account_name, accepted, duplicates)
     return JSONResponse({"accepted": accepted, "duplicates": duplicates, "ignored": len(events) == 0})

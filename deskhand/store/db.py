@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _migrated: set[str] = set()
 _migrate_lock = threading.Lock()
+MIGRATION_LOCK_ID = 0x6465736B  # "desk": the advisory lock that serialises migrations on PostgreSQL
 
 
 def normalise_url(url: str) -> str:
@@ -41,7 +42,11 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
     elif url.startswith("postgresql"):
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        # pre-ping: a pooled connection that died with a server restart is replaced, not handed out;
+        # connect_timeout: a gateway whose database is unreachable answers 503 soon, not after minutes.
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5}
+        )
     else:
         raise ConfigError(
             f"unknown DESKHAND_DATABASE_URL {url!r}: use sqlite:///path/to/deskhand.db "
@@ -82,6 +87,9 @@ def upgrade(engine: Engine) -> None:
             return
         cfg = alembic_config()
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # processes starting together (gateway + workers) migrate one after the other
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
         _migrated.add(key)
