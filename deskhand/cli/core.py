@@ -308,22 +308,25 @@ def serve(
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 1,
     lease_s: Annotated[float, typer.Option(help="Seconds a claimed job stays ours before it is re-delivered.")] = 120.0,
+    grace_s: Annotated[
+        float, typer.Option(help="On SIGTERM/SIGINT: seconds running jobs get to finish before they are released.")
+    ] = 30.0,
 ) -> None:
-    """Run workers only (the gateway runs elsewhere, sharing the same store)."""
+    """Run workers only (the gateway runs elsewhere, sharing the same store). SIGTERM stops claiming,
+    lets running jobs finish within --grace-s and returns the rest to the queue."""
     import signal
     import threading
 
-    from deskhand.responder.worker import start_workers
+    from deskhand.responder.worker import run_workers
 
     setup_logging()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = start_workers(runtime(), concurrency, stop, lease_s=lease_s)
-    while not stop.is_set():
-        stop.wait(0.5)
-    for th in threads:
-        th.join(timeout=60)
+    rt = runtime()
+    released = run_workers(rt, concurrency, stop, lease_s=lease_s, grace_s=grace_s)
+    logging.getLogger("deskhand.worker").info("workers stopped (%d running jobs released)", released)
+    rt.store.engine.dispose()
 
 
 @app.command()

@@ -35,16 +35,33 @@ class Worker:
         self.name = name or worker_name()
         self.lease_s = lease_s
         self.idle_s = idle_s
+        self.current: Job | None = None  # the job this worker is running right now
 
     def run_once(self) -> bool:
         """Run one job if one is due; False when the queue had nothing to do."""
         job = self.rt.queue.claim(self.name, lease_s=self.lease_s)
         if job is None:
             return False
+        self.current = job
+        try:
+            self._run(job)
+        finally:
+            self.current = None
+        return True
+
+    def release(self) -> None:
+        """Give the running job back to the queue now (shutdown grace ran out): another worker
+        takes it at once; action idempotency keys make the re-run safe."""
+        job = self.current
+        if job is not None:
+            self.rt.queue.defer(job, self.name, self.rt.queue.clock(), "worker shut down")
+            log.warning("worker %s released job %s %s at shutdown", self.name, job.id, job.kind)
+
+    def _run(self, job: Job) -> None:
         handler = HANDLERS.get(job.kind)
         if handler is None:
             self.rt.queue.retry(job, self.name, f"no handler for job kind {job.kind!r}", final=True)
-            return True
+            return
         try:
             handler(self.rt, job)
         except ProviderError as exc:
@@ -58,7 +75,6 @@ class Worker:
             crash_point("before_ack")
             if not self.rt.queue.ack(job, self.name):
                 log.warning("job %s finished after its lease was taken over", job.id)
-        return True
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
@@ -82,3 +98,29 @@ def start_workers(rt: Runtime, count: int, stop: threading.Event, *, lease_s: fl
         th.start()
         threads.append(th)
     return threads
+
+
+def run_workers(
+    rt: Runtime, count: int, stop: threading.Event, *, lease_s: float = 120.0, grace_s: float = 30.0
+) -> int:
+    """Run `count` workers until `stop` is set, then shut down gracefully: no new claims, running
+    jobs get `grace_s` to finish, and any still running after that goes back to the queue.
+    Returns how many jobs were released."""
+    workers = [Worker(rt, name=worker_name(i), lease_s=lease_s) for i in range(count)]
+    threads = [
+        threading.Thread(target=w.run, args=(stop,), name=f"deskhand-worker-{i}", daemon=True)
+        for i, w in enumerate(workers)
+    ]
+    for th in threads:
+        th.start()
+    while not stop.is_set():
+        stop.wait(0.5)
+    deadline = time.monotonic() + grace_s
+    for th in threads:
+        th.join(timeout=max(0.0, deadline - time.monotonic()))
+    released = 0
+    for w, th in zip(workers, threads, strict=True):
+        if th.is_alive() and w.current is not None:
+            w.release()
+            released += 1
+    return released
