@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import httpx
@@ -22,6 +23,14 @@ from deskhand.errors import ProviderError, RateLimited
 
 log = logging.getLogger(__name__)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+_REQUEST: ContextVar[tuple[str, str]] = ContextVar("deskhand_provider_request", default=("GET", ""))
+
+
+def current_request() -> tuple[str, str]:
+    """(method, url) of the request being sent: a limiter reads it in before_request()/observe()."""
+    return _REQUEST.get()
 
 
 class Limiter(Protocol):
@@ -92,6 +101,20 @@ class ProviderHTTP:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        token = _REQUEST.set((method, url))
+        try:
+            return self._send_now(method, url, params, json, headers)
+        finally:
+            _REQUEST.reset(token)
+
+    def _send_now(
         self,
         method: str,
         url: str,

@@ -14,7 +14,10 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
          | {type: bearer, token: "{access_token}"}
          | {type: header, header: Authorization, value: "{api_key}"}
          | {type: query, params: {key: "{api_key}", token: "{api_token}"}}
-    limits: {remaining_header, limit_header, reset_header, retry_after_header}   # for a limiter
+    limits: {remaining_header, limit_header, reset_header, retry_after_header,   # for a limiter
+             bucket: account|endpoint, window_s: 60, per_record_writes: [[20, 2]]}
+    sync: {feed: {type: cursor|updated, call: <call>, cursor, end, query, since_format, overlap_s,
+           updated}, deleted: {path: value}, comments: per_ticket|<path>, comments_total, sweep: <call>}
     paginate: <paginator>             # default for every list call; a call may override it
       # {type: next_url, next_url: links.next, has_more: meta.has_more, link_header: bool,
       #  size: {param: "page[size]", value: 100}}
@@ -158,6 +161,34 @@ class LimitsSpec(_Strict):
     limit_header: str | None = None
     reset_header: str | None = None
     retry_after_header: str = "retry-after"
+    bucket: Literal["account", "endpoint"] = "account"  # what one budget covers (Jira: method x endpoint)
+    window_s: float = Field(60.0, gt=0)  # the window when the headers don't say when it resets
+    per_record_writes: list[tuple[int, float]] = Field(default_factory=list)  # [[n, per_s]] writes to one record
+
+
+class FeedSpec(_Strict):
+    """The change feed a sync reads: ``cursor`` (an opaque resume cursor, e.g. Zendesk's incremental
+    export) or ``updated`` (a query on the updated time with an overlap window, e.g. Jira JQL). The call
+    gets the arguments ``start_time`` (unix) and ``cursor``, or ``query`` (the template with ``{since}``)."""
+
+    type: Literal["cursor", "updated"]
+    call: CallSpec
+    cursor: str | None = None  # body path of the next cursor (cursor feeds)
+    end: str | None = None  # body path, true at the end of the stream (cursor feeds)
+    query: str | None = None  # e.g. 'updated >= "{since}" ORDER BY updated ASC' (updated feeds)
+    since_format: str = "%Y-%m-%d %H:%M"
+    overlap_s: float = Field(120.0, ge=0)
+    updated: str | None = None  # record path of its updated time (updated feeds)
+
+
+class SyncSpec(_Strict):
+    """How `deskhand sync` reads this provider into the replica (see deskhand.sync)."""
+
+    feed: FeedSpec
+    deleted: dict[str, Any] = Field(default_factory=dict)  # {record path: value} marking a tombstone
+    comments: str = "per_ticket"  # or the record path of inline comments
+    comments_total: str | None = None  # record path of the inline comments' total (fetch all when more)
+    sweep: CallSpec | None = None  # lists every live id (a feed that never shows deletions)
 
 
 class ArgSpec(_Strict):
@@ -320,6 +351,7 @@ class ProviderDefinition(_Strict):
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
     webhooks: WebhooksSpec | None = None
     prepare: str | None = None
+    sync: SyncSpec | None = None
 
     @model_validator(mode="after")
     def _known_fields(self) -> ProviderDefinition:
@@ -345,6 +377,8 @@ class ProviderDefinition(_Strict):
         """Every hook function the definition names (checked against the hook module at load)."""
         names: set[str] = set()
         calls = [c for r in self.resources.values() for c in (r.get, r.list, r.create, r.me) if c]
+        if self.sync:
+            calls += [c for c in (self.sync.feed.call, self.sync.sweep) if c]
         for call in [*calls, *self.actions.values()]:
             names.update(n for n in [call.hook, *(a.hook for a in call.args.values())] if n)
         for resource in self.resources.values():

@@ -1,0 +1,170 @@
+"""The budget book: one row per budget key, changed only by single atomic SQL statements.
+
+A request takes one unit with ``UPDATE … SET remaining = remaining - 1 WHERE … AND remaining >
+floor RETURNING …`` — never read-then-write — so every process sharing the store shares the budget.
+When the statement matches nothing, a plain read says how long to wait and why (a ``Verdict``);
+the caller sleeps or defers and tries the statement again.
+
+Our ``remaining`` is a reservation count: the provider's own figure (``observe``) can only lower it
+within a window; ``reset_at`` is an upper bound of the window's end, tightened by every response
+(``min(reset_at, received + reset_s)``), and a window we assume fresh starts one second late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, case, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from deskhand.limits.lanes import FLOORS, PACE_BELOW, WRITE
+from deskhand.store.tables_sync import budgets as b
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision for one request: go (wait_s == 0) or wait that long, and why."""
+
+    wait_s: float
+    reason: str
+    key: str
+    lane: str
+    remaining: int | None = None
+
+    @property
+    def go(self) -> bool:
+        return self.wait_s <= 0
+
+
+def _least(a: ColumnElement[float], c: ColumnElement[float]) -> ColumnElement[float]:
+    return case((a < c, a), else_=c)  # portable MIN/LEAST
+
+
+def _greatest(a: ColumnElement[float], c: ColumnElement[float]) -> ColumnElement[float]:
+    return case((a > c, a), else_=c)
+
+
+class BudgetBook:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def acquire(self, key: str, lane: str, now: float) -> Verdict:
+        """Take one request from the budget (atomically), or say how long to wait."""
+        floor = FLOORS[lane]
+        fresh = b.c.reset_at <= now
+        is_write = lane == WRITE
+        spare = b.c.remaining - 1 - b.c.limit_n * floor
+        paced = _greatest(b.c.next_at, literal(now)) + (b.c.reset_at - now) / _greatest(spare, literal(1.0))
+        if is_write:
+            next_at: ColumnElement[float] = b.c.next_at
+        else:
+            next_at = case((or_(fresh, b.c.remaining - 1 >= b.c.limit_n * PACE_BELOW), literal(now)), else_=paced)
+        allowed = and_(
+            b.c.key == key,
+            b.c.blocked_until <= now,
+            or_(fresh, and_(b.c.remaining > b.c.limit_n * floor, literal(is_write) | (b.c.next_at <= now))),
+        )
+        stmt = (
+            update(b)
+            .where(allowed)
+            .values(
+                remaining=case((fresh, b.c.limit_n - 1), else_=b.c.remaining - 1),
+                reset_at=case((fresh, now + b.c.window_s + 1.0), else_=b.c.reset_at),
+                rolled_at=case((fresh, now), else_=b.c.rolled_at),
+                next_at=next_at,
+                updated_at=now,
+            )
+            .returning(b.c.remaining)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is not None:
+            return Verdict(0.0, "budget left", key, lane, int(row.remaining))
+        return self._why(key, lane, now)
+
+    def _why(self, key: str, lane: str, now: float) -> Verdict:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(b).where(b.c.key == key)).first()
+        if row is None:
+            return Verdict(0.0, "no budget known yet", key, lane)
+        if row.blocked_until > now:
+            return Verdict(row.blocked_until - now, row.blocked_reason or "blocked", key, lane, row.remaining)
+        floor = row.limit_n * FLOORS[lane]
+        if row.reset_at > now and row.remaining <= floor:
+            reason = f"{lane} floor reached ({row.remaining} of {row.limit_n} left) until the window resets"
+            return Verdict(row.reset_at - now, reason, key, lane, row.remaining)
+        if row.next_at > now:
+            reason = f"pacing: {row.remaining} of {row.limit_n} left, spread to the window's end"
+            return Verdict(row.next_at - now, reason, key, lane, row.remaining)
+        return Verdict(0.001, "contended: try again", key, lane, row.remaining)  # changed under us
+
+    def observe(
+        self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
+        window_s: float,
+    ) -> None:
+        """What the provider said after a request sent at `sent_at` (answered at `now`)."""
+        stale = literal(sent_at) < b.c.rolled_at  # sent in a window we have since left
+        same = b.c.reset_at > now
+        reset_at = b.c.reset_at if reset_s is None else case(
+            (stale, b.c.reset_at), (same, _least(b.c.reset_at, literal(now + reset_s))), else_=literal(now + reset_s)
+        )
+        stmt = (
+            update(b)
+            .where(b.c.key == key)
+            .values(
+                limit_n=limit,
+                remaining=case(
+                    (stale, b.c.remaining), (same, _least(b.c.remaining, literal(remaining))), else_=literal(remaining)
+                ),
+                reset_at=reset_at,
+                window_s=_greatest(b.c.window_s, literal(float(reset_s or 0))),
+                updated_at=now,
+            )
+        )
+        with self.engine.begin() as conn:
+            changed = conn.execute(stmt).rowcount
+        if not changed:
+            reset = reset_s if reset_s is not None else window_s
+            if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now):
+                self.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window_s)
+
+    def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1, window_s: float = 60.0) -> None:
+        """Nobody sends on `key` before `until` (a 429's Retry-After, an exhausted quota)."""
+        self._create(key, limit, 0, until, window_s, now)
+        stmt = (
+            update(b)
+            .where(b.c.key == key)
+            .values(
+                blocked_until=_greatest(b.c.blocked_until, literal(until)),
+                blocked_reason=reason[:200],
+                remaining=0,
+                reset_at=_greatest(b.c.reset_at, literal(until)),
+                updated_at=now,
+            )
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def ensure(self, key: str, limit: int, window_s: float, now: float) -> None:
+        """A budget known without headers (e.g. Jira's per-issue writes: 20 per 2 s)."""
+        self._create(key, limit, limit, now + window_s, window_s, now)
+
+    def _create(self, key: str, limit: int, remaining: int, reset_at: float, window_s: float, now: float) -> bool:
+        row = dict(
+            key=key, limit_n=limit, remaining=remaining, window_s=window_s, reset_at=reset_at, rolled_at=now,
+            next_at=0.0, blocked_until=0.0, blocked_reason=None, updated_at=now,
+        )
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(b.c.key).where(b.c.key == key)).first() is not None:
+                    return False
+                conn.execute(insert(b).values(**row))
+        except IntegrityError:
+            return False  # another process created it first
+        return True
+
+    def get(self, key: str) -> dict[str, object] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(b).where(b.c.key == key)).first()
+        return dict(row._mapping) if row else None
