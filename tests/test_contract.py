@@ -1,0 +1,390 @@
+"""One contract for every provider definition, against its simulator over loopback HTTP.
+
+Each test body is written once and runs for every entry of CASES; adding a provider means adding
+one `Case` (how to start its simulator, its connection values, what its statuses read back as, and
+which real captured payloads to normalise against golden files in tests/golden/).
+Regenerate golden files after a deliberate change: DESKHAND_UPDATE_GOLDEN=1 pytest tests/test_contract.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deskhand.errors import SignatureError
+from deskhand.model import Action, ActionKind, EventKind, Priority, Role, Status, Ticket, Visibility
+from deskhand.providers import Connector, open_connector, records
+from deskhand.providers.fields import get_path
+from deskhand.sim import jira, zendesk
+from deskhand.sim.base import ManualClock
+from deskhand.sim.jira_limits import RateLimits
+from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
+from deskhand.sim.jira_state import Status as JiraStatus
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DESKHAND_SHARED_DIR") or REPO.parent / "shared")
+FIXTURES = SHARED / "fixtures"
+GOLDEN = Path(__file__).parent / "golden"
+TOKEN = "deskhand-sim-token"
+SECRET = "whsec-contract-secret"
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A real captured payload and what it must normalise to (tests/golden/<name>.json)."""
+
+    name: str
+    fixture: str  # under shared/fixtures
+    kind: str  # ticket | comments | users | webhook
+    path: str = ""  # where the record(s) sit in the fixture
+    headers: dict[str, str] = field(default_factory=dict)  # for webhooks
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    start: Callable[[str, str], Any]  # (webhook url, secret) -> running simulator
+    start_limited: Callable[[ManualClock], Any]  # a simulator with a budget of two reads
+    config: Callable[[str], dict[str, str]]  # simulator url -> connection values
+    drain: Callable[[Any], bool]  # wait for the simulator's webhook deliveries
+    ticket_ids: Callable[[Any], set[str]]  # every ticket id the simulator holds
+    statuses: dict[Status, str]  # unified status -> raw status it reads back as
+    golden: tuple[Golden, ...]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# -- zendesk --------------------------------------------------------------------------------------
+
+ZD_GET = "zendesk/fixture/GET"
+ZENDESK = Case(
+    name="zendesk",
+    start=lambda url, secret: zendesk.start(token=TOKEN, webhook_url=url, webhook_secret=secret, port=0),
+    start_limited=lambda clock: zendesk.start(token=TOKEN, rate_limit=2, window_s=60, clock=clock, port=0),
+    config=lambda url: {
+        "subdomain": "sim",
+        "email": "admin@deskhand.test",
+        "api_token": TOKEN,
+        "base_url": url,
+        "webhook_secret": SECRET,
+    },
+    drain=lambda sim: bool(sim.delivery.drain(10)),
+    ticket_ids=lambda sim: {str(t) for t in sim.state.tickets},
+    statuses={
+        Status.NEW: "new",
+        Status.OPEN: "open",
+        Status.PENDING: "pending",
+        Status.ON_HOLD: "hold",
+        Status.SOLVED: "solved",
+        Status.CLOSED: "closed",
+    },
+    golden=(
+        Golden("zendesk_ticket", f"{ZD_GET}/ticket.json", "ticket", "ticket"),
+        Golden("zendesk_ticket_comments", f"{ZD_GET}/ticket_comments.json", "comments", "comments"),
+        Golden("zendesk_users", f"{ZD_GET}/users.json", "users", "users"),
+    ),
+)
+
+
+# -- jira -----------------------------------------------------------------------------------------
+
+
+def jira_state() -> JiraState:
+    """The default JSM project, its workflow extended with a "Pending" status (→ on_hold) that is
+    only left through "In Progress", so some statuses need more than one transition."""
+    state = JiraState.default()
+    workflow = jsm_workflow()
+    workflow.statuses.append(JiraStatus("10002", "Pending", "indeterminate"))
+    workflow.transitions += [Transition("71", "Pend", "10002", ("1", "3")), Transition("81", "Resume", "3", ("10002",))]
+    state.projects["SUP"].workflow = workflow
+    return state
+
+
+JIRA = Case(
+    name="jira",
+    start=lambda url, secret: jira.start(
+        jira_state(),
+        webhook_url=url,
+        webhook_secret=secret,
+        rate_limits=RateLimits.off(),
+        webhook_delivery=jira.JiraWebhookDelivery(backoff_s=0.05, max_backoff_s=0.1),
+    ),
+    start_limited=lambda clock: jira.start(
+        rate_limits=RateLimits(burst={"GET": 2, "POST": 100, "PUT": 50, "DELETE": 50}, overrides={}), clock=clock
+    ),
+    config=lambda url: {
+        "site": "sim",
+        "email": jira.DEFAULT_EMAIL,
+        "api_token": TOKEN,
+        "base_url": url,
+        "webhook_secret": SECRET,
+        "project": "SUP",
+    },
+    drain=lambda sim: bool(sim.webhooks.delivery.drain(10)),
+    ticket_ids=lambda sim: {i.key for i in sim.state.issues.values()},
+    statuses={
+        Status.NEW: "Open",
+        Status.OPEN: "In Progress",
+        Status.PENDING: "Waiting for customer",
+        Status.ON_HOLD: "Pending",
+        Status.SOLVED: "Resolved",
+        Status.CLOSED: "Closed",
+    },
+    golden=(
+        Golden("jira_issue_created.event", "zulip/jira_issue_created.json", "webhook",
+               headers={"X-Atlassian-Webhook-Identifier": "fixture-delivery-1"}),
+        Golden("jira_issue_created.ticket", "zulip/jira_issue_created.json", "ticket", "issue"),
+    ),
+)
+
+CASES = [ZENDESK, JIRA]
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A loopback webhook endpoint that records every delivery (headers, raw body)."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.deliveries.append((dict(self.headers.items()), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Env:
+    case: Case
+    sim: Any
+    receiver: Receiver
+
+
+@pytest.fixture(scope="module", params=CASES, ids=str)
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    case: Case = request.param
+    receiver = Receiver()
+    sim = case.start(receiver.url, SECRET)
+    yield Env(case, sim, receiver)
+    sim.stop()
+    receiver.close()
+
+
+@pytest.fixture
+def seen() -> list[httpx.Request]:
+    return []
+
+
+@pytest.fixture
+def conn(env: Env, seen: list[httpx.Request]) -> Iterator[Connector]:
+    http = httpx.Client(timeout=10, event_hooks={"request": [seen.append]})
+    connector = open_connector(env.case.name, "acme", env.case.config(env.sim.url), http=http)
+    yield connector
+    http.close()
+
+
+def new_ticket(conn: Connector, subject: str = "Printer on fire", **kw: Any) -> Ticket:
+    return conn.create_ticket(
+        subject=subject, body=f"{subject}: please help", requester_name="Ann Customer",
+        requester_email="ann@example.test", **kw,
+    )
+
+
+def act(conn: Connector, kind: ActionKind, ticket_id: str, **params: Any) -> dict[str, Any]:
+    return conn.perform(Action(kind, ticket_id, key=f"contract:{kind.value}", params=params))
+
+
+# -- the contract ---------------------------------------------------------------------------------
+
+
+def test_create_then_get_reads_back_subject_body_status_priority_tags(conn: Connector) -> None:
+    created = new_ticket(conn, tags=["vip", "printer"], priority=Priority.HIGH)
+    got = conn.get_ticket(created.id)
+    assert (got.id, got.subject, got.description) == (created.id, "Printer on fire", "Printer on fire: please help")
+    assert got.status is Status.NEW
+    assert got.priority is Priority.HIGH and set(got.tags) == {"vip", "printer"}
+    assert got.url and got.created_at is not None and got.created_at.tzinfo is not None
+
+
+def test_listing_walks_every_page(conn: Connector, env: Env, seen: list[httpx.Request]) -> None:
+    for n in range(5):
+        new_ticket(conn, subject=f"Paged {n}")
+    seen.clear()
+    ids = [t.id for t in conn.iter_tickets(page_size=2)]
+    assert len(ids) == len(set(ids)) and set(ids) == env.case.ticket_ids(env.sim)
+    assert len(ids) >= 5 and len(seen) >= 3
+    assert all(r.url.path == seen[0].url.path for r in seen)
+
+
+@pytest.mark.parametrize(
+    ("kind", "visibility"),
+    [(ActionKind.REPLY, Visibility.PUBLIC), (ActionKind.NOTE, Visibility.INTERNAL)],
+    ids=["reply-public", "note-internal"],
+)
+def test_reply_and_note_are_read_back_with_their_visibility(
+    conn: Connector, kind: ActionKind, visibility: Visibility
+) -> None:
+    ticket = new_ticket(conn)
+    summary = act(conn, kind, ticket.id, body=f"{kind.value} text")
+    last = conn.list_comments(ticket.id)[-1]
+    assert (last.body, last.visibility, last.id) == (f"{kind.value} text", visibility, str(summary["comment_id"]))
+    assert last.author_id == conn.current_user().id
+
+
+@pytest.mark.parametrize("status", list(Status), ids=str)
+def test_every_unified_status_is_set_and_read_back(conn: Connector, env: Env, status: Status) -> None:
+    ticket = new_ticket(conn)
+    if status is Status.NEW:
+        act(conn, ActionKind.SET_STATUS, ticket.id, status=Status.OPEN)
+    summary = act(conn, ActionKind.SET_STATUS, ticket.id, status=status)
+    raw = env.case.statuses[status]
+    assert summary["status"] == raw
+    got = conn.get_ticket(ticket.id, with_comments=False)
+    assert (got.status, got.raw_status) == (status, raw)
+
+
+def test_tags_are_added_to_the_existing_ones(conn: Connector) -> None:
+    ticket = new_ticket(conn, tags=["printer"])
+    act(conn, ActionKind.ADD_TAGS, ticket.id, tags=["auto_replied", "billing"])
+    assert set(conn.get_ticket(ticket.id).tags) == {"printer", "auto_replied", "billing"}
+
+
+def test_assignment_and_priority_are_read_back(conn: Connector) -> None:
+    ticket = new_ticket(conn)
+    agent = next(u for u in conn.list_users() if u.role in (Role.AGENT, Role.ADMIN))
+    act(conn, ActionKind.ASSIGN, ticket.id, user_id=agent.id)
+    act(conn, ActionKind.SET_PRIORITY, ticket.id, priority=Priority.URGENT)
+    got = conn.get_ticket(ticket.id)
+    assert (got.assignee_id, got.priority) == (agent.id, Priority.URGENT)
+
+
+def test_webhooks_become_events_for_created_and_commented(conn: Connector, env: Env) -> None:
+    env.receiver.deliveries.clear()
+    ticket = new_ticket(conn, subject="Webhook please")
+    summary = act(conn, ActionKind.REPLY, ticket.id, body="on it")
+    assert env.case.drain(env.sim)
+    events = []
+    for headers, body in env.receiver.deliveries:
+        conn.verify_webhook(headers, body)
+        events += [e for e in conn.parse_webhook(headers, body) if e.ticket_id == ticket.id]
+    kinds = [e.kind for e in events]
+    assert kinds.count(EventKind.TICKET_CREATED) == 1 and kinds.count(EventKind.COMMENT_ADDED) == 1
+    comment = next(e for e in events if e.kind is EventKind.COMMENT_ADDED)
+    assert comment.comment_id == str(summary["comment_id"]) and comment.author_id == conn.current_user().id
+    assert all(e.provider == env.case.name and e.account == "acme" for e in events)
+    assert len({e.delivery_id for e in events}) == len(events)
+    assert all(e.occurred_at is not None and e.occurred_at <= datetime.now(UTC) for e in events)
+
+
+def test_a_bad_signature_is_rejected(conn: Connector, env: Env) -> None:
+    env.receiver.deliveries.clear()
+    new_ticket(conn, subject="Signed please")
+    assert env.case.drain(env.sim)
+    headers, body = env.receiver.deliveries[0]
+    conn.verify_webhook(headers, body)
+    with pytest.raises(SignatureError):
+        conn.verify_webhook(headers, body.replace(b"Signed please", b"Signed pleaze"))
+    wrong = open_connector(env.case.name, "acme", {**env.case.config(env.sim.url), "webhook_secret": "not-it"})
+    with wrong, pytest.raises(SignatureError):
+        wrong.verify_webhook(headers, body)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_a_429_is_waited_out_as_told_then_succeeds(case: Case) -> None:
+    clock = ManualClock(start=1_700_000_000.0)
+    sleeps: list[float] = []
+    limited: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    def note(response: httpx.Response) -> None:
+        if response.status_code == 429:
+            limited.append(float(response.headers["retry-after"]))
+
+    server = case.start_limited(clock)
+    http = httpx.Client(timeout=10, event_hooks={"response": [note]})
+    try:
+        with open_connector(case.name, "acme", case.config(server.url), http=http, sleep=sleep) as conn:
+            results = [conn.list_users() for _ in range(3)]  # the third read is over budget
+        assert len(limited) == 1 and sleeps == limited
+        assert results[0] and results[2] == results[0]
+    finally:
+        http.close()
+        server.stop()
+
+
+# -- real captured payloads → the unified model -----------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name not in ("raw",
+                                                                                                           "payload")}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def normalise(conn: Connector, golden: Golden) -> Any:
+    raw = (FIXTURES / golden.fixture).read_bytes()
+    if golden.kind == "webhook":
+        return _plain(conn.parse_webhook(golden.headers, raw))
+    document = get_path(json.loads(raw), golden.path) if golden.path else json.loads(raw)
+    if golden.kind == "ticket":
+        return _plain(records.read_ticket(conn.readers["ticket"], document, url_values=conn.values))
+    if golden.kind == "comments":
+        return _plain([records.read_comment(conn.readers["comment"], c, "fixture") for c in document])
+    if golden.kind == "users":
+        return _plain([records.read_user(conn.readers["user"], u) for u in document])
+    raise AssertionError(f"unknown golden kind {golden.kind}")
+
+
+GOLDEN_CASES = [(case, golden) for case in CASES for golden in case.golden]
+
+
+@pytest.mark.parametrize(("case", "golden"), GOLDEN_CASES, ids=[g.name for _, g in GOLDEN_CASES])
+def test_captured_payloads_normalise_to_their_golden_files(case: Case, golden: Golden) -> None:
+    config = {**case.config("https://fixture.example"), "base_url": ""}
+    with open_connector(case.name, "acme", config) as conn:
+        got = normalise(conn, golden)
+    path = GOLDEN / f"{golden.name}.json"
+    if os.environ.get("DESKHAND_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(got, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    assert path.exists(), f"{path} is missing: DESKHAND_UPDATE_GOLDEN=1 pytest {__file__}"
+    assert got == json.loads(path.read_text(encoding="utf-8"))
