@@ -144,8 +144,12 @@ JIRA = Case(
         Status.CLOSED: "Closed",
     },
     golden=(
-        Golden("jira_issue_created.event", "zulip/jira_issue_created.json", "webhook",
-               headers={"X-Atlassian-Webhook-Identifier": "fixture-delivery-1"}),
+        Golden(
+            "jira_issue_created.event",
+            "zulip/jira_issue_created.json",
+            "webhook",
+            headers={"X-Atlassian-Webhook-Identifier": "fixture-delivery-1"},
+        ),
         Golden("jira_issue_created.ticket", "zulip/jira_issue_created.json", "ticket", "issue"),
     ),
 )
@@ -214,8 +218,11 @@ def conn(env: Env, seen: list[httpx.Request]) -> Iterator[Connector]:
 
 def new_ticket(conn: Connector, subject: str = "Printer on fire", **kw: Any) -> Ticket:
     return conn.create_ticket(
-        subject=subject, body=f"{subject}: please help", requester_name="Ann Customer",
-        requester_email="ann@example.test", **kw,
+        subject=subject,
+        body=f"{subject}: please help",
+        requester_name="Ann Customer",
+        requester_email="ann@example.test",
+        **kw,
     )
 
 
@@ -349,8 +356,11 @@ def test_a_429_is_waited_out_as_told_then_succeeds(case: Case) -> None:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name not in ("raw",
-                                                                                                           "payload")}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name not in ("raw", "payload")
+        }
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):

@@ -26,8 +26,10 @@ class RecordReader:
         self.provider = provider
         self.resource = resource
         self.spec = spec
-        self.rules = {name: _rule(rule, hooks, _overrides(provider, resource, name, rule, values or {}))
-                      for name, rule in spec.fields.items()}
+        self.rules = {
+            name: _rule(rule, hooks, _overrides(provider, resource, name, rule, values or {}))
+            for name, rule in spec.fields.items()
+        }
 
     def values(self, record: Any) -> dict[str, Any]:
         if not isinstance(record, dict):

@@ -150,8 +150,9 @@ class _Planner:
 
     def observe(self) -> list[_Edge]:
         body = self.c.http.request("GET", self.path + "/transitions").json()
-        edges = [_Edge(str(t["id"]), str(t.get("name") or t["id"]), t.get("to") or {})
-                 for t in body.get("transitions") or []]
+        edges = [
+            _Edge(str(t["id"]), str(t.get("name") or t["id"]), t.get("to") or {}) for t in body.get("transitions") or []
+        ]
         self.seen.edges[(self.workflow, self.sid(self.status))] = edges
         return edges
 
