@@ -24,6 +24,7 @@ INTAKE_EMAIL = "intake@acme.example"  # the channel customers write through (a s
 def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> dict[str, Any]:
     from deskhand.gateway.app import create_app
     from deskhand.knowledge import add_folder
+    from deskhand.responder.modes import set_mode
     from deskhand.providers import open_connector
     from deskhand.runtime import Runtime
     from deskhand.sim import zendesk
@@ -52,6 +53,7 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
                 "webhook_secret": secret,
             }
             rt.store.save_account(ACCOUNT, "zendesk", config, tenant_id=DEFAULT_TENANT)
+            set_mode(rt.store, ACCOUNT, "auto", actor="demo", reason="the demo shows automatic replies")
             kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
             say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
             rt.triage("warm up")  # load the models before the clock starts

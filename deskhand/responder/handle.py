@@ -11,9 +11,10 @@ import logging
 
 from deskhand.model import Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
-from deskhand.responder import rules
+from deskhand.responder import loopguard, outcomes, rules
 from deskhand.responder.compose import compose_reply
 from deskhand.responder.decide import decide, ignore, plan
+from deskhand.responder.modes import apply_autonomy
 from deskhand.responder.policy import Policy
 from deskhand.runtime import Identity, Runtime
 from deskhand.store import AccountRecord, StoredEvent
@@ -30,6 +31,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         return int(done["id"])
     stored = rt.store.get_event(event_id)
     ev = stored.event
+    outcomes.observe(rt, stored)  # later events settle earlier AI actions in the outcome ledger
     if ev.kind not in ANSWERED_KINDS:
         log.info("event %s (%s) needs no answer", event_id, ev.kind.value)
         return None
@@ -38,8 +40,11 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
     ident = rt.identity(account)
     ticket = rt.connector(account).get_ticket(ev.ticket_id, with_comments=True)
     decision = _decide(rt, stored, account, ident, ticket, policy)
+    gate = apply_autonomy(rt.store, account, decision, stored=stored, ticket=ticket)  # modes, kill switches
+    decision = gate.decision
     team = ident.teams.get(policy.escalation_team.lower()) or ident.teams.get(policy.escalation_team)
     actions = plan(decision, ticket_id=ticket.id, key=f"ev{event_id}", escalation_team=team, policy=policy)
+    actions = actions if gate.writes else []
     evidence = {
         "triage_scores": decision.triage.scores if decision.triage else {},
         "sources": [
@@ -59,6 +64,8 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
             evidence=evidence,
             actions=actions,
         )
+        outcomes.record(conn, decision_id=decision_id, account=account, ticket=ticket, decision=decision,
+                        mode=gate.mode.value, evidence=evidence)
         if actions:
             _enqueue_apply(rt, conn, decision_id)
     log.info(
@@ -88,7 +95,8 @@ def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> s
     """The text to answer, or an `ignore` decision when this event is not a customer's new message."""
     ev = stored.event
     if ev.kind is EventKind.TICKET_CREATED:
-        return ticket.text
+        why = loopguard.screen(ticket, None, ident.own_id)
+        return ignore(why) if why else ticket.text
     if ev.author_id is not None and ev.author_id == ident.own_id:
         return ignore("our own comment (echo)")
     if ev.author_id is not None and ev.author_id in ident.staff_ids:
@@ -100,6 +108,8 @@ def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> s
         return ignore(f"comment {ev.comment_id} is not on the ticket")
     if ticket.comments and ticket.comments[0].id == comment.id:
         return ignore("the ticket's first comment (answered through ticket_created)")
+    if why := loopguard.screen(ticket, comment, ident.own_id):
+        return ignore(why)
     return f"{ticket.subject}\n\n{comment.body}".strip()
 
 
