@@ -192,9 +192,7 @@ class Rule:
 
     def _mapped(self, raw: Any) -> Any:
         key = map_key(raw)
+        if self.folded is not None:  # later entries (per-account overrides) win over earlier ones
+            return self.folded.get(key.casefold(), self.default)
         assert self.map is not None
-        if key in self.map:
-            return self.map[key]
-        if self.folded is not None and key.casefold() in self.folded:
-            return self.folded[key.casefold()]
-        return self.default
+        return self.map.get(key, self.default)
