@@ -14,6 +14,7 @@ import re
 from deskhand.errors import ProviderError
 from deskhand.faults import crash_point
 from deskhand.model import Action, ActionKind
+from deskhand.responder.switches import note_write_error
 from deskhand.runtime import Runtime
 from deskhand.store import ActionRecord
 
@@ -43,6 +44,7 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
         try:
             result = connector.perform(action)
         except ProviderError as exc:
+            note_write_error(rt.store, account.name, account.provider, f"{rec.kind}: {exc}"[:500])
             if exc.retryable:
                 raise
             rt.store.mark_action(rec.key, "failed", error=str(exc)[:2000])

@@ -182,6 +182,10 @@ def observe(rt: Runtime, stored: StoredEvent, *, at: datetime | None = None, rea
                      ev.ticket_id, entry["decision_id"], entry["route"], updates["outcome"], updates["signal"])
             if entry["route"] == Route.AUTO_REPLY.value:
                 switches.evaluate(rt.store, ev.account, entry["category"], at=stamp)
+    if changed:
+        from deskhand.responder.advice import promote
+
+        promote(rt.store, ev.account)  # only when the account opted in
     return changed
 
 
