@@ -50,7 +50,7 @@ def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
 
     app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan)
     app.state.rt = rt
-    dedupe = open_deduper(rt.settings.redis_url)
+    app.state.dedupe = dedupe = open_deduper(rt.settings.redis_url)
 
     @app.get("/healthz")
     def health() -> JSONResponse:

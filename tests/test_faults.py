@@ -1,0 +1,330 @@
+"""Faults on loopback, bounded: processes killed with SIGKILL, PostgreSQL stopped mid-run, Redis lost,
+workers racing for one ticket's actions. Whatever happens, nothing acknowledged is lost and nothing
+is done twice.
+
+The PostgreSQL that gets stopped is a throwaway instance (initdb + pg_ctl into a temporary folder, on
+its own port); the machine's main server is never touched. Redis likewise runs on its own port.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from deskhand.gateway.app import create_app
+from deskhand.runtime import Runtime
+from deskhand.settings import Settings
+from deskhand.sim.base import SimServer
+from deskhand.store import Store
+from deskhand.store.schema import events, jobs
+
+SECRET = "faults-secret"
+PG_BIN = Path(os.environ.get("DESKHAND_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+# -- helpers: signed deliveries, processes, throwaway servers -----------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def delivery(delivery_id: str, ticket: str = "42") -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "type": "zen:event-type:ticket.created",
+            "account_id": 1,
+            "id": delivery_id,
+            "time": "2026-11-25T10:00:00Z",
+            "zendesk_event_version": "2022-06-20",
+            "subject": f"zen:ticket:{ticket}",
+            "detail": {"id": ticket, "subject": "How do I reset my password?", "status": "NEW", "requester_id": "9"},
+            "event": {},
+        }
+    ).encode()
+    ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sig = base64.b64encode(hmac.new(SECRET.encode(), ts.encode() + body, hashlib.sha256).digest()).decode()
+    headers = {
+        "content-type": "application/json",
+        "x-zendesk-webhook-signature": sig,
+        "x-zendesk-webhook-signature-timestamp": ts,
+    }
+    return body, headers
+
+
+def post(client: httpx.Client, base: str, delivery_id: str) -> int:
+    body, headers = delivery(delivery_id, ticket=delivery_id.rsplit("-", 1)[-1])
+    try:
+        return client.post(f"{base}/webhooks/zendesk/acme", content=body, headers=headers).status_code
+    except httpx.TransportError:
+        return 0  # no answer: the provider will retry
+
+
+def save_account(store: Store, base_url: str = "http://127.0.0.1:9") -> None:
+    config = {"subdomain": "acme", "email": "a@acme.test", "api_token": "t", "webhook_secret": SECRET}
+    store.save_account("acme", "zendesk", {**config, "base_url": base_url})
+
+
+def stored(store: Store) -> tuple[list[str], int]:
+    """Delivery ids of the stored events (with repeats, if any) and the number of handle_event jobs."""
+    with store.engine.connect() as c:
+        ids = [r[0] for r in c.execute(select(events.c.delivery_id))]
+        n_jobs = c.execute(select(func.count()).select_from(jobs).where(jobs.c.kind == "handle_event")).scalar_one()
+    return ids, int(n_jobs)
+
+
+def child_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKHAND_")}
+    env.update(DESKHAND_DATABASE_URL=settings.database_url, DESKHAND_SECRET_KEY=settings.secret_key or "")
+    env.update(extra)
+    return env
+
+
+class Gateway:
+    """`deskhand serve --no-workers` as a child process."""
+
+    def __init__(self, settings: Settings, **extra_env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "deskhand.cli", "serve", "--no-workers", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            cmd, env=child_env(settings, **extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None:
+                raise AssertionError(self.proc.stderr.read().decode()[-2000:] if self.proc.stderr else "")
+            time.sleep(0.1)
+        raise AssertionError("gateway did not start")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL of our own in a temporary folder (initdb + pg_ctl), on its own port."""
+
+    def __init__(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            pytest.fail(f"no PostgreSQL binaries in {PG_BIN} (set DESKHAND_PG_BIN)")
+        self.root = Path(tempfile.mkdtemp(prefix="deskhand-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_root = os.geteuid() == 0
+        if self._as_root:  # initdb refuses root: run the server as the postgres user
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = [str(PG_BIN / tool), *args]
+        if self._as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def close(self) -> None:
+        try:
+            self.stop("fast")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ThrowawayRedis:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise AssertionError("redis did not start")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    pg = ThrowawayPostgres()
+    try:
+        yield pg
+    finally:
+        pg.close()
+
+
+@pytest.fixture
+def throwaway_redis() -> Iterator[ThrowawayRedis]:
+    r = ThrowawayRedis()
+    try:
+        yield r
+    finally:
+        r.kill()
+
+
+# -- the gateway killed mid-burst ---------------------------------------------------------------
+@pytest.mark.every_backend
+def test_gateway_killed_mid_burst_loses_nothing_acknowledged(store: Store, settings: Settings) -> None:
+    save_account(store)
+    ids = [f"burst-{i}" for i in range(240)]
+    gateway = Gateway(settings)
+    acked: set[str] = set()
+    lock = threading.Lock()
+
+    def send(d: str, client: httpx.Client) -> None:
+        if post(client, gateway.url, d) == 200:
+            with lock:
+                acked.add(d)
+                if len(acked) == 40:
+                    gateway.proc.send_signal(signal.SIGKILL)  # kill -9 with requests in flight
+
+    with httpx.Client(timeout=10) as client, ThreadPoolExecutor(12) as pool:
+        list(pool.map(lambda d: send(d, client), ids))
+    gateway.proc.wait(10)
+    assert 40 <= len(acked) < len(ids)
+    persisted, _ = stored(store)
+    assert acked <= set(persisted), "an acknowledged delivery was lost"
+
+    gateway = Gateway(settings)  # the provider retries everything it has no 2xx for, and some it has
+    try:
+        with httpx.Client(timeout=10) as client:
+            retried = [d for d in ids if d not in acked] + sorted(acked)[:20]
+            assert [post(client, gateway.url, d) for d in retried] == [200] * len(retried)
+    finally:
+        gateway.stop()
+    persisted, n_jobs = stored(store)
+    assert sorted(persisted) == sorted(ids) and n_jobs == len(ids)  # each once, one job each
+
+
+# -- PostgreSQL stopped during a run --------------------------------------------------------------
+def test_postgres_down_answers_503_and_loses_nothing(throwaway_postgres: ThrowawayPostgres) -> None:
+    settings = Settings(database_url=throwaway_postgres.url, secret_key=_key())
+    store = Store.open(settings)
+    save_account(store)
+    server = SimServer(create_app(Runtime(store, settings))).start()
+    try:
+        with httpx.Client(timeout=15) as client:
+            assert [post(client, server.url, f"pg-{i}") for i in range(20)] == [200] * 20
+            throwaway_postgres.stop("immediate")  # a crash: no checkpoint, only what was committed
+            started = time.monotonic()
+            down = [post(client, server.url, f"pg-{i}") for i in range(20, 30)]
+            assert down == [503] * 10 and time.monotonic() - started < 30
+            assert client.get(f"{server.url}/healthz").status_code == 503
+            throwaway_postgres.start()
+            again = [post(client, server.url, f"pg-{i}") for i in range(30)]  # retries, and redeliveries
+            assert again == [200] * 30
+    finally:
+        server.stop()
+    persisted, n_jobs = stored(store)
+    assert sorted(persisted) == sorted(f"pg-{i}" for i in range(30)) and n_jobs == 30
+    store.engine.dispose()
+
+
+def _key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+# -- Redis lost -----------------------------------------------------------------------------------
+@pytest.mark.every_backend
+def test_redis_lost_falls_back_to_the_store_and_resumes(
+    store: Store, settings: Settings, throwaway_redis: ThrowawayRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    save_account(store)
+    with_redis = Settings(
+        database_url=settings.database_url, secret_key=settings.secret_key, redis_url=throwaway_redis.url
+    )
+    app = create_app(Runtime(store, with_redis))
+    app.state.dedupe.retry_after_s = 0.5  # try Redis again soon after it is lost
+    server = SimServer(app).start()
+    r = redis.Redis.from_url(throwaway_redis.url)
+
+    def answer(client: httpx.Client, d: str) -> dict[str, Any]:
+        body, headers = delivery(d)
+        resp = client.post(f"{server.url}/webhooks/zendesk/acme", content=body, headers=headers)
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+    try:
+        with httpx.Client(timeout=10) as client:
+            assert answer(client, "r-1")["duplicates"] == 0
+            assert r.get("deskhand:delivery:acme:r-1") == b"done"
+            r.set("deskhand:delivery:acme:r-2", b"pending")  # a gateway died between claim and commit
+            assert len(answer(client, "r-2")["accepted"]) == 1  # pending never suppresses
+            assert answer(client, "r-1")["duplicates"] == 1
+            throwaway_redis.kill()
+            with caplog.at_level(logging.WARNING, logger="deskhand.gateway.dedupe"):
+                assert len(answer(client, "r-3")["accepted"]) == 1
+                assert answer(client, "r-2")["duplicates"] == 1  # the store alone still decides
+                assert answer(client, "r-3")["duplicates"] == 1
+            warnings = [m for m in caplog.messages if "redis unavailable" in m]
+            assert len(warnings) == 1
+            throwaway_redis.start()
+            time.sleep(0.6)  # the gateway's back-off before it tries Redis again
+            assert len(answer(client, "r-4")["accepted"]) == 1
+            r = redis.Redis.from_url(throwaway_redis.url)
+            assert r.get("deskhand:delivery:acme:r-4") == b"done"
+    finally:
+        server.stop()
+    persisted, n_jobs = stored(store)
+    assert sorted(persisted) == ["r-1", "r-2", "r-3", "r-4"] and n_jobs == 4
