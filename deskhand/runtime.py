@@ -56,10 +56,18 @@ class Runtime:
                 return cached[1]
             if cached:
                 cached[1].close()
-            conn = open_connector(account.provider, account.name, account.config)
+            conn = open_connector(account.provider, account.name, account.config, limiter=self.limiter(account))
             self._connectors[account.name] = (version, conn)
             self._identities.pop(account.name, None)
             return conn
+
+    def limiter(self, account: AccountRecord) -> Any:
+        """The account's rate budget in the shared store (deskhand.limits), for its connector."""
+        from deskhand.limits import budget_limiter
+        from deskhand.providers import load_definition
+
+        spec = load_definition(account.provider).limits
+        return budget_limiter(self.store.engine, account.provider, account.name, spec)
 
     def identity(self, account: AccountRecord) -> Identity:
         with self._lock:
