@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from deskhand import __version__
 from deskhand.errors import ConfigError, PayloadError, SignatureError
 from deskhand.gateway.dedupe import Deduper, open_deduper
+from deskhand.gateway.metrics import add_metrics_route
 from deskhand.queue import PRIORITY_EVENT
 from deskhand.runtime import Runtime
 
@@ -50,6 +51,7 @@ def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
 
     app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan)
     app.state.rt = rt
+    add_metrics_route(app, rt)  # GET /metrics (Prometheus)
     app.state.dedupe = dedupe = open_deduper(rt.settings.redis_url)
 
     @app.get("/healthz")
