@@ -1,0 +1,108 @@
+"""A whole responder loop on loopback for tests: Zendesk simulator → signed webhooks → gateway →
+queue → worker, with helpers to script customers and agents. Real SQLite, HTTP and models."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from deskhand.runtime import Runtime
+from deskhand.settings import Settings
+from deskhand.store import Store
+
+SECRET = "loop-secret"
+
+
+@dataclass
+class Loop:
+    rt: Runtime
+    sim: Any  # ZendeskSim: .state is the ZendeskState
+    customer: Any  # a Connector acting as the intake channel
+    account: str = "acme"
+
+    def create(self, subject: str, body: str, *, email: str = "ann@example.com") -> str:
+        t = self.customer.create_ticket(subject=subject, body=body, requester_name="Ann Example", requester_email=email)
+        self.wait_event(t.id, "ticket_created")
+        return str(t.id)
+
+    def customer_says(self, ticket_id: str, body: str) -> None:
+        state = self.sim.state
+        requester = state.users[state.tickets[int(ticket_id)]["requester_id"]]
+        n = self.events(ticket_id, "comment_added")
+        state.update_ticket(int(ticket_id), {"comment": {"body": body, "author_id": requester["id"]}}, requester)
+        self.wait_event(ticket_id, "comment_added", more_than=n)
+
+    def agent_says(self, ticket_id: str, body: str, *, public: bool = True, status: str | None = None) -> None:
+        state = self.sim.state
+        agent = state.agents[0]
+        n = self.events(ticket_id, "comment_added")
+        data: dict[str, Any] = {"comment": {"body": body, "public": public, "author_id": agent["id"]}}
+        if status:
+            data["status"] = status
+        state.update_ticket(int(ticket_id), data, agent)
+        self.wait_event(ticket_id, "comment_added", more_than=n)
+
+    def set_status(self, ticket_id: str, status: str) -> None:
+        n = self.events(ticket_id, "ticket_updated")
+        self.sim.state.update_ticket(int(ticket_id), {"status": status}, self.sim.state.agents[0])
+        self.wait_event(ticket_id, "ticket_updated", more_than=n)
+
+    def events(self, ticket_id: str, kind: str) -> int:
+        return sum(1 for e in self.rt.store.list_events(limit=10_000)
+                   if e.event.ticket_id == str(ticket_id) and e.event.kind.value == kind)
+
+    def wait_event(self, ticket_id: str, kind: str, *, more_than: int = 0, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.events(ticket_id, kind) > more_than:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no new {kind} event for ticket {ticket_id}")
+
+    def drain(self) -> None:
+        from deskhand.responder.worker import Worker
+
+        worker = Worker(self.rt, name="test-worker", lease_s=5)
+        while worker.run_once():
+            pass
+
+    def decisions(self, ticket_id: str) -> list[dict[str, Any]]:
+        return sorted(self.rt.store.list_decisions(ticket_id=str(ticket_id), limit=1000), key=lambda d: d["id"])
+
+    def own_comments(self, ticket_id: str) -> list[Any]:
+        me = self.rt.identity(self.rt.store.get_account(self.account)).own_id
+        return [c for c in self.customer.list_comments(ticket_id)[1:] if c.author_id == me]
+
+
+@contextlib.contextmanager
+def zendesk_loop(store: Store, settings: Settings, *, mode: str | None = "auto", state: Any = None,
+                 account_settings: dict[str, Any] | None = None, knowledge: bool = True) -> Iterator[Loop]:
+    from deskhand.demo.scenario import KB_DIR
+    from deskhand.gateway.app import create_app
+    from deskhand.knowledge import add_folder
+    from deskhand.providers import open_connector
+    from deskhand.responder.modes import set_mode
+    from deskhand.sim import zendesk
+    from deskhand.sim.base import SimServer
+
+    rt = Runtime(store, settings)
+    gateway = SimServer(create_app(rt, workers=0)).start()
+    sim = zendesk.start(state, webhook_url=f"{gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
+    config = {"subdomain": "acme", "email": "deskhand@acme.test", "api_token": "deskhand-sim-token",
+              "base_url": sim.url, "webhook_secret": SECRET}
+    store.save_account("acme", "zendesk", config, settings=account_settings or {})
+    if mode:
+        set_mode(store, "acme", mode, actor="test")
+    if knowledge:
+        add_folder(store, "default", KB_DIR)
+    customer = open_connector("zendesk", "customer", {**config, "email": "intake@acme.test"})
+    try:
+        yield Loop(rt, sim, customer)
+    finally:
+        customer.close()
+        sim.stop()
+        gateway.stop()
+        rt.close()
