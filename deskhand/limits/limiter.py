@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
-from deskhand.errors import ProviderError
+from deskhand.errors import RateLimited
 from deskhand.limits.book import BudgetBook, Verdict
 from deskhand.limits.headers import Reading, read_headers
 from deskhand.limits.lanes import BACKFILL, INTERACTIVE, WRITE, current_lane
@@ -34,7 +34,7 @@ UNBOUNDED = 10**9  # limit of a budget that only carries blocks (no headers seen
 _ID_SEGMENT = re.compile(r"\d")
 
 
-class BudgetWait(ProviderError):
+class BudgetWait(RateLimited):
     """The budget says wait longer than this caller may sleep: come back at `retry_after`."""
 
     def __init__(self, verdict: Verdict) -> None:

@@ -139,8 +139,8 @@ class ProviderHTTP:
         return response
 
     def _should_retry(self, method: str, exc: BaseException) -> bool:
-        if isinstance(exc, RateLimited):
-            return exc.retry_after is None or exc.retry_after <= self._max_retry_after
+        if isinstance(exc, RateLimited):  # status None: a budget's "later", raised before sending
+            return exc.status == 429 and (exc.retry_after is None or exc.retry_after <= self._max_retry_after)
         if isinstance(exc, ConnectionFailed):
             return not exc.sent or method in _SAFE_METHODS
         if isinstance(exc, ProviderError):

@@ -113,9 +113,20 @@ def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> s
     return f"{ticket.subject}\n\n{comment.body}".strip()
 
 
+def _answered_before(rt: Runtime, stored: StoredEvent) -> bool:
+    """Another, earlier ticket_created of the same ticket exists (a late webhook after a reconcile)."""
+    from deskhand.sync.reconcile import first_created_event
+
+    with rt.store.engine.connect() as conn:
+        first = first_created_event(conn, stored.event.account, stored.event.ticket_id)
+    return first is not None and first != stored.id
+
+
 def _decide(
     rt: Runtime, stored: StoredEvent, account: AccountRecord, ident: Identity, ticket: Ticket, policy: Policy
 ) -> Decision:
+    if stored.event.kind is EventKind.TICKET_CREATED and _answered_before(rt, stored):
+        return ignore("ticket_created already handled for this ticket (webhook and sync reconcile)")
     message = _customer_message(stored, ticket, ident)
     if isinstance(message, Decision):
         return message

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from deskhand.errors import DeskhandError, ProviderError
+from deskhand.errors import DeskhandError, ProviderError, RateLimited
 from deskhand.faults import crash_point
 from deskhand.queue import Job
 from deskhand.responder.effects import apply_decision
@@ -64,6 +64,11 @@ class Worker:
             return
         try:
             handler(self.rt, job)
+        except RateLimited as exc:  # a 429, or the shared budget said "later": defer, never park or count
+            if exc.retry_after is None:
+                self.rt.queue.retry(job, self.name, repr(exc))
+            else:
+                self.rt.queue.defer(job, self.name, self.rt.queue.clock() + exc.retry_after, exc.reason or str(exc))
         except ProviderError as exc:
             self.rt.queue.retry(job, self.name, repr(exc), delay_s=exc.retry_after, final=not exc.retryable)
         except DeskhandError as exc:
