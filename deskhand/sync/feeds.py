@@ -75,7 +75,8 @@ def _updated_pages(connector: Connector, spec: FeedSpec, checkpoint: dict[str, A
     paging = connector.definition.paginate if spec.call.paginate is None else spec.call.paginate
     while True:
         start = datetime.fromtimestamp(max(0.0, since - spec.overlap_s), UTC)
-        args = {"query": spec.query.format(since=start.strftime(spec.since_format))}
+        values = {k: v for k, v in connector.values.items() if isinstance(v, str | int)}
+        args = {"query": spec.query.format_map({**values, "since": start.strftime(spec.since_format)})}
         progressed = False
         url: str | None = None
         extra: dict[str, Any] = {}

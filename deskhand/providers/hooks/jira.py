@@ -40,6 +40,7 @@ def prepare(values: dict[str, Any]) -> dict[str, Any]:
     project = values.get("project")
     scope = f"project = {project}" if project else "project is not EMPTY"
     values["search_jql"] = f"{scope} ORDER BY created ASC"
+    values["search_scope"] = scope  # deskhand.sync adds its own `updated` condition and order
     try:
         parse_pairs(values.get("teams"))
     except ValueError as exc:
