@@ -119,6 +119,11 @@ def store_reason(store: Store, stored: StoredEvent, ticket: Ticket) -> str | Non
             bodies = [str((r.params or {}).get("body", "")) for r in c.execute(q).all()]
         if is_echo(comment.body, bodies):
             return "our own comment (echo, recognised by its text)"
+        from deskhand.responder.feedback import Feedback, classifier
+
+        reading = classifier().read(comment.body)
+        if reading.feedback is Feedback.WORKED:
+            return f"the customer says it worked ({reading.confidence:.2f}): nothing to answer"
     d, e = t.decisions.c, t.events.c
     same = e.comment_id == ev.comment_id if ev.comment_id else e.kind == EventKind.TICKET_CREATED.value
     q2 = (

@@ -240,10 +240,10 @@ def note_llm_cost(store: Store, account: str, provider: str, usd: float, *, at: 
 def _signal_total(store: Store, account: str, kind: str, detail: str | None, at: datetime, window_s: float,
                   *, value: float, provider: str = "") -> float:
     s = autonomy_signals.c
+    if not provider:
+        rec = store.find_account(account)
+        provider = rec.provider if rec else ""
     with store.transaction() as c:
-        if not provider:
-            rec = store.find_account(account)
-            provider = rec.provider if rec else ""
         c.execute(insert(autonomy_signals).values(account=account, provider=provider, kind=kind, value=value,
                                                   detail=detail, at=at))
         total = c.execute(
