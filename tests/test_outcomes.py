@@ -96,7 +96,7 @@ CASES = [
      _ticket(Status.OPEN, [*OPEN, ("cust", "that didn't help", True)]), "failed"),
     ("reopened-solved-to-open", _entry("auto_reply", last="solved"), _event(EventKind.TICKET_UPDATED),
      _ticket(Status.OPEN, OPEN), "reopened"),
-    ("resolved-then-reopened-within-24h", _entry("auto_reply", "resolved", "solved", settled_at=NOW - timedelta(hours=3)),
+    ("reopened-within-24h", _entry("auto_reply", "resolved", "solved", settled_at=NOW - timedelta(hours=3)),
      _event(EventKind.TICKET_UPDATED), _ticket(Status.OPEN, OPEN), "reopened"),
     ("reopened-after-24h-is-not-ours", _entry("auto_reply", "resolved", "solved", settled_at=NOW - timedelta(hours=30)),
      _event(EventKind.TICKET_UPDATED), _ticket(Status.OPEN, OPEN), None),
