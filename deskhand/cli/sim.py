@@ -19,14 +19,25 @@ def sim_zendesk(
     token: Annotated[str, typer.Option(help=TOKEN_HELP)] = "deskhand-sim-token",
     webhook_url: Annotated[str | None, typer.Option(help="Where to deliver signed webhooks.")] = None,
     webhook_secret: Annotated[str | None, typer.Option(help="The webhook signing secret.")] = None,
-    rate_limit: Annotated[int, typer.Option(help="Requests per minute.")] = 700,
+    rate_limit: Annotated[int, typer.Option(help="Requests per minute (per --window-s).")] = 700,
+    tickets: Annotated[int, typer.Option(help="Seed this many realistic tickets with comments.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the seeded tickets.")] = 0,
+    window_s: Annotated[float, typer.Option(help="Length of the rate-limit window in seconds.")] = 60.0,
+    incremental_lag_s: Annotated[float, typer.Option(help="Changes younger than this are hidden from exports.")] = 60.0,
 ) -> None:
     """A local Zendesk Support API v2 (Basic {email}/token:{token})."""
+    import random
+
     from deskhand.sim import zendesk
+    from deskhand.sim.zendesk_state import ZendeskState
 
     setup_logging("WARNING")
+    state = ZendeskState(admin_email=zendesk.DEFAULT_EMAIL)
+    if tickets:
+        state.seed_tickets(tickets, random.Random(seed))
     zendesk.serve(
-        port, host=host, token=token, webhook_url=webhook_url, webhook_secret=webhook_secret, rate_limit=rate_limit
+        port, host=host, token=token, webhook_url=webhook_url, webhook_secret=webhook_secret, rate_limit=rate_limit,
+        state=state, window_s=window_s, incremental_lag_s=incremental_lag_s,
     )
 
 
@@ -37,9 +48,29 @@ def sim_jira(
     token: Annotated[str, typer.Option(help=TOKEN_HELP)] = "deskhand-sim-token",
     webhook_url: Annotated[str | None, typer.Option(help="Where to deliver signed webhooks.")] = None,
     webhook_secret: Annotated[str | None, typer.Option(help="The webhook secret (X-Hub-Signature).")] = None,
+    tickets: Annotated[int, typer.Option(help="Seed this many realistic issues with comments.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed of the seeded issues.")] = 0,
+    rate_limit: Annotated[int | None, typer.Option(help="Burst limit: GET requests per second per endpoint.")] = None,
+    hourly_points: Annotated[int | None, typer.Option(help="Points-based hourly quota (off by default).")] = None,
+    points_pool: Annotated[str, typer.Option(help="tenant | global (RateLimit-Reason of the quota).")] = "tenant",
+    no_limits: Annotated[bool, typer.Option("--no-limits", help="Answer every request (no 429s).")] = False,
 ) -> None:
     """A local Jira Cloud + Jira Service Management (Basic {email}:{token}; REST v2, v3, servicedeskapi)."""
+    import random
+    import time
+
     from deskhand.sim import jira
+    from deskhand.sim.jira_limits import RateLimits
+    from deskhand.sim.jira_seed import seed_issues
+    from deskhand.sim.jira_state import JiraState
 
     setup_logging("WARNING")
-    jira.serve(port, host=host, token=token, webhook_url=webhook_url, webhook_secret=webhook_secret)
+    state = JiraState.default()
+    if tickets:
+        seed_issues(state, tickets, random.Random(seed), now=time.time())
+    burst = {"GET": rate_limit, "POST": rate_limit, "PUT": 50, "DELETE": 50} if rate_limit else None
+    limits = RateLimits.off() if no_limits else RateLimits(
+        **({"burst": burst, "overrides": {}} if burst else {}), hourly_points=hourly_points, points_pool=points_pool
+    )
+    jira.serve(port, host=host, token=token, webhook_url=webhook_url, webhook_secret=webhook_secret, state=state,
+               rate_limits=limits)

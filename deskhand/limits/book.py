@@ -21,6 +21,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from deskhand.limits.lanes import FLOORS, PACE_BELOW, WRITE
 from deskhand.store.tables_sync import budgets as b
 
+SPREAD_MARGIN = 1.02
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -49,8 +51,11 @@ class BudgetBook:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def acquire(self, key: str, lane: str, now: float) -> Verdict:
-        """Take one request from the budget (atomically), or say how long to wait."""
+    def acquire(self, key: str, lane: str, now: float, *, spread: bool = False) -> Verdict:
+        """Take one request from the budget (atomically), or say how long to wait. `spread`: the
+        provider gives no reset time (a token bucket): one request every window / limit (+2 %)."""
+        if spread:
+            return self._acquire_spread(key, lane, now)
         floor = FLOORS[lane]
         fresh = b.c.reset_at <= now
         is_write = lane == WRITE
@@ -82,6 +87,23 @@ class BudgetBook:
         if row is not None:
             return Verdict(0.0, "budget left", key, lane, int(row.remaining))
         return self._why(key, lane, now)
+
+    def _acquire_spread(self, key: str, lane: str, now: float) -> Verdict:
+        slot = _greatest(b.c.next_at, literal(now)) + b.c.window_s / b.c.limit_n * SPREAD_MARGIN
+        stmt = (
+            update(b)
+            .where(b.c.key == key, b.c.blocked_until <= now, b.c.next_at <= now)
+            .values(next_at=slot, remaining=b.c.limit_n, updated_at=now)
+            .returning(b.c.remaining)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        if row is not None:
+            return Verdict(0.0, "budget left", key, lane, int(row.remaining))
+        verdict = self._why(key, lane, now)
+        if verdict.reason.startswith(f"{lane} floor"):  # windows mean nothing here: only the spacing
+            return Verdict(0.001, "spread: next slot", key, lane, verdict.remaining)
+        return verdict
 
     def _why(self, key: str, lane: str, now: float) -> Verdict:
         with self.engine.connect() as conn:
@@ -153,7 +175,8 @@ class BudgetBook:
     def _create(self, key: str, limit: int, remaining: int, reset_at: float, window_s: float, now: float) -> bool:
         row = dict(
             key=key, limit_n=limit, remaining=remaining, window_s=window_s, reset_at=reset_at, rolled_at=now,
-            next_at=0.0, blocked_until=0.0, blocked_reason=None, updated_at=now,
+            next_at=now + window_s / max(limit, 1) * SPREAD_MARGIN,  # a first slot for spread budgets
+            blocked_until=0.0, blocked_reason=None, updated_at=now,
         )
         try:
             with self.engine.begin() as conn:

@@ -117,7 +117,7 @@ class BudgetLimiter:
 
     def _take(self, key: str, lane: str) -> None:
         while True:
-            verdict = self.book.acquire(key, lane, self.clock())
+            verdict = self.book.acquire(key, lane, self.clock(), spread=self.spec.spread and key != self.account_key)
             self.last = verdict
             if verdict.go:
                 return

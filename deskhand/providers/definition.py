@@ -15,7 +15,7 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
          | {type: header, header: Authorization, value: "{api_key}"}
          | {type: query, params: {key: "{api_key}", token: "{api_token}"}}
     limits: {remaining_header, limit_header, reset_header, retry_after_header,   # for a limiter
-             bucket: account|endpoint, window_s: 60, per_record_writes: [[20, 2]]}
+             bucket: account|endpoint, window_s: 60, per_record_writes: [[20, 2]], spread: bool}
     sync: {feed: {type: cursor|updated, call: <call>, cursor, end, query, since_format, overlap_s,
            updated}, deleted: {path: value}, comments: per_ticket|<path>, comments_total, sweep: <call>}
     paginate: <paginator>             # default for every list call; a call may override it
@@ -164,6 +164,7 @@ class LimitsSpec(_Strict):
     bucket: Literal["account", "endpoint"] = "account"  # what one budget covers (Jira: method x endpoint)
     window_s: float = Field(60.0, gt=0)  # the window when the headers don't say when it resets
     per_record_writes: list[tuple[int, float]] = Field(default_factory=list)  # [[n, per_s]] writes to one record
+    spread: bool = False  # no reset header (a token bucket): send evenly, window_s / limit apart
 
 
 class FeedSpec(_Strict):

@@ -363,11 +363,12 @@ def start(state: ZendeskState | None = None, *, host: str = "127.0.0.1", port: i
 
 
 def serve(port: int = 8081, *, host: str = "127.0.0.1", token: str = DEFAULT_TOKEN,
-          webhook_url: str | None = None, webhook_secret: str | None = None, rate_limit: int = 700) -> None:
+          webhook_url: str | None = None, webhook_secret: str | None = None, rate_limit: int = 700,
+          state: ZendeskState | None = None, **options: Any) -> None:
     """Run in the foreground until Ctrl-C (``deskhand sim zendesk``); prints how to connect."""
-    state = ZendeskState(admin_email=DEFAULT_EMAIL)
+    state = state or ZendeskState(admin_email=DEFAULT_EMAIL)
     app = create_app(state, token=token, webhook_url=webhook_url, webhook_secret=webhook_secret,
-                     rate_limit=rate_limit)
+                     rate_limit=rate_limit, **options)
 
     def banner(url: str) -> None:
         print(f"Zendesk simulator on {url}/api/v2  (subdomain 'sim')")

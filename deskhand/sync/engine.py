@@ -13,6 +13,7 @@ announced are fed to the responder (:mod:`deskhand.sync.reconcile`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -92,8 +93,8 @@ class AccountSync:
         if full and state.get("checkpoint") and (state.get("checkpoint") or {}).get("pass_start"):
             pass_start = float(state["checkpoint"]["pass_start"])  # resuming an interrupted full pass
         try:
+            directory = _Background(self._directory)  # its endpoints have budgets of their own
             with using_lane(BACKFILL):
-                self._directory()
                 for page in pages(self.conn, self.spec.feed, _feed_point(checkpoint)):
                     self._page(page, stats, full=full, pass_start=pass_start)
                     if page.done:
@@ -103,6 +104,7 @@ class AccountSync:
                                                               now=self.clock())
                 if self.spec.sweep is not None and (full or stats.mode == "full"):
                     stats.deleted += self._sweep()
+            directory.join()
             stats.done = True
         finally:
             stats.wall_s = round(time.monotonic() - started, 3)
@@ -112,6 +114,10 @@ class AccountSync:
         return stats
 
     def _directory(self) -> None:
+        with using_lane(BACKFILL):
+            self._read_directory()
+
+    def _read_directory(self) -> None:
         users = self.conn.list_users() if self.conn.definition.resources.get("user") else []
         teams = self.conn.list_teams() if self.conn.definition.resources.get("team") else []
         replica.put_directory(self.rt.store.engine, self.account.name, users, teams)
@@ -185,6 +191,26 @@ class AccountSync:
         reader = self.conn.readers["ticket"]
         live = {str(reader.required(reader.values(r), "id", r)) for r in self.conn.iter_records(self.spec.sweep, {})}
         return replica.tombstone_unseen(self.rt.store.engine, self.account.name, live_ids=live, now=self.clock())
+
+
+class _Background:
+    """Run a function on a thread; join() re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="deskhand-sync-directory", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # handed to join()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _feed_point(checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:

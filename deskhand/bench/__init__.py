@@ -1,0 +1,1 @@
+"""deskhand.bench: performance benchmarks against the local simulators (figures printed)."""
