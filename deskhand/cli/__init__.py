@@ -6,11 +6,13 @@ here is what makes them part of the CLI (one line per module).
 
 from __future__ import annotations
 
+from deskhand.cli import bench_sync as bench_sync  # bench sync
 from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
 from deskhand.cli import metrics as metrics  # metrics, kb gaps
 from deskhand.cli import policy as policy  # policy show|set|advice, switch trip|reset|list
 from deskhand.cli import replay as replay  # replay ACCOUNT
 from deskhand.cli import sim as sim  # sim zendesk | jira
+from deskhand.cli import sync as sync  # sync ACCOUNT [--full]
 from deskhand.cli.apps import app
 
 

@@ -293,6 +293,8 @@ def serve(
     port: int = 8080,
     workers: Annotated[int, typer.Option(help="Worker threads in this process.")] = 2,
     no_workers: Annotated[bool, typer.Option("--no-workers", help="Only receive webhooks.")] = False,
+    sync_interval: Annotated[float, typer.Option(help="Seconds between incremental syncs of every account "
+                                                      "(0: off).")] = 300.0,
 ) -> None:
     """Run the gateway (webhooks, health, API) with in-process workers by default."""
     import uvicorn
@@ -301,7 +303,8 @@ def serve(
 
     setup_logging()
     rt = runtime()
-    uvicorn.run(create_app(rt, workers=0 if no_workers else workers), host=host, port=port, log_level="warning")
+    app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command()

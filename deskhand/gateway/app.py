@@ -33,8 +33,9 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
-    """The gateway. With `workers` > 0 it also runs that many worker threads in-process."""
+def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -> FastAPI:
+    """The gateway. With `workers` > 0 it also runs that many worker threads in-process; with
+    `sync_interval_s` > 0, an incremental sync of every account at that interval (deskhand.sync.loop)."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -44,6 +45,10 @@ def create_app(rt: Runtime, *, workers: int = 0) -> FastAPI:
             from deskhand.responder.worker import start_workers
 
             threads = start_workers(rt, workers, stop)
+        if sync_interval_s > 0:
+            from deskhand.sync.loop import start_sync_loop
+
+            threads.append(start_sync_loop(rt, sync_interval_s, stop))
         yield
         stop.set()
         for th in threads:
