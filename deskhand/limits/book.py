@@ -148,7 +148,7 @@ class BudgetBook:
             changed = conn.execute(stmt).rowcount
         if not changed:
             reset = reset_s if reset_s is not None else window_s
-            if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now):
+            if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now, first_slot=True):
                 self.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window_s)
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1, window_s: float = 60.0) -> None:
@@ -172,10 +172,12 @@ class BudgetBook:
         """A budget known without headers (e.g. Jira's per-issue writes: 20 per 2 s)."""
         self._create(key, limit, limit, now + window_s, window_s, now)
 
-    def _create(self, key: str, limit: int, remaining: int, reset_at: float, window_s: float, now: float) -> bool:
+    def _create(self, key: str, limit: int, remaining: int, reset_at: float, window_s: float, now: float, *,
+                first_slot: bool = False) -> bool:
         row = dict(
             key=key, limit_n=limit, remaining=remaining, window_s=window_s, reset_at=reset_at, rolled_at=now,
-            next_at=now + window_s / max(limit, 1) * SPREAD_MARGIN,  # a first slot for spread budgets
+            # after a response: the request just sent took the first slot of a spread budget
+            next_at=now + window_s / max(limit, 1) * SPREAD_MARGIN if first_slot else 0.0,
             blocked_until=0.0, blocked_reason=None, updated_at=now,
         )
         try:

@@ -46,18 +46,24 @@ class BudgetWait(RateLimited):
         self.verdict = verdict
 
 
+def _segments(url: str) -> list[tuple[str, bool]]:
+    """Path segments, each with whether it names a record (has a digit; not the version after 'api')."""
+    parts = urlsplit(url).path.split("/")
+    return [(p, bool(_ID_SEGMENT.search(p)) and (i == 0 or parts[i - 1] != "api")) for i, p in enumerate(parts)]
+
+
 def endpoint_of(method: str, url: str) -> str:
     """'GET https://x/rest/api/3/issue/SUP-1/comment' -> 'GET /rest/api/3/issue/{}/comment'."""
-    parts = [("{}" if _ID_SEGMENT.search(p) else p) for p in urlsplit(url).path.split("/")]
+    parts = [("{}" if is_id else p) for p, is_id in _segments(url)]
     return f"{method} {'/'.join(parts)}"
 
 
 def record_of(url: str) -> str | None:
     """The record a write touches: the path up to its first id-like segment ('/issue/SUP-1')."""
     out = []
-    for part in urlsplit(url).path.split("/"):
+    for part, is_id in _segments(url):
         out.append(part)
-        if _ID_SEGMENT.search(part):
+        if is_id:
             return "/".join(out)
     return None
 

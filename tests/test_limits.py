@@ -1,0 +1,240 @@
+"""deskhand.limits: shared budgets (real SQLite), lanes, Retry-After, Jira RateLimit-Reason, deferral."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from deskhand.limits import BACKFILL, INTERACTIVE, WRITE, BudgetBook, BudgetLimiter, BudgetWait, read_headers, using_lane
+from deskhand.limits.limiter import endpoint_of, record_of
+from deskhand.providers import load_definition
+from deskhand.providers.client import _REQUEST
+from deskhand.providers.definition import LimitsSpec
+from deskhand.queue import SqlQueue
+from deskhand.settings import Settings
+from deskhand.sim.base import ManualClock
+from deskhand.store import Store
+from deskhand.store.db import open_engine
+
+ZENDESK = load_definition("zendesk").limits
+JIRA = load_definition("jira").limits
+KEY = "zendesk:acme"
+
+
+@pytest.fixture
+def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    eng = open_engine(f"sqlite:///{tmp_path / 'limits.db'}")
+    yield eng
+    eng.dispose()
+
+
+def limiter(engine, clock: ManualClock, spec: LimitsSpec = ZENDESK, account: str = "acme", provider: str = "zendesk",
+            **kw):  # type: ignore[no-untyped-def]
+    def sleep(s: float) -> None:
+        clock.advance(s)
+
+    return BudgetLimiter(BudgetBook(engine), provider, account, spec, clock=clock, sleep=sleep, **kw)
+
+
+def send(lim: BudgetLimiter, method: str, url: str, headers: dict[str, str] | None = None) -> None:
+    token = _REQUEST.set((method, url))
+    try:
+        lim.before_request()
+        lim.observe(headers or {})
+    finally:
+        _REQUEST.reset(token)
+
+
+def zendesk_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    return {"x-rate-limit": str(limit), "x-rate-limit-remaining": str(remaining), "ratelimit-reset": str(reset)}
+
+
+def test_an_unknown_budget_lets_the_first_request_go(engine) -> None:  # type: ignore[no-untyped-def]
+    verdict = BudgetBook(engine).acquire(KEY, BACKFILL, 1000.0)
+    assert verdict.go and verdict.reason == "no budget known yet"
+
+
+@pytest.mark.parametrize(
+    ("lane", "remaining", "go"),
+    [(BACKFILL, 6, True), (BACKFILL, 5, False), (INTERACTIVE, 5, True), (INTERACTIVE, 2, False), (WRITE, 1, True),
+     (WRITE, 0, False)],
+    ids=["backfill-above-floor", "backfill-at-5pct", "interactive-under-backfill-floor", "interactive-at-2pct",
+         "write-takes-the-last", "write-at-zero"],
+)
+def test_lanes_leave_a_reserve_for_the_lanes_before_them(engine, lane: str, remaining: int, go: bool) -> None:  # type: ignore[no-untyped-def]
+    book = BudgetBook(engine)
+    book.observe(KEY, 100, remaining, 30, sent_at=1000.0, now=1000.0, window_s=60)
+    verdict = book.acquire(KEY, lane, 1001.0)
+    assert verdict.go is go
+    if not go:
+        assert 28 <= verdict.wait_s <= 30 and "floor" in verdict.reason
+
+
+def test_the_provider_can_only_lower_our_count_within_a_window_and_reset_tightens(engine) -> None:  # type: ignore[no-untyped-def]
+    book = BudgetBook(engine)
+    book.observe(KEY, 100, 50, 30, sent_at=1000.0, now=1000.0, window_s=60)
+    book.observe(KEY, 100, 70, 29, sent_at=1000.0, now=1000.2, window_s=60)  # older view: ignored
+    book.observe(KEY, 100, 40, 29, sent_at=1000.5, now=1000.6, window_s=60)
+    row = book.get(KEY)
+    assert row is not None and row["remaining"] == 40 and row["reset_at"] == pytest.approx(1029.2)
+
+
+def test_under_ten_percent_reads_are_paced_to_the_window_end(engine) -> None:  # type: ignore[no-untyped-def]
+    book = BudgetBook(engine)
+    book.observe(KEY, 100, 10, 20, sent_at=1000.0, now=1000.0, window_s=60)
+    assert book.acquire(KEY, INTERACTIVE, 1001.0).go  # 9 left: now paced
+    second = book.acquire(KEY, INTERACTIVE, 1001.0)
+    assert not second.go and second.reason.startswith("pacing") and 2.0 < second.wait_s < 4.0
+    assert book.acquire(KEY, WRITE, 1001.0).go  # writes are never paced
+
+
+def test_a_fresh_window_refills_the_budget_atomically(engine) -> None:  # type: ignore[no-untyped-def]
+    book = BudgetBook(engine)
+    book.observe(KEY, 10, 0, 5, sent_at=1000.0, now=1000.0, window_s=5)
+    assert not book.acquire(KEY, WRITE, 1004.0).go
+    verdict = book.acquire(KEY, BACKFILL, 1005.1)
+    assert verdict.go and verdict.remaining == 9
+
+
+def test_budgets_are_shared_by_every_process_on_the_store_without_overspending(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    engines = [open_engine(url) for _ in range(4)]
+    BudgetBook(engines[0]).observe(KEY, 1000, 60, 600, sent_at=1000.0, now=1000.0, window_s=600)
+    granted: list[int] = []
+    lock = threading.Lock()
+
+    def spend(engine) -> None:  # type: ignore[no-untyped-def]
+        book = BudgetBook(engine)
+        for _ in range(40):
+            if book.acquire(KEY, WRITE, 1001.0).go:
+                with lock:
+                    granted.append(1)
+
+    threads = [threading.Thread(target=spend, args=(e,)) for e in engines]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(granted) == 60  # 160 attempts, exactly the 60 the provider allowed
+    for e in engines:
+        e.dispose()
+
+
+def test_retry_after_blocks_the_budget_and_is_always_obeyed(engine) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(1000.0)
+    with pytest.raises(BudgetWait):  # a worker (5 s patience) defers instead of sleeping 7 s
+        lim = limiter(engine, clock)
+        send(lim, "GET", "http://z/api/v2/tickets.json", {**zendesk_headers(700, 0, 40), "retry-after": "7"})
+        send(lim, "PUT", "http://z/api/v2/tickets/1.json")
+    lim = limiter(engine, clock, max_sleep_s={WRITE: 60.0, INTERACTIVE: 60.0, BACKFILL: 60.0})
+    start = clock()
+    send(lim, "PUT", "http://z/api/v2/tickets/1.json", zendesk_headers(700, 699, 60))
+    assert clock() - start == pytest.approx(7.0, abs=0.01)  # even a write waits for Retry-After
+    assert lim.stats["waits"] >= 1
+
+
+def test_an_exhausted_hourly_quota_raises_budget_wait_to_defer_not_park(engine) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(1_767_225_600.0 + 1200)  # 20 minutes into an hour
+    lim = limiter(engine, clock, JIRA, provider="jira")
+    quota = {"retry-after": "2400", "x-ratelimit-reset": "2026-01-01T01:00:00Z",
+             "ratelimit-reason": "jira-quota-tenant-based", "x-ratelimit-limit": "65000", "x-ratelimit-remaining": "0"}
+    send(lim, "GET", "http://j/rest/api/3/issue/SUP-1", quota)
+    with pytest.raises(BudgetWait) as caught:
+        send(lim, "POST", "http://j/rest/api/3/search/jql")  # another endpoint: the quota is account-wide
+    assert caught.value.retry_after == pytest.approx(2400, abs=1)
+    assert "hourly quota" in (caught.value.reason or "")
+    assert clock() == 1_767_225_600.0 + 1200  # nobody slept
+
+
+def test_a_burst_limit_backs_off_that_endpoint_briefly(engine) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(1000.0)
+    lim = limiter(engine, clock, JIRA, provider="jira")
+    burst = {"retry-after": "1", "ratelimit-reason": "jira-burst-based", "x-ratelimit-limit": "100",
+             "x-ratelimit-remaining": "0"}
+    send(lim, "GET", "http://j/rest/api/3/issue/SUP-1", burst)
+    start = clock()
+    send(lim, "POST", "http://j/rest/api/3/search/jql")
+    assert clock() - start < 0.1  # other endpoints are not held back
+    send(lim, "GET", "http://j/rest/api/3/issue/SUP-2")
+    assert 0.9 < clock() - start < 1.2
+
+
+def test_a_per_issue_write_limit_spaces_writes_to_that_issue_only(engine) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(1000.0)
+    lim = limiter(engine, clock, JIRA, provider="jira")
+    per_issue = {"retry-after": "2", "ratelimit-reason": "jira-per-issue-on-write"}
+    send(lim, "POST", "http://j/rest/api/3/issue/SUP-1/comment", per_issue)
+    start = clock()
+    send(lim, "PUT", "http://j/rest/api/3/issue/SUP-2")
+    assert clock() - start < 0.2
+    send(lim, "POST", "http://j/rest/api/3/issue/SUP-1/comment")
+    assert clock() - start >= 1.8
+
+
+def test_static_per_record_limits_space_bursts_of_writes(engine) -> None:  # type: ignore[no-untyped-def]
+    clock = ManualClock(1000.0)
+    lim = limiter(engine, clock, JIRA, provider="jira")
+    for _ in range(25):
+        send(lim, "POST", "http://j/rest/api/3/issue/SUP-9/comment")
+    assert clock() - 1000.0 >= 2.0  # 20 writes per 2 s on one issue
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "endpoint", "record"),
+    [("GET", "http://j/rest/api/3/issue/SUP-1/comment", "GET /rest/api/3/issue/{}/comment", "/rest/api/3/issue/SUP-1"),
+     ("PUT", "http://z/api/v2/tickets/12.json", "PUT /api/v2/tickets/{}", "/api/v2/tickets/12.json"),
+     ("GET", "http://z/api/v2/users.json", "GET /api/v2/users.json", None)],
+    ids=["jira-issue", "zendesk-ticket", "no-record"],
+)
+def test_endpoints_and_records_are_named_from_the_url(method: str, url: str, endpoint: str, record: str | None) -> None:
+    assert endpoint_of(method, url) == endpoint
+    assert record_of(url) == record
+
+
+def test_headers_are_read_through_the_definition() -> None:
+    r = read_headers(ZENDESK, zendesk_headers(700, 12, 41), 0.0)
+    assert (r.limit, r.remaining, r.reset_s, r.retry_after) == (700, 12, 41.0, None)
+    iso = read_headers(JIRA, {"x-ratelimit-reset": "1970-01-01T00:01:40Z", "retry-after": "5"}, 40.0)
+    assert iso.reset_s == 60.0 and iso.retry_after == 5.0
+
+
+def test_the_worker_defers_a_job_the_budget_holds_back_without_counting_an_attempt(tmp_path: Path) -> None:
+    from deskhand.responder import worker as worker_module
+    from deskhand.runtime import Runtime
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'q.db'}", secret_key=Fernet.generate_key().decode())
+    rt = Runtime(Store.open(settings), settings)
+    rt.queue = SqlQueue(rt.store.engine, clock=lambda: 5000.0)
+    verdict = BudgetBook(rt.store.engine).acquire("none", WRITE, 0.0)
+    held = verdict.__class__(1800.0, "hourly quota exhausted (jira-quota-global-based)", "jira:x", INTERACTIVE)
+
+    def hold(_rt: Runtime, _job: object) -> None:
+        raise BudgetWait(held)
+
+    worker_module.HANDLERS["test_budget_hold"] = hold
+    try:
+        rt.queue.enqueue(None, "test_budget_hold", {})
+        assert worker_module.Worker(rt, name="w").run_once()
+    finally:
+        del worker_module.HANDLERS["test_budget_hold"]
+    from sqlalchemy import select
+
+    from deskhand.store.schema import jobs
+
+    with rt.store.engine.connect() as c:
+        job = c.execute(select(jobs)).one()
+    assert (job.status, job.attempts, job.run_at) == ("queued", 0, 6800.0)
+    assert "hourly quota" in job.last_error
+    rt.close()
+
+
+def test_sync_reads_use_the_backfill_lane() -> None:
+    from deskhand.limits import current_lane
+
+    assert current_lane("GET") == INTERACTIVE
+    with using_lane(BACKFILL):
+        assert current_lane("GET") == BACKFILL
+        assert current_lane("PUT") == WRITE
