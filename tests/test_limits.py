@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from deskhand.limits import BACKFILL, INTERACTIVE, WRITE, BudgetBook, BudgetLimiter, BudgetWait, read_headers, using_lane
+from deskhand.limits import (
+    BACKFILL,
+    INTERACTIVE,
+    WRITE,
+    BudgetBook,
+    BudgetLimiter,
+    BudgetWait,
+    read_headers,
+    using_lane,
+)
 from deskhand.limits.limiter import endpoint_of, record_of
 from deskhand.providers import load_definition
 from deskhand.providers.client import _REQUEST
