@@ -231,9 +231,9 @@ class JiraState:
         status = issue.status_obj
         category = CATEGORIES[status.category]
         rank = {name: int(pid) for pid, name in PRIORITIES}
-        text = "\n".join([issue.summary, adf_to_text(issue.description)]
-                         + [adf_to_text(c.body) for c in issue.comments])
-        return {
+        description = _Once(lambda: adf_to_text(issue.description))
+        comments = _Once(lambda: "\n".join(adf_to_text(c.body) for c in issue.comments))
+        return _LazyFacts({
             "project": [issue.project.key, issue.project.id, issue.project.name],
             "status": [status.name, status.id],
             "statuscategory": [category["key"], category["name"], str(category["id"])],
@@ -247,21 +247,45 @@ class JiraState:
             "key": [issue.key],
             "id": [issue.id],
             "summary": issue.summary,
-            "description": adf_to_text(issue.description),
-            "comment": "\n".join(adf_to_text(c.body) for c in issue.comments),
-            "text": text,
             "created": issue.created,
             "updated": issue.updated,
             "resolved": issue.resolved,
             "_sort": {"priority": rank.get(issue.priority or "", 99), "id": int(issue.id),
                       "status": status.name.lower()},
-        }
+        }, {  # text fields: rendered only when a query asks (a search scans every issue)
+            "description": description,
+            "comment": comments,
+            "text": lambda: "\n".join(x for x in [issue.summary, description(), comments()] if x is not None),
+        })
 
     def _user_facts(self, account_id: str | None) -> list[str]:
         user = self.users.get(account_id or "")
         if user is None:
             return [account_id] if account_id else []
         return [user.account_id, user.display_name, user.email]
+
+
+class _Once:
+    def __init__(self, fn: Any) -> None:
+        self._fn, self._done, self._value = fn, False, None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            self._value, self._done = self._fn(), True
+        return self._value
+
+
+class _LazyFacts(dict):  # type: ignore[type-arg]
+    """Facts with some values computed on first ``get`` (what the JQL evaluator reads)."""
+
+    def __init__(self, eager: dict[str, Any], lazy: dict[str, Any]) -> None:
+        super().__init__(eager)
+        self._lazy = lazy
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self._lazy and not super().__contains__(key):
+            self[key] = self._lazy[key]()
+        return super().get(key, default)
 
 
 def utcnow_from(clock_s: float) -> datetime:

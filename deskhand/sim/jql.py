@@ -18,6 +18,7 @@ simulator answers them as HTTP 400 `{"errorMessages": [message], "errors": {}}`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -298,6 +299,11 @@ def parse_date(text: str, now: datetime) -> datetime:
     if rel:
         delta = timedelta(**{_UNITS[rel.group(3).lower()]: int(rel.group(2))})
         return now - delta if rel.group(1) == "-" else now + delta
+    return _absolute_date(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _absolute_date(text: str) -> datetime:  # a search compares one literal with every issue: parse it once
     for fmt in _ABSOLUTE:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
@@ -439,4 +445,12 @@ def search(
 ) -> list[T]:
     """Filter and order items by a JQL query."""
     query = parse(jql) if isinstance(jql, str) else jql
-    return order([i for i in items if matches(query, facts_of(i), ctx)], query, facts_of)
+    memo: dict[int, Facts] = {}
+
+    def facts_once(item: T) -> Facts:  # one facts() per item per search (ordering asks again)
+        key = id(item)
+        if key not in memo:
+            memo[key] = facts_of(item)
+        return memo[key]
+
+    return order([i for i in items if matches(query, facts_once(i), ctx)], query, facts_once)
