@@ -328,3 +328,83 @@ def test_redis_lost_falls_back_to_the_store_and_resumes(
         server.stop()
     persisted, n_jobs = stored(store)
     assert sorted(persisted) == ["r-1", "r-2", "r-3", "r-4"] and n_jobs == 4
+
+
+# -- the pipeline under races and crashes ---------------------------------------------------------
+class Pipeline:
+    """The Zendesk simulator → our gateway (in this process) → the store; workers run wherever."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        from deskhand.demo.scenario import KB_DIR
+        from deskhand.knowledge import add_folder
+        from deskhand.providers import open_connector
+        from deskhand.sim import zendesk
+
+        self.rt = Runtime(store, settings)
+        self.gateway = SimServer(create_app(self.rt)).start()
+        self.sim = zendesk.start(webhook_url=f"{self.gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
+        config = {"subdomain": "acme", "email": "deskhand@acme.test", "api_token": "deskhand-sim-token"}
+        config |= {"base_url": self.sim.url, "webhook_secret": SECRET}
+        store.save_account("acme", "zendesk", config)
+        add_folder(store, "default", KB_DIR)
+        self.customer = open_connector("zendesk", "customer", {**config, "email": "intake@acme.test"})
+
+    def create(self, subject: str, body: str) -> str:
+        ticket = self.customer.create_ticket(subject=subject, body=body, requester_name="Ann", requester_email="a@x.io")
+        return ticket.id
+
+    def wait(self, predicate: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def our_comments(self, ticket_id: str) -> int:
+        me = self.rt.identity(self.rt.store.get_account("acme")).own_id
+        return sum(1 for c in self.customer.list_comments(ticket_id)[1:] if c.author_id == me)
+
+    def close(self) -> None:
+        self.customer.close()
+        self.sim.stop()
+        self.gateway.stop()
+
+
+@pytest.fixture
+def pipeline(store: Store, settings: Settings) -> Iterator[Pipeline]:
+    p = Pipeline(store, settings)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.mark.every_backend
+def test_two_workers_racing_for_one_tickets_actions_post_once(pipeline: Pipeline) -> None:
+    from deskhand.queue import PRIORITY_WRITE
+    from deskhand.responder.worker import Worker
+
+    tid = pipeline.create("How do I reset my password?", "I forgot my password. How do I reset it?")
+    pipeline.wait(lambda: pipeline.rt.queue.counts().get("queued"), 15, "the webhook")
+    assert Worker(pipeline.rt, name="triage").run_once()  # handle_event: a decision and its apply job
+    (decision,) = pipeline.rt.store.list_decisions(ticket_id=tid)
+    # the same actions handed out twice at once (a redelivery racing the first delivery)
+    pipeline.rt.queue.enqueue(
+        None, "apply_decision", {"decision_id": decision["id"]}, dedupe_key="race", priority=PRIORITY_WRITE
+    )
+    start = threading.Barrier(2)
+
+    def run(name: str) -> None:
+        start.wait()
+        Worker(pipeline.rt, name=name).run_once()
+
+    threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    while Worker(pipeline.rt, name="drain").run_once():
+        pass
+    assert pipeline.our_comments(tid) == 1
+    assert {a.status for a in pipeline.rt.store.actions_for(decision["id"])} == {"done"}

@@ -3,13 +3,17 @@
 Each action row moves planned → started → done. A crash between the provider call and `done`
 leaves it `started`; the retry then looks at the ticket before acting again: a comment of ours with
 the same text means the first attempt landed, so it is marked done instead of posted twice.
-Status, tags and assignment are idempotent by nature and are simply re-applied.
+Status, tags and assignment are idempotent by nature and are simply re-applied. Two deliveries of
+one decision racing (a redelivered job while the first still runs) are kept apart by a
+compare-and-set on each action's start; a comment that is `started` but not on the ticket is left
+to its worker until TAKEOVER_S, then taken over.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 
 from deskhand.errors import ProviderError
 from deskhand.faults import crash_point
@@ -20,6 +24,7 @@ from deskhand.store import ActionRecord
 
 log = logging.getLogger(__name__)
 COMMENT_KINDS = (ActionKind.REPLY.value, ActionKind.NOTE.value)
+TAKEOVER_S = 120.0  # a started action older than this was abandoned by a crashed worker
 
 
 def _norm(text: str) -> str:
@@ -39,7 +44,11 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
             rt.store.mark_action(rec.key, "done", result={"reconciled": True})
             log.info("action %s had landed before a crash; not posting again", rec.key)
             continue
-        rt.store.mark_action(rec.key, "started")
+        if rec.status == "started" and rec.kind in COMMENT_KINDS:
+            _unless_abandoned(rec)
+        if not rt.store.start_action(rec):  # two deliveries of one decision racing: one performs
+            log.info("action %s is being performed by another worker; leaving the rest to it", rec.key)
+            return
         action = Action(kind=ActionKind(rec.kind), ticket_id=rec.ticket_id, key=rec.key, params=rec.params)
         try:
             result = connector.perform(action)
@@ -52,6 +61,21 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
             continue
         crash_point("after_provider_call")
         rt.store.mark_action(rec.key, "done", result=_jsonable(result))
+
+
+def _unless_abandoned(rec: ActionRecord) -> None:
+    """A `started` action that has not landed is either in flight in another worker or was left by
+    a crashed one: take it over only once it is older than TAKEOVER_S, else retry this job later."""
+    started = rec.started_at or datetime.now(UTC)
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    age = (datetime.now(UTC) - started).total_seconds()
+    if age < TAKEOVER_S:
+        raise ProviderError(
+            f"action {rec.key} was started {age:.0f} s ago, maybe by another worker still performing it; "
+            "retrying once it has landed or was abandoned",
+            retry_after=TAKEOVER_S - age + 1,
+        )
 
 
 def _already_posted(rt: Runtime, account: object, rec: ActionRecord) -> bool:

@@ -260,6 +260,18 @@ class Store:
                 update(t.actions).where(t.actions.c.key == key).values(status=status, **stamp, **values)
             )
 
+    def start_action(self, rec: ActionRecord) -> bool:
+        """Take an action to perform it: compare-and-set to `started` only if its status and
+        started_at are still what `rec` saw. False when another worker took it first."""
+        seen = t.actions.c.started_at.is_(None) if rec.started_at is None else t.actions.c.started_at == rec.started_at
+        with self.transaction() as c:
+            res = c.execute(
+                update(t.actions)
+                .where(t.actions.c.key == rec.key, t.actions.c.status == rec.status, seen)
+                .values(status="started", started_at=now())
+            )
+        return res.rowcount == 1
+
     # -- knowledge ------------------------------------------------------------------------
     def kb_hashes(self, tenant_id: str) -> dict[str, str]:
         q = select(t.kb_articles.c.source_id, t.kb_articles.c.content_hash).where(
