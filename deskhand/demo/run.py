@@ -1,10 +1,13 @@
-"""`deskhand demo`: everything on loopback with temporary storage, then a report read back from the helpdesk."""
+"""`deskhand demo`: a local Zendesk and a local Jira Service Management side by side, deskhand in
+front of both, on loopback with temporary storage; the report is read back from the helpdesks."""
 
 from __future__ import annotations
 
 import secrets
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +15,33 @@ from cryptography.fernet import Fernet
 from rich.console import Console
 from rich.table import Table
 
-from deskhand.demo.scenario import KB_DIR, TICKETS
+from deskhand.demo.scenario import KB_DIR, TICKETS, DemoTicket
 from deskhand.model import DEFAULT_TENANT, Route
 from deskhand.settings import Settings
 
-ACCOUNT = "demo"
 API_EMAIL = "deskhand@acme.example"
 INTAKE_EMAIL = "intake@acme.example"  # the channel customers write through (a separate API user)
+JIRA_CUSTOMER = "cara@customer.test"  # a JSM customer of the simulator's default state
+JIRA_ESCALATIONS = "557058:demo-escalations"
+
+
+@dataclass
+class Desk:
+    """One connected helpdesk of the demo: its account, and a connector acting as the customer side."""
+
+    provider: str
+    account: str
+    customer: Any  # a Connector authenticated as the customer side
+    names_requester: bool  # True: the intake names the requester; False: the customer raises it as itself
+
+    def customer_args_for(self, t: DemoTicket) -> dict[str, str]:
+        return {"requester_name": t.name, "requester_email": t.email} if self.names_requester else {}
 
 
 def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> dict[str, Any]:
     from deskhand.gateway.app import create_app
     from deskhand.knowledge import add_folder
-    from deskhand.responder.modes import set_mode
-    from deskhand.providers import open_connector
     from deskhand.runtime import Runtime
-    from deskhand.sim import zendesk
     from deskhand.sim.base import SimServer
     from deskhand.store import Store
 
@@ -35,45 +49,31 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
         if progress:
             progress.print(f"[dim]demo:[/dim] {msg}")
 
-    with tempfile.TemporaryDirectory(prefix="deskhand-demo-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="deskhand-demo-") as tmp, ExitStack() as stack:
         settings = Settings(
             database_url=f"sqlite:///{Path(tmp) / 'deskhand.db'}", secret_key=Fernet.generate_key().decode()
         )
         rt = Runtime(Store.open(settings), settings)
+        stack.callback(rt.close)
         gateway = SimServer(create_app(rt, workers=2), lifespan="on").start()
-        secret = secrets.token_urlsafe(24)
-        sim = zendesk.start(webhook_url=f"{gateway.url}/webhooks/zendesk/{ACCOUNT}", webhook_secret=secret)
-        try:
-            say(f"local Zendesk at {sim.url}, deskhand gateway at {gateway.url}")
-            config = {
-                "subdomain": "acme",
-                "email": API_EMAIL,
-                "api_token": "deskhand-sim-token",
-                "base_url": sim.url,
-                "webhook_secret": secret,
-            }
-            rt.store.save_account(ACCOUNT, "zendesk", config, tenant_id=DEFAULT_TENANT)
-            set_mode(rt.store, ACCOUNT, "auto", actor="demo", reason="the demo shows automatic replies")
-            kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
-            say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
-            rt.triage("warm up")  # load the models before the clock starts
-            customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
-            created = []
-            for t in TICKETS:
-                ticket = customer.create_ticket(
-                    subject=t.subject, body=t.body, requester_name=t.name, requester_email=t.email
-                )
-                created.append((ticket.id, t))
-            say(f"created {len(created)} tickets through the Zendesk API; waiting for deskhand")
-            started = time.monotonic()
-            decided = _wait(rt, [tid for tid, _ in created], deadline=started + timeout_s)
-            elapsed = time.monotonic() - started
-            rows = [_row(rt, customer, tid, t, decided.get(tid)) for tid, t in created]
-            customer.close()
-        finally:
-            sim.stop()
-            gateway.stop()
-            rt.close()
+        stack.callback(gateway.stop)
+        desks = [_zendesk(rt, gateway.url, stack), _jira(rt, gateway.url, stack)]
+        stack.callback(gateway.stop)  # workers stop before the helpdesks they talk to (idempotent)
+        say(f"deskhand gateway at {gateway.url}; " + ", ".join(f"{d.provider} account {d.account!r}" for d in desks))
+        kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
+        say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
+        rt.triage("warm up")  # load the models before the clock starts
+        created: list[tuple[Desk, str, DemoTicket]] = []
+        for i, t in enumerate(TICKETS):
+            desk = desks[i % len(desks)]
+            ticket = desk.customer.create_ticket(subject=t.subject, body=t.body, **desk.customer_args_for(t))
+            created.append((desk, ticket.id, t))
+        say(f"created {len(created)} tickets through the helpdesks' APIs; waiting for deskhand")
+        started = time.monotonic()
+        wanted = [(d.account, tid) for d, tid, _ in created]
+        decided = _wait(rt, wanted, deadline=started + timeout_s)
+        elapsed = time.monotonic() - started
+        rows = [_row(rt, d, tid, t, decided.get((d.account, tid))) for d, tid, t in created]
     unhandled = sum(1 for r in rows if r["route"] is None)
     routes = {
         route.value: sum(1 for r in rows if r["route"] == route.value)
@@ -82,28 +82,91 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
     return {"tickets": rows, "unhandled": unhandled, "routes": routes, "seconds": round(elapsed, 2)}
 
 
-def _wait(rt: Any, ticket_ids: list[str], *, deadline: float) -> dict[str, dict[str, Any]]:
-    """Decisions (of ticket_created events) whose actions have all been performed, by ticket id."""
-    done: dict[str, dict[str, Any]] = {}
-    while time.monotonic() < deadline and len(done) < len(ticket_ids):
-        for d in rt.store.list_decisions(account=ACCOUNT, limit=500):
-            if d["ticket_id"] in done or d["route"] == Route.IGNORE.value:
+def _connect(rt: Any, provider: str, account: str, config: dict[str, str]) -> None:
+    from deskhand.responder.modes import set_mode
+
+    rt.store.save_account(account, provider, config, tenant_id=DEFAULT_TENANT)
+    # New accounts start in draft mode; the demo shows the whole range, automatic replies included.
+    set_mode(rt.store, account, "auto", actor="demo", reason="the demo shows automatic replies")
+
+
+def _zendesk(rt: Any, gateway_url: str, stack: ExitStack) -> Desk:
+    from deskhand.providers import open_connector
+    from deskhand.sim import zendesk
+
+    secret = secrets.token_urlsafe(24)
+    sim = zendesk.start(webhook_url=f"{gateway_url}/webhooks/zendesk/acme-zendesk", webhook_secret=secret)
+    stack.callback(sim.stop)
+    config = {
+        "subdomain": "acme",
+        "email": API_EMAIL,
+        "api_token": zendesk.DEFAULT_TOKEN,
+        "base_url": sim.url,
+        "webhook_secret": secret,
+    }
+    _connect(rt, "zendesk", "acme-zendesk", config)
+    customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
+    stack.callback(customer.close)
+    return Desk("zendesk", "acme-zendesk", customer, names_requester=True)
+
+
+def _jira(rt: Any, gateway_url: str, stack: ExitStack) -> Desk:
+    from deskhand.providers import open_connector
+    from deskhand.sim import jira
+    from deskhand.sim.jira_state import JiraState, User
+
+    state = JiraState.default()
+    state.add_user(
+        User(
+            account_id=JIRA_ESCALATIONS,
+            display_name="Escalations Desk",
+            email="escalations@acme.example",
+            account_type="atlassian",
+            active=True,
+            time_zone="UTC",
+        )
+    )
+    secret = secrets.token_urlsafe(24)
+    sim = jira.start(state, webhook_url=f"{gateway_url}/webhooks/jira/acme-jira", webhook_secret=secret)
+    stack.callback(sim.stop)
+    config = {
+        "site": "acme",
+        "email": jira.DEFAULT_EMAIL,
+        "api_token": jira.DEFAULT_TOKEN,
+        "base_url": sim.url,
+        "webhook_secret": secret,
+        "project": "SUP",
+        "teams": f"Escalations={JIRA_ESCALATIONS}",
+    }
+    _connect(rt, "jira", "acme-jira", config)
+    customer = open_connector("jira", "customer", {**config, "email": JIRA_CUSTOMER})
+    stack.callback(customer.close)
+    return Desk("jira", "acme-jira", customer, names_requester=False)
+
+
+def _wait(rt: Any, wanted: list[tuple[str, str]], *, deadline: float) -> dict[tuple[str, str], dict[str, Any]]:
+    """Decisions (of the tickets' first customer message) whose actions all ran, by (account, ticket)."""
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    targets = set(wanted)
+    while time.monotonic() < deadline and len(done) < len(targets):
+        for d in rt.store.list_decisions(limit=1000):
+            key = (d["account"], d["ticket_id"])
+            if key in done or key not in targets or d["route"] == Route.IGNORE.value:
                 continue
-            actions = rt.store.actions_for(d["id"])
-            if all(a.status in ("done", "failed") for a in actions):
-                done[d["ticket_id"]] = d
+            if all(a.status in ("done", "failed") for a in rt.store.actions_for(d["id"])):
+                done[key] = d
         time.sleep(0.2)
     return done
 
 
-def _row(rt: Any, customer: Any, ticket_id: str, t: Any, d: dict[str, Any] | None) -> dict[str, Any]:
-    ticket = customer.get_ticket(ticket_id, with_comments=True)
-    ours = [
-        c for c in ticket.comments[1:] if c.author_id != (ticket.requester.id if ticket.requester else None)
-    ]
+def _row(rt: Any, desk: Desk, ticket_id: str, t: DemoTicket, d: dict[str, Any] | None) -> dict[str, Any]:
+    ticket = desk.customer.get_ticket(ticket_id, with_comments=True)
+    own = rt.identity(rt.store.get_account(desk.account)).own_id
+    ours = [c for c in ticket.comments if c.author_id == own and c.body.strip() != ticket.description.strip()]
     last = ours[-1] if ours else None
     return {
-        "provider": "zendesk",
+        "provider": desk.provider,
+        "account": desk.account,
         "id": ticket_id,
         "subject": t.subject,
         "expected": t.expect,
@@ -116,20 +179,23 @@ def _row(rt: Any, customer: Any, ticket_id: str, t: Any, d: dict[str, Any] | Non
         "comment_visibility": last.visibility.value if last else None,
         "reply_excerpt": (d["reply"] or "")[:160] if d and d["route"] == Route.AUTO_REPLY.value else None,
         "final_status": ticket.raw_status,
+        "status": ticket.status.value,
         "tags": list(ticket.tags),
         "team_id": ticket.team_id,
+        "assignee_id": ticket.assignee_id,
         "decision_id": d["id"] if d else None,
     }
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
-    table = Table("ticket", "subject", "category", "urgency", "conf", "route", "rules", "status", "comment")
+    table = Table("desk", "ticket", "subject", "category", "urg.", "conf", "route", "rules", "status", "comment")
     colour = {"auto_reply": "green", "draft": "yellow", "human": "red"}
     for r in report["tickets"]:
         route = r["route"] or "UNHANDLED"
         table.add_row(
+            r["provider"],
             r["id"],
-            r["subject"][:34],
+            r["subject"][:30],
             r["category"] or "",
             r["urgency"] or "",
             f"{r['confidence']:.2f}" if r["confidence"] is not None else "",
@@ -141,9 +207,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     for r in report["tickets"]:
         if r["reply_excerpt"]:
-            console.print(
-                f"[green]#{r['id']} auto-reply:[/green] " + r["reply_excerpt"].replace("\n", " ") + "…"
-            )
+            excerpt = r["reply_excerpt"].replace("\n", " ")
+            console.print(f"[green]{r['provider']} {r['id']} auto-reply:[/green] {excerpt}…")
     rs = report["routes"]
     console.print(
         f"\n{len(report['tickets'])} tickets in {report['seconds']} s: {rs['auto_reply']} answered, "

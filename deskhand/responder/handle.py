@@ -106,8 +106,9 @@ def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> s
     comment = next((c for c in ticket.comments if c.id == ev.comment_id), None)
     if comment is None:
         return ignore(f"comment {ev.comment_id} is not on the ticket")
-    if ticket.comments and ticket.comments[0].id == comment.id:
-        return ignore("the ticket's first comment (answered through ticket_created)")
+    if ticket.comments and ticket.comments[0].id == comment.id and _same_text(comment.body, ticket.description):
+        # Zendesk's description is its first comment; Jira's is not, so a first comment there is news.
+        return ignore("the ticket's first comment is its description (answered through ticket_created)")
     if why := loopguard.screen(ticket, comment, ident.own_id):
         return ignore(why)
     return f"{ticket.subject}\n\n{comment.body}".strip()
@@ -139,3 +140,7 @@ def _decide(
     name = ticket.requester.name if ticket.requester else None
     reply = compose_reply(message, sources, customer_name=name)
     return decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
