@@ -161,7 +161,7 @@ class BudgetBook:
                 blocked_until=_greatest(b.c.blocked_until, literal(until)),
                 blocked_reason=reason[:200],
                 remaining=0,
-                reset_at=_greatest(b.c.reset_at, literal(until)),
+                reset_at=until,  # what the provider said: available again then (a fresh window is assumed)
                 updated_at=now,
             )
         )
