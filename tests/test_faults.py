@@ -393,17 +393,22 @@ def test_two_workers_racing_for_one_tickets_actions_post_once(pipeline: Pipeline
     pipeline.rt.queue.enqueue(
         None, "apply_decision", {"decision_id": decision["id"]}, dedupe_key="race", priority=PRIORITY_WRITE
     )
-    start = threading.Barrier(2)
+    connector = pipeline.rt.connector(pipeline.rt.store.get_account("acme"))
+    perform = connector.perform
 
-    def run(name: str) -> None:
-        start.wait()
-        Worker(pipeline.rt, name=name).run_once()
+    def slow_perform(action: Any) -> Any:  # the first delivery is still posting when the second reads
+        time.sleep(0.5)
+        return perform(action)
 
-    threads = [threading.Thread(target=run, args=(f"w{i}",)) for i in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
+    connector.perform = slow_perform  # type: ignore[method-assign]
+    first = threading.Thread(target=Worker(pipeline.rt, name="w1").run_once)
+    first.start()
+    pipeline.wait(
+        lambda: any(a.status == "started" for a in pipeline.rt.store.actions_for(decision["id"])), 10, "the first start"
+    )
+    Worker(pipeline.rt, name="w2").run_once()  # sees the reply started, not yet on the ticket
+    first.join(60)
+    connector.perform = perform  # type: ignore[method-assign]
     while Worker(pipeline.rt, name="drain").run_once():
         pass
     assert pipeline.our_comments(tid) == 1
