@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -19,9 +19,10 @@ def parse_since(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        since = datetime.fromisoformat(value)
     except ValueError as exc:
         raise fail(ConfigError(f"--since {value!r} is not an ISO date (YYYY-MM-DD)")) from exc
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 def _pct(v: float | None) -> str:

@@ -57,6 +57,8 @@ def human_answer(ticket: Ticket, ident: Identity) -> Comment | None:
 def historical(rt: Runtime, account: str, since: datetime | None = None) -> Iterable[Ticket]:
     """Solved and closed tickets (with comments), oldest first as the helpdesk lists them."""
     connector = rt.connector(rt.store.get_account(account))
+    if since and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
     for t in connector.iter_tickets():
         if t.status not in (Status.SOLVED, Status.CLOSED):
             continue
