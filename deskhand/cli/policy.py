@@ -94,9 +94,9 @@ def policy_advice(
         print_json({"account": account, "advice": rows, "applied": [a.as_dict() for a in applied]})
         return
     table = Table("category", "mode", "recommend", "why", "thresholds")
-    for a in rows:
-        rec = a["recommend"] or (f"blocked: {a['blocked']}" if a["blocked"] else "-")
-        table.add_row(a["category"], a["mode"], rec, a["why"], "; ".join(a["threshold_why"]))
+    for row in rows:
+        rec = row["recommend"] or (f"blocked: {row['blocked']}" if row["blocked"] else "-")
+        table.add_row(row["category"], row["mode"], rec, row["why"], "; ".join(row["threshold_why"]))
     out.print(table)
     for a in applied:
         out.print(f"applied: {a.category} → {a.recommend}")

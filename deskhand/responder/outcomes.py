@@ -27,6 +27,7 @@ from deskhand.model import Decision, Event, EventKind, Route, Status, Ticket, Vi
 from deskhand.responder.feedback import Feedback, Reading
 from deskhand.runtime import Identity, Runtime
 from deskhand.store import AccountRecord, StoredEvent
+from deskhand.store.db import new_id
 from deskhand.store.store import now
 from deskhand.store.tables_autonomy import outcomes
 
@@ -60,7 +61,7 @@ def record(
             created_at=now(),
         )
     )
-    return int(res.inserted_primary_key[0])
+    return new_id(res)
 
 
 def _norm(text: str) -> str:

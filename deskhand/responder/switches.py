@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from deskhand.errors import ConfigError, NotFoundError
 from deskhand.responder.modes import RANK, Mode, get_mode, parse_mode, set_mode
 from deskhand.store import Store
+from deskhand.store.db import new_id
 from deskhand.store.store import now
 from deskhand.store.tables_autonomy import autonomy_signals, kill_switches, outcomes
 
@@ -105,7 +106,7 @@ def trip(
                 details=details or {}, tripped_by=actor, tripped_at=at or now(),
             )
         )
-        switch_id = int(res.inserted_primary_key[0])
+        switch_id = new_id(res)
     log.warning("kill switch %s tripped scope=%s account=%s provider=%s category=%s cap=%s by=%s: %s",
                 switch_id, scope, account, provider, category, cap.value, actor, reason)
     return switch_id
