@@ -6,8 +6,12 @@ here is what makes them part of the CLI (one line per module).
 
 from __future__ import annotations
 
+from deskhand.cli import bench_retrieval as bench_retrieval  # bench retrieval
 from deskhand.cli import bench_sync as bench_sync  # bench sync
+from deskhand.cli import bench_webhooks as bench_webhooks  # bench webhooks
 from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
+from deskhand.cli import eval_retrieval as eval_retrieval  # eval retrieval
+from deskhand.cli import kb as kb  # kb pull
 from deskhand.cli import metrics as metrics  # metrics, kb gaps
 from deskhand.cli import policy as policy  # policy show|set|advice, switch trip|reset|list
 from deskhand.cli import replay as replay  # replay ACCOUNT

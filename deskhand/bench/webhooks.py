@@ -1,0 +1,319 @@
+"""`deskhand bench webhooks`: signed Zendesk webhooks against a real `deskhand serve --no-workers`.
+
+Two phases per target, on loopback: an open-loop fixed rate (latency measured from each request's
+scheduled send time, so a stalled server cannot hide its queueing), then saturation (a closed loop of
+`concurrency` connections, as fast as acknowledgements come). The same two phases run, in the same
+run and against the same database, on a bare Starlette app that only inserts the body: the ratio
+says what deskhand's verification, parsing, event + job recording costs over the bare insert.
+
+Afterwards the database is read back: persisted must equal accepted, lost and duplicated must be 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, text
+
+ACCOUNT = "bench"
+SECRET = "bench-webhook-secret"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/"
+BASELINE_TABLE = "bench_baseline"
+
+
+# -- the bare baseline: receive, insert the body, answer --------------------------------------------
+def baseline_app() -> Any:
+    """A Starlette app that only inserts each webhook body into the database (the bench's floor)."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from deskhand.store.db import open_engine
+
+    engine = open_engine(os.environ["DESKHAND_DATABASE_URL"], migrate=False)
+    insert = text(f"INSERT INTO {BASELINE_TABLE} (body) VALUES (:body)")
+
+    def store(body: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(insert, {"body": body})
+
+    async def receive(request: Request) -> JSONResponse:
+        await run_in_threadpool(store, (await request.body()).decode())
+        return JSONResponse({"accepted": True})
+
+    return Starlette(routes=[Route("/webhooks/{provider}/{account}", receive, methods=["POST"])])
+
+
+# -- signed deliveries ------------------------------------------------------------------------------
+def signed_delivery(delivery_id: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "type": "zen:event-type:ticket.created",
+            "account_id": 1,
+            "id": delivery_id,
+            "time": "2026-11-25T10:00:00Z",
+            "zendesk_event_version": "2022-06-20",
+            "subject": "zen:ticket:1",
+            "detail": {"id": "1", "subject": "How do I reset my password?", "status": "NEW", "requester_id": "9"},
+            "event": {},
+        }
+    ).encode()
+    ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sig = base64.b64encode(hmac.new(SECRET.encode(), ts.encode() + body, hashlib.sha256).digest()).decode()
+    return body, {
+        "content-type": "application/json",
+        "x-zendesk-webhook-signature": sig,
+        "x-zendesk-webhook-signature-timestamp": ts,
+    }
+
+
+# -- load -------------------------------------------------------------------------------------------
+class Load:
+    """Sends deliveries to one target and remembers which were acknowledged and how fast."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.n = 0
+        self.accepted: list[str] = []
+        self.errors = 0
+
+    def next_delivery(self) -> tuple[str, bytes, dict[str, str]]:
+        self.n += 1
+        delivery_id = f"{self.prefix}-{self.n}"
+        return (delivery_id, *signed_delivery(delivery_id))
+
+    async def send(self, client: httpx.AsyncClient, item: tuple[str, bytes, dict[str, str]]) -> bool:
+        delivery_id, body, headers = item
+        try:
+            resp = await client.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError:
+            self.errors += 1
+            return False
+        if resp.status_code == 200:
+            self.accepted.append(delivery_id)
+            return True
+        self.errors += 1
+        return False
+
+    async def fixed_rate(self, rate: float, seconds: float, connections: int) -> list[float]:
+        """Open loop: request i is due at start + i/rate; its latency counts from then."""
+        total = int(rate * seconds)
+        items = [self.next_delivery() for _ in range(total)]
+        latencies: list[float] = []
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            start = time.perf_counter()
+
+            async def one(i: int) -> None:
+                due = start + i / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if await self.send(client, items[i]):
+                    latencies.append(time.perf_counter() - due)
+
+            await asyncio.gather(*(one(i) for i in range(total)))
+        return latencies
+
+    async def saturate(self, seconds: float, concurrency: int) -> tuple[int, float]:
+        """Closed loop: `concurrency` senders back to back; returns (acknowledged, elapsed)."""
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        acked = 0
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            start = time.perf_counter()
+            deadline = start + seconds
+
+            async def sender() -> None:
+                nonlocal acked
+                while time.perf_counter() < deadline:
+                    ok = await self.send(client, self.next_delivery())
+                    acked += ok  # (not `acked += await …`: that reads `acked` before the await)
+
+            await asyncio.gather(*(sender() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - start
+        return acked, elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- processes and databases ------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{' '.join(args)} did not start (exit {proc.poll()})") from None
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def bench_database(backend: str) -> Iterator[str]:
+    """A fresh database for the run: a temporary SQLite file, or a PostgreSQL database made and dropped."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="deskhand-bench-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+        return
+    from sqlalchemy import create_engine
+
+    from deskhand.store.db import normalise_url
+
+    server_url = os.environ.get("DESKHAND_BENCH_POSTGRES_URL", DEFAULT_POSTGRES).rstrip("/")
+    name = f"dh_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalise_url(f"{server_url}/postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server_url}/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(database_url: str, secret_key: str) -> Engine:
+    """Migrate, connect the bench account, create the baseline's table."""
+    from deskhand.settings import Settings
+    from deskhand.store import Store
+
+    store = Store.open(Settings(database_url=database_url, secret_key=secret_key))
+    config = {"subdomain": "bench", "email": "bench@bench.test", "api_token": "t", "webhook_secret": SECRET}
+    store.save_account(ACCOUNT, "zendesk", {**config, "base_url": "http://127.0.0.1:9"})
+    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if database_url.startswith("sqlite") else "BIGSERIAL PRIMARY KEY"
+    with store.engine.begin() as c:
+        c.execute(text(f"CREATE TABLE {BASELINE_TABLE} (id {serial}, body TEXT NOT NULL)"))
+    return store.engine
+
+
+def read_back(engine: Engine, kind: str, accepted: list[str]) -> dict[str, int]:
+    """Persisted, lost and duplicated among what the target acknowledged."""
+    with engine.connect() as c:
+        if kind == "deskhand":
+            rows = [r[0] for r in c.execute(text("SELECT delivery_id FROM events WHERE account = :a"), {"a": ACCOUNT})]
+            jobs = c.execute(text("SELECT count(*) FROM jobs WHERE kind = 'handle_event'")).scalar_one()
+        else:
+            rows = [json.loads(r[0])["id"] for r in c.execute(text(f"SELECT body FROM {BASELINE_TABLE}"))]
+            jobs = len(rows)
+    stored = set(rows)
+    acked = set(accepted)
+    return {
+        "accepted": len(accepted),
+        "persisted": len(acked & stored),
+        "lost": len(acked - stored),
+        "duplicated": (len(rows) - len(stored)) + max(0, int(jobs) - len(rows)) + (len(accepted) - len(acked)),
+    }
+
+
+# -- the run ----------------------------------------------------------------------------------------
+def _figures(load: Load, latencies: list[float], acked: int, elapsed: float) -> dict[str, Any]:
+    return {
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "fixed_rate_acked": len(latencies),
+        "saturation_per_s": round(acked / elapsed, 1) if elapsed else 0.0,
+        "errors": load.errors,
+    }
+
+
+def run_webhooks_bench(
+    *,
+    rate: float,
+    seconds: float,
+    backend: str = "sqlite",
+    concurrency: int = 32,
+    redis_url: str | None = None,
+    say: Any = None,
+) -> dict[str, Any]:
+    """Both phases against `deskhand serve --no-workers` and the bare baseline; figures as a dict."""
+    from cryptography.fernet import Fernet
+
+    def note(msg: str) -> None:
+        if say:
+            say(msg)
+
+    key = Fernet.generate_key().decode()
+    with bench_database(backend) as url:
+        engine = prepare(url, key)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESKHAND_")}
+        env |= {"DESKHAND_DATABASE_URL": url, "DESKHAND_SECRET_KEY": key, "DESKHAND_LOG_LEVEL": "WARNING"}
+        if redis_url:
+            env["DESKHAND_REDIS_URL"] = redis_url
+        p_serve, p_base = free_port(), free_port()
+        serve_cmd = [sys.executable, "-m", "deskhand.cli", "serve", "--no-workers", "--port", str(p_serve)]
+        base_cmd = [sys.executable, "-m", "uvicorn", "deskhand.bench.webhooks:baseline_app", "--factory"]
+        base_cmd += ["--port", str(p_base), "--log-level", "warning", "--no-access-log"]
+        with server(serve_cmd, env, p_serve), server(base_cmd, env, p_base):
+            loads = {
+                "deskhand": Load(f"http://127.0.0.1:{p_serve}/webhooks/zendesk/{ACCOUNT}", "dh"),
+                "baseline": Load(f"http://127.0.0.1:{p_base}/webhooks/zendesk/{ACCOUNT}", "base"),
+            }
+            for load in loads.values():  # warm-up: connections, caches, prepared statements
+                asyncio.run(load.saturate(1.0, 4))
+            latencies: dict[str, list[float]] = {}
+            for name, load in loads.items():
+                note(f"{name}: {rate:g} webhooks/s for {seconds:g} s")
+                latencies[name] = asyncio.run(load.fixed_rate(rate, seconds, concurrency))
+            saturation: dict[str, tuple[int, float]] = {}
+            for name, load in loads.items():
+                note(f"{name}: saturation with {concurrency} connections for {seconds:g} s")
+                saturation[name] = asyncio.run(load.saturate(seconds, concurrency))
+        figures = {}
+        for name, load in loads.items():
+            figures[name] = {
+                "rate": rate,
+                **_figures(load, latencies[name], *saturation[name]),
+                **read_back(engine, name, load.accepted),
+            }
+        engine.dispose()
+    base = figures["baseline"]
+    result: dict[str, Any] = {"backend": backend, "seconds": seconds, "concurrency": concurrency}
+    result |= figures["deskhand"]
+    result["baseline"] = base
+    sat, base_sat = result["saturation_per_s"], base["saturation_per_s"]
+    result["ratio"] = round(sat / base_sat, 3) if base_sat else None
+    result["redis"] = bool(redis_url)
+    result["machine"] = {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+    return result
