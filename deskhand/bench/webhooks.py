@@ -278,7 +278,7 @@ def run_webhooks_bench(
     with bench_database(backend) as url:
         engine = prepare(url, key)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESKHAND_")}
-        env |= {"DESKHAND_DATABASE_URL": url, "DESKHAND_SECRET_KEY": key, "DESKHAND_LOG_LEVEL": "WARNING"}
+        env |= {"DESKHAND_DATABASE_URL": url, "DESKHAND_SECRET_KEY": key}
         if redis_url:
             env["DESKHAND_REDIS_URL"] = redis_url
         p_serve, p_base = free_port(), free_port()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,8 +26,28 @@ from deskhand.gateway.dedupe import Deduper, open_deduper
 from deskhand.gateway.metrics import add_metrics_route
 from deskhand.queue import PRIORITY_EVENT
 from deskhand.runtime import Runtime
+from deskhand.store import AccountRecord
 
 log = logging.getLogger(__name__)
+
+
+class AccountCache:
+    """Accounts as the gateway last read them, for `ttl_s` seconds: a burst of webhooks for one
+    account costs one read and one decryption, not one per delivery. A changed webhook secret is
+    seen within `ttl_s`."""
+
+    def __init__(self, rt: Runtime, ttl_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rt, self.ttl_s, self.clock = rt, ttl_s, clock
+        self._rows: dict[str, tuple[float, AccountRecord | None]] = {}
+
+    def find(self, name: str) -> AccountRecord | None:
+        now = self.clock()
+        cached = self._rows.get(name)
+        if cached and now - cached[0] < self.ttl_s:
+            return cached[1]
+        account = self.rt.store.find_account(name)
+        self._rows[name] = (now, account)
+        return account
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -58,6 +79,7 @@ def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -
     app.state.rt = rt
     add_metrics_route(app, rt)  # GET /metrics (Prometheus)
     app.state.dedupe = dedupe = open_deduper(rt.settings.redis_url)
+    app.state.accounts = accounts = AccountCache(rt)
 
     @app.get("/healthz")
     def health() -> JSONResponse:
@@ -70,7 +92,8 @@ def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -
     @app.post("/webhooks/{provider}/{account}")
     async def webhook(provider: str, account: str, request: Request) -> JSONResponse:
         body = await request.body()
-        return await run_in_threadpool(_receive, rt, provider, account, dict(request.headers), body, dedupe)
+        headers = dict(request.headers)
+        return await run_in_threadpool(_receive, rt, provider, account, headers, body, dedupe, accounts)
 
     @app.get("/api/decisions")
     def decisions(
@@ -89,9 +112,10 @@ def _receive(
     headers: dict[str, str],
     body: bytes,
     dedupe: Deduper | None = None,
+    accounts: AccountCache | None = None,
 ) -> JSONResponse:
     try:
-        account = rt.store.find_account(account_name)
+        account = accounts.find(account_name) if accounts else rt.store.find_account(account_name)
     except SQLAlchemyError as exc:  # refused, reset, closed mid-restart: all mean "retry later"
         log.error("webhook for %s: store unavailable: %s", account_name, exc.__class__.__name__)
         return _error(503, "store_unavailable", "the store is unavailable; retry later")

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from deskhand.queue.port import PRIORITY_EVENT, Job
-from deskhand.store.db import new_id
+from deskhand.store.db import insert_or_skip
 from deskhand.store.schema import jobs
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ class SqlQueue:
                     max_attempts=max_attempts,
                 )
         t = self.clock()
-        stmt = insert(jobs).values(
+        stmt = (insert(jobs) if dedupe_key is None else insert_or_skip(conn, jobs, "dedupe_key")).values(
             kind=kind,
             dedupe_key=dedupe_key,
             payload=payload,
@@ -69,12 +68,8 @@ class SqlQueue:
             created_at=t,
             updated_at=t,
         )
-        try:
-            with conn.begin_nested():
-                res = conn.execute(stmt)
-        except IntegrityError:
-            return None
-        return new_id(res)
+        row = conn.execute(stmt.returning(jobs.c.id)).first()
+        return None if row is None else int(row[0])  # no row: the dedupe key was taken
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:
         t = self.clock()

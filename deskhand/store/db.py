@@ -13,7 +13,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from deskhand.errors import ConfigError
 from deskhand.store import tables as tables
@@ -55,6 +57,16 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     if migrate:
         upgrade(engine)
     return engine
+
+
+def insert_or_skip(conn: Connection, table: Table, *unique: str) -> Insert:
+    """INSERT … ON CONFLICT (unique columns) DO NOTHING for the connection's dialect: a duplicate
+    costs no savepoint and no exception, and RETURNING yields no row for it."""
+    if conn.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    raise ConfigError(f"unsupported database dialect {conn.dialect.name!r}")
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from deskhand.errors import NotFoundError
 from deskhand.model import DEFAULT_TENANT, Action, Decision, Event, EventKind
 from deskhand.settings import Settings
 from deskhand.store import schema as t
-from deskhand.store.db import new_id, open_engine
+from deskhand.store.db import insert_or_skip, new_id, open_engine
 from deskhand.store.secrets import SecretBox
 
 
@@ -141,26 +140,24 @@ class Store:
     # -- events ---------------------------------------------------------------------------
     def record_event(self, conn: Connection, tenant_id: str, event: Event) -> int | None:
         """Insert an event; None when this delivery was already recorded (a duplicate)."""
-        try:
-            with conn.begin_nested():
-                res = conn.execute(
-                    insert(t.events).values(
-                        tenant_id=tenant_id,
-                        account=event.account,
-                        provider=event.provider,
-                        kind=event.kind.value,
-                        ticket_id=event.ticket_id,
-                        delivery_id=event.delivery_id,
-                        comment_id=event.comment_id,
-                        author_id=event.author_id,
-                        occurred_at=event.occurred_at,
-                        received_at=now(),
-                        payload=event.payload,
-                    )
-                )
-        except IntegrityError:
-            return None
-        return new_id(res)
+        row = conn.execute(
+            insert_or_skip(conn, t.events, "account", "delivery_id")
+            .values(
+                tenant_id=tenant_id,
+                account=event.account,
+                provider=event.provider,
+                kind=event.kind.value,
+                ticket_id=event.ticket_id,
+                delivery_id=event.delivery_id,
+                comment_id=event.comment_id,
+                author_id=event.author_id,
+                occurred_at=event.occurred_at,
+                received_at=now(),
+                payload=event.payload,
+            )
+            .returning(t.events.c.id)
+        ).first()
+        return None if row is None else int(row[0])  # no row: a duplicate delivery
 
     def get_event(self, event_id: int) -> StoredEvent:
         with self.engine.connect() as c:
