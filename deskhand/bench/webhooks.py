@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, text
 
 ACCOUNT = "bench"
@@ -87,11 +86,48 @@ def signed_delivery(delivery_id: str) -> tuple[bytes, dict[str, str]]:
 
 
 # -- load -------------------------------------------------------------------------------------------
+class Connection:
+    """One keep-alive HTTP/1.1 connection that POSTs and reads the status. A general client (httpx)
+    spends more CPU per request than the servers measured here, and on a 2-core machine the load
+    generator's own cost would flatten every ratio; this one does the minimum."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        try:
+            self.writer.write(head.encode() + body)
+            status = int((await self.reader.readline()).split()[1])
+            length = 0
+            while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await self.reader.readexactly(length)
+        except (OSError, IndexError, ValueError, asyncio.IncompleteReadError):
+            self.close()
+            raise
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
 class Load:
     """Sends deliveries to one target and remembers which were acknowledged and how fast."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self.url = url
+    def __init__(self, port: int, path: str, prefix: str) -> None:
+        self.port = port
+        self.path = path
         self.prefix = prefix
         self.n = 0
         self.accepted: list[str] = []
@@ -102,56 +138,63 @@ class Load:
         delivery_id = f"{self.prefix}-{self.n}"
         return (delivery_id, *signed_delivery(delivery_id))
 
-    async def send(self, client: httpx.AsyncClient, item: tuple[str, bytes, dict[str, str]]) -> bool:
+    async def send(self, conn: Connection, item: tuple[str, bytes, dict[str, str]]) -> bool:
         delivery_id, body, headers = item
         try:
-            resp = await client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError:
+            status = await conn.post(self.path, body, headers)
+        except (OSError, IndexError, ValueError, asyncio.IncompleteReadError):
             self.errors += 1
             return False
-        if resp.status_code == 200:
+        if status == 200:
             self.accepted.append(delivery_id)
             return True
         self.errors += 1
         return False
 
     async def fixed_rate(self, rate: float, seconds: float, connections: int) -> list[float]:
-        """Open loop: request i is due at start + i/rate; its latency counts from then."""
+        """Open loop: request i is due at start + i/rate; its latency counts from then (waiting for a
+        free connection included)."""
         total = int(rate * seconds)
         items = [self.next_delivery() for _ in range(total)]
         latencies: list[float] = []
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            start = time.perf_counter()
+        pool: asyncio.Queue[Connection] = asyncio.Queue()
+        for _ in range(connections):
+            pool.put_nowait(Connection("127.0.0.1", self.port))
+        start = time.perf_counter()
 
-            async def one(i: int) -> None:
-                due = start + i / rate
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if await self.send(client, items[i]):
+        async def one(i: int) -> None:
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            conn = await pool.get()
+            try:
+                if await self.send(conn, items[i]):
                     latencies.append(time.perf_counter() - due)
+            finally:
+                pool.put_nowait(conn)
 
-            await asyncio.gather(*(one(i) for i in range(total)))
+        await asyncio.gather(*(one(i) for i in range(total)))
+        while not pool.empty():
+            pool.get_nowait().close()
         return latencies
 
     async def saturate(self, seconds: float, concurrency: int) -> tuple[int, float]:
-        """Closed loop: `concurrency` senders back to back; returns (acknowledged, elapsed)."""
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        """Closed loop: `concurrency` connections back to back; returns (acknowledged, elapsed)."""
         acked = 0
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-            start = time.perf_counter()
-            deadline = start + seconds
+        start = time.perf_counter()
+        deadline = start + seconds
 
-            async def sender() -> None:
-                nonlocal acked
-                while time.perf_counter() < deadline:
-                    ok = await self.send(client, self.next_delivery())
-                    acked += ok  # (not `acked += await …`: that reads `acked` before the await)
+        async def sender() -> None:
+            nonlocal acked
+            conn = Connection("127.0.0.1", self.port)
+            while time.perf_counter() < deadline:
+                ok = await self.send(conn, self.next_delivery())
+                acked += ok  # (not `acked += await …`: that reads `acked` before the await)
+            conn.close()
 
-            await asyncio.gather(*(sender() for _ in range(concurrency)))
-            elapsed = time.perf_counter() - start
-        return acked, elapsed
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+        return acked, time.perf_counter() - start
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -286,10 +329,8 @@ def run_webhooks_bench(
         base_cmd = [sys.executable, "-m", "uvicorn", "deskhand.bench.webhooks:baseline_app", "--factory"]
         base_cmd += ["--port", str(p_base), "--log-level", "warning", "--no-access-log"]
         with server(serve_cmd, env, p_serve), server(base_cmd, env, p_base):
-            loads = {
-                "deskhand": Load(f"http://127.0.0.1:{p_serve}/webhooks/zendesk/{ACCOUNT}", "dh"),
-                "baseline": Load(f"http://127.0.0.1:{p_base}/webhooks/zendesk/{ACCOUNT}", "base"),
-            }
+            path = f"/webhooks/zendesk/{ACCOUNT}"
+            loads = {"deskhand": Load(p_serve, path, "dh"), "baseline": Load(p_base, path, "base")}
             for load in loads.values():  # warm-up: connections, caches, prepared statements
                 asyncio.run(load.saturate(1.0, 4))
             latencies: dict[str, list[float]] = {}

@@ -19,6 +19,7 @@ from deskhand.store.db import insert_or_skip
 from deskhand.store.schema import jobs
 
 log = logging.getLogger(__name__)
+_PLAIN_INSERT = insert(jobs).returning(jobs.c.id)  # built once; values come as execute() parameters
 
 
 def backoff_s(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -56,7 +57,11 @@ class SqlQueue:
                     max_attempts=max_attempts,
                 )
         t = self.clock()
-        stmt = (insert(jobs) if dedupe_key is None else insert_or_skip(conn, jobs, "dedupe_key")).values(
+        if dedupe_key is None:
+            stmt = _PLAIN_INSERT
+        else:
+            stmt = insert_or_skip(conn, jobs, "dedupe_key", returning=jobs.c.id)
+        params = dict(
             kind=kind,
             dedupe_key=dedupe_key,
             payload=payload,
@@ -68,7 +73,7 @@ class SqlQueue:
             created_at=t,
             updated_at=t,
         )
-        row = conn.execute(stmt.returning(jobs.c.id)).first()
+        row = conn.execute(stmt, params).first()
         return None if row is None else int(row[0])  # no row: the dedupe key was taken
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:

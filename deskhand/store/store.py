@@ -141,8 +141,8 @@ class Store:
     def record_event(self, conn: Connection, tenant_id: str, event: Event) -> int | None:
         """Insert an event; None when this delivery was already recorded (a duplicate)."""
         row = conn.execute(
-            insert_or_skip(conn, t.events, "account", "delivery_id")
-            .values(
+            insert_or_skip(conn, t.events, "account", "delivery_id", returning=t.events.c.id),
+            dict(
                 tenant_id=tenant_id,
                 account=event.account,
                 provider=event.provider,
@@ -154,8 +154,7 @@ class Store:
                 occurred_at=event.occurred_at,
                 received_at=now(),
                 payload=event.payload,
-            )
-            .returning(t.events.c.id)
+            ),
         ).first()
         return None if row is None else int(row[0])  # no row: a duplicate delivery
 
