@@ -8,7 +8,7 @@ import pytest
 
 from deskhand.ai.chunk import Article, chunk_article, load_folder
 from deskhand.ai.embed import default_embedder
-from deskhand.ai.retrieve import Analyzer, Retriever, _fuse
+from deskhand.ai.retrieve import Analyzer, Retriever, rrf
 from deskhand.model import Source
 
 KB = Path(__file__).parent / "data" / "kb"
@@ -108,7 +108,7 @@ def test_analyzer_lowercases_drops_stopwords_and_stems(text: str, terms: list[st
 
 
 def test_rank_fusion_rewards_agreement() -> None:
-    assert _fuse([[1, 2, 3], [3, 2, 1], [2, 9]])[0] == 2
+    assert rrf([[1, 2, 3], [3, 2, 1], [2, 9]])[0] == 2
 
 
 def test_more_specific_section_wins_inside_a_long_article() -> None:

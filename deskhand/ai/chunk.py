@@ -44,6 +44,8 @@ class Chunk:
     heading_path: tuple[str, ...]
     text: str
     hash: str  # sha256 of the text, 16 hex digits: unchanged text, unchanged hash
+    kind: str = "knowledge_base"  # knowledge_base | resolved_ticket
+    url: str | None = None
 
     @property
     def id(self) -> str:
