@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Connection, insert, or_, select, update
 
-from deskhand.model import Decision, Event, EventKind, Route, Status, Ticket, Visibility
+from deskhand.model import Comment, Decision, Event, EventKind, Route, Status, Ticket, Visibility
 from deskhand.responder.feedback import Feedback, Reading
 from deskhand.runtime import Identity, Runtime
 from deskhand.store import AccountRecord, StoredEvent
@@ -122,8 +122,11 @@ def settle(entry: dict[str, Any], ev: Event, ticket: Ticket, ident: Identity, at
     if not pending:
         return out
     if entry["route"] in (Route.DRAFT.value, Route.AUTO_REPLY.value) and entry.get("body"):
-        if by_agent:
-            dist = edit_distance(entry["body"], comment.body)  # type: ignore[union-attr]
+        sent = comment if by_agent else None
+        if sent is None and status in (Status.SOLVED.value, Status.CLOSED.value):
+            sent = _last_agent_reply(ticket, ident, requester)  # its comment event may come later
+        if sent is not None:
+            dist = edit_distance(entry["body"], sent.body)
             verdict = "accepted" if dist <= ACCEPTED_MAX else "edited" if dist <= EDITED_MAX else "discarded"
             return done(verdict, f"agent sent a reply at edit distance {dist:.2f}", edit_distance=round(dist, 4))
         if status in (Status.SOLVED.value, Status.CLOSED.value):
@@ -134,6 +137,12 @@ def settle(entry: dict[str, Any], ev: Event, ticket: Ticket, ident: Identity, at
     if status == Status.CLOSED.value:
         return done("handled", "closed")
     return out
+
+
+def _last_agent_reply(ticket: Ticket, ident: Identity, requester: str | None) -> Comment | None:
+    agents = [c for c in ticket.comments[1:] if c.visibility is Visibility.PUBLIC and c.author_id in ident.staff_ids
+              and c.author_id not in (ident.own_id, requester)]
+    return agents[-1] if agents else None
 
 
 def _latest_customer_worked(ticket: Ticket, requester: str | None, read: Reader) -> bool:
