@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deskhand.model import Role, Source, Triage
@@ -101,7 +102,11 @@ class Runtime:
         with self._lock:
             cached = self._retrievers.get(tenant_id)
             if cached is None or cached[0] != version:
-                cached = (version, build_retriever(self.store.chunks(tenant_id)))
+                from deskhand.index.tenants import index_path
+
+                prior = cached[1].vectors if cached is not None and cached[1] is not None else None
+                rows = self.store.chunks(tenant_id)
+                cached = (version, build_retriever(rows, index_path(self.settings, tenant_id), prior))
                 self._retrievers[tenant_id] = cached
         retriever = cached[1]
         if retriever is None:
@@ -120,10 +125,11 @@ class Runtime:
 class KnowledgeIndex:
     """A tenant's stored chunks behind the hybrid retriever, answering with full `Source`s."""
 
-    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[dict[str, Any]], path: Path | None = None, vectors: Any = None) -> None:
         from deskhand.ai.chunk import Chunk
         from deskhand.ai.embed import default_embedder
-        from deskhand.ai.retrieve import Retriever
+        from deskhand.ai.retrieve import MIN_SIMILARITY, Retriever
+        from deskhand.index.tenants import commit_vectors, open_vectors
 
         self._rows: dict[str, dict[str, Any]] = {}
         chunks = []
@@ -138,7 +144,11 @@ class KnowledgeIndex:
             )
             self._rows[chunk.id] = r
             chunks.append(chunk)
-        self._retriever = Retriever(chunks, embedder=default_embedder())
+        embedder = default_embedder()
+        # persisted beside the store, keyed by text hash: only texts not embedded before are embedded
+        self.vectors = vectors if vectors is not None else open_vectors(path, embedder.dim)
+        self._retriever = Retriever(chunks, embedder=embedder, index=self.vectors, min_similarity=MIN_SIMILARITY)
+        commit_vectors(self.vectors, path, self._retriever.vector_keys())
 
     def search(self, query: str, k: int = 5) -> list[Source]:
         found = []
@@ -152,6 +162,8 @@ class KnowledgeIndex:
         return found
 
 
-def build_retriever(rows: Sequence[dict[str, Any]]) -> KnowledgeIndex | None:
+def build_retriever(
+    rows: Sequence[dict[str, Any]], path: Path | None = None, vectors: Any = None
+) -> KnowledgeIndex | None:
     """A retriever over a tenant's stored chunks (None when the tenant has no knowledge)."""
-    return KnowledgeIndex(rows) if rows else None
+    return KnowledgeIndex(rows, path, vectors) if rows else None
