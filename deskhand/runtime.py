@@ -40,6 +40,7 @@ class Runtime:
         self._identities: dict[str, Identity] = {}
         self._retrievers: dict[str, tuple[str, Any]] = {}
         self._triage: Any = None
+        self._llms: tuple[Any, Any] | None = None  # (classify, generate): see llms()
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Runtime:
@@ -87,6 +88,20 @@ class Runtime:
         return ident
 
     # -- models ---------------------------------------------------------------------------
+    def llms(self) -> tuple[Any, Any]:
+        """(classify, generate) LLMs from DESKHAND_LLM[_CLASSIFY|_GENERATE] (None: offline), built once."""
+        with self._lock:
+            if self._llms is None:
+                import os
+
+                from deskhand.ai.llm import llms_from_env
+
+                env = dict(os.environ)
+                if self.settings.llm and not env.get("DESKHAND_LLM"):
+                    env["DESKHAND_LLM"] = self.settings.llm
+                self._llms = llms_from_env(env)
+            return self._llms
+
     def triage(self, text: str) -> Triage:
         with self._lock:
             if self._triage is None:

@@ -35,6 +35,7 @@ KNN_TEMPERATURE = 0.05
 KNN_WEIGHT = 0.3
 FAMILIAR_QUANTILE = 0.05
 FOREIGN_GAP = 0.25
+OUT_OF_SCOPE = "out_of_scope"  # a history label meaning "not ours": predicting it always abstains
 KEEP_IN_SCOPE = 0.97  # default abstention: keep this share of held-out in-scope tickets
 
 
@@ -147,7 +148,10 @@ class TaxonomyModel:
 
     def _confidence(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.probabilities(vectors)
-        return p, p.max(axis=1) * self.familiarity(vectors)
+        confidence = p.max(axis=1) * self.familiarity(vectors)
+        if OUT_OF_SCOPE in self.classes:
+            confidence[p.argmax(axis=1) == self.classes.index(OUT_OF_SCOPE)] = 0.0
+        return p, confidence
 
     def predict_vectors(self, vectors: np.ndarray) -> list[Prediction]:
         if not self.fitted:
@@ -164,7 +168,7 @@ class TaxonomyModel:
                     confidence=round(float(confidence[i]), 4),
                     probability=round(float(p[i, top]), 4),
                     familiarity=round(float(familiarity[i]), 4),
-                    abstain=bool(confidence[i] < self.abstain_below),
+                    abstain=bool(confidence[i] < self.abstain_below or self.classes[top] == OUT_OF_SCOPE),
                     scores={self.classes[j]: round(float(p[i, j]), 4) for j in order},
                 )
             )

@@ -4,8 +4,9 @@ Datasets (read from ``shared/eval``, never copied):
 
 - ``banking77``: ``train.csv`` is the labelled history, ``test.csv`` is classified; accuracy and
   macro-F1 over the 77 intents.
-- ``clinc150``: ``train`` is the history; the abstention threshold is tuned on ``val`` +
-  ``oos_val`` (``TARGET_OOS_RECALL_ON_VAL`` of the out-of-scope validation queries to a human);
+- ``clinc150``: ``train`` + ``oos_train`` (labelled out of scope) is the history; the abstention
+  threshold is tuned on ``val`` + ``oos_val`` (``TARGET_OOS_RECALL_ON_VAL`` of the out-of-scope
+  validation queries to a human);
   the figures are on ``test`` + ``oos_test``: in-scope accuracy (an abstention on an in-scope query
   counts as wrong, as in Larson et al. 2019) and the share of out-of-scope queries routed to a human.
 """
@@ -21,11 +22,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import f1_score
 
-from deskhand.ai.taxonomy import TaxonomyModel
+from deskhand.ai.taxonomy import OUT_OF_SCOPE, TaxonomyModel
 from deskhand.errors import ConfigError
 from deskhand.eval.cache import CachedEmbedder, cached_embed
 
-TARGET_OOS_RECALL_ON_VAL = 0.88  # tuned on val only; a little above the 0.85 wanted on test
+TARGET_OOS_RECALL_ON_VAL = 0.90  # chosen on val only: 0.85/0.88/0.90/0.92 → val in-scope acc 0.941/0.934/0.930/0.927
 
 
 def evaluate_triage(dataset: Path, *, use_cache: bool = True) -> dict[str, Any]:
@@ -77,6 +78,11 @@ def _clinc(dataset: Path, use_cache: bool) -> dict[str, Any]:
         return texts, [label for _, label in data[name]], _embed(texts, use_cache)
 
     texts, labels, vectors = split("train")
+    # CLINC's own oos_train split is part of the history, labelled out of scope (Larson et al.'s
+    # "oos-train" setting): an account's history holds tickets that were not its business, too.
+    oos_texts, _, oos_vectors = split("oos_train")
+    texts, labels = texts + oos_texts, labels + [OUT_OF_SCOPE] * len(oos_texts)
+    vectors = np.vstack([vectors, oos_vectors])
     model = TaxonomyModel(CachedEmbedder()).fit(texts, labels, vectors=vectors, holdout=False)
     _, _, val = split("val")
     _, _, oos_val = split("oos_val")

@@ -11,9 +11,8 @@ import logging
 
 from deskhand.model import Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
-from deskhand.responder import loopguard, outcomes, rules
-from deskhand.responder.compose import compose_reply
-from deskhand.responder.decide import decide, ignore, plan
+from deskhand.responder import assist, loopguard, outcomes
+from deskhand.responder.decide import ignore, plan
 from deskhand.responder.modes import apply_autonomy
 from deskhand.responder.policy import Policy
 from deskhand.runtime import Identity, Runtime
@@ -40,6 +39,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
     ident = rt.identity(account)
     ticket = rt.connector(account).get_ticket(ev.ticket_id, with_comments=True)
     decision = _decide(rt, stored, account, ident, ticket, policy)
+    ai_evidence = assist.evidence_for(decision)  # classification, guardrails, LLM usage + cost
     gate = apply_autonomy(rt.store, account, decision, stored=stored, ticket=ticket)  # modes, kill switches
     decision = gate.decision
     team = ident.teams.get(policy.escalation_team.lower()) or ident.teams.get(policy.escalation_team)
@@ -52,6 +52,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
             for s in decision.sources
         ],
         "ticket_subject": ticket.subject,
+        **ai_evidence,
     }
     with rt.store.transaction() as conn:
         decision_id = rt.store.save_decision(
@@ -131,15 +132,7 @@ def _decide(
     message = _customer_message(stored, ticket, ident)
     if isinstance(message, Decision):
         return message
-    triage = rt.triage(message)
-    fired = rules.fire(
-        rules.RuleInput(ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id),
-        policy,
-    )
-    sources = [s for s in rt.retrieve(account.tenant_id, message) if s.score >= policy.min_source_score]
-    name = ticket.requester.name if ticket.requester else None
-    reply = compose_reply(message, sources, customer_name=name)
-    return decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)
+    return assist.decide_message(rt, account, ticket, message, policy, ident)  # classify … guardrails
 
 
 def _same_text(a: str, b: str) -> bool:

@@ -1,0 +1,178 @@
+"""The responder's AI steps for one customer message (issue 7): classify → rules → retrieve →
+route first → generate only for auto/draft candidates → guardrails → decision.
+
+- Classification: ``deskhand.ai.classify`` (the account's learned taxonomy and/or the
+  classification LLM; the seed model when neither). An out-of-scope abstention routes to a human.
+- Rules: the built-in ``rules`` plus the per-account ``rules_account`` (VIP, legal/security,
+  language). Every rule fired is stored with the decision.
+- Route before generation: rules fired, an abstention or no evidence → human, and no generation
+  LLM is called (nothing is paid for a ticket a human will answer).
+- Reply: the generation LLM when configured, else the offline extractive reply.
+- Guardrails: a failing reply is demoted from auto-reply to a draft, with the reasons; the
+  confidence is multiplied by the grounding factor (weakest sentence's support / threshold, ≤ 1).
+
+``respond`` returns the decision and an evidence dict (classification, guardrails, LLM usage and
+cost per task) that ``handle`` stores with the decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import Any
+
+from deskhand.ai.classify import Classified, categories_from_settings, classify
+from deskhand.ai.guardrails import GROUNDING_THRESHOLD, GuardReport, check_reply
+from deskhand.ai.llm import Completion, LLMError
+from deskhand.ai.taxonomy import TaxonomyModel
+from deskhand.model import Decision, Route, Ticket
+from deskhand.responder import rules
+from deskhand.responder.compose import compose_reply
+from deskhand.responder.decide import decide
+from deskhand.responder.policy import Policy
+from deskhand.responder.rules_account import fire_account_rules
+from deskhand.runtime import Identity, Runtime
+from deskhand.store import AccountRecord
+
+log = logging.getLogger(__name__)
+_taxonomies: dict[str, tuple[int, TaxonomyModel, list[tuple[str, str]]]] = {}
+_lock = threading.Lock()
+
+
+def account_taxonomy(rt: Runtime, account: str) -> tuple[TaxonomyModel | None, list[tuple[str, str]]]:
+    """The account's learned taxonomy and few-shot pool (cached per stored version)."""
+    from deskhand.store.taxonomies import load_taxonomy, taxonomy_version
+
+    version = taxonomy_version(rt.store, account)
+    if version is None:
+        return None, []
+    with _lock:
+        cached = _taxonomies.get(account)
+        if cached and cached[0] == version:
+            return cached[1], cached[2]
+    stored = load_taxonomy(rt.store, account)
+    if stored is None:
+        return None, []
+    from deskhand.ai.embed import default_embedder
+
+    model = TaxonomyModel.from_bytes(stored.model, default_embedder())
+    with _lock:
+        _taxonomies[account] = (stored.version, model, stored.shots)
+    return model, stored.shots
+
+
+def usage_record(c: Completion) -> dict[str, Any]:
+    return {
+        "task": c.task, "model": c.model, "input_tokens": c.usage.input_tokens,
+        "output_tokens": c.usage.output_tokens, "cost_usd": c.cost_usd, "calls": c.calls,
+        "latency_ms": round(c.latency_ms, 1),
+    }
+
+
+def respond(
+    rt: Runtime, account: AccountRecord, ticket: Ticket, message: str, policy: Policy, ident: Identity
+) -> tuple[Decision, dict[str, Any]]:
+    classify_llm, generate_llm = rt.llms()
+    taxonomy, shots = account_taxonomy(rt, account.name)
+    seed = _Seed(rt)
+    fallback = taxonomy.classes if taxonomy else list(rt.triage(message).scores)
+    got: Classified = classify(
+        message, seed=seed, taxonomy=taxonomy, llm=classify_llm,
+        categories=categories_from_settings(account.settings, fallback), shots=shots,
+    )
+    triage = got.triage
+    usage = [usage_record(got.completion)] if got.completion else []
+    inp = rules.RuleInput(ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id)
+    fired = rules.fire(inp, policy) + fire_account_rules(ticket, message, account.settings)
+    if got.abstained:
+        fired.append(("out_of_scope", got.notes[0] if got.notes else "outside the account's taxonomy"))
+    sources = [s for s in rt.retrieve(account.tenant_id, message) if s.score >= policy.min_source_score]
+    evidence: dict[str, Any] = {"classification": {"source": got.source, "notes": list(got.notes), **got.offline}}
+    reply, report = None, None
+    if not fired and sources:  # a reply could be sent or drafted: only now pay for generation
+        reply, generation = _reply(generate_llm, message, sources, ticket)
+        usage += generation
+        if reply:
+            report = check_reply(reply, ticket_text=ticket.text + "\n" + message, sources=sources,
+                                 system_prompt=_system_prompt())
+    decision = decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)
+    decision = _guard(decision, report, policy)
+    evidence["llm"] = {"usage": usage, "cost_usd": _total_cost(usage)}
+    if report is not None:
+        evidence["guardrails"] = {"passed": report.passed, "grounding": report.grounding,
+                                  "reasons": list(report.reasons), "unsupported": list(report.unsupported)}
+    return decision, evidence
+
+
+class _Seed:
+    """The seed model through the runtime's cache (``predict`` only)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def predict(self, text: str) -> Any:
+        return self.rt.triage(text)
+
+
+def _reply(llm: Any, message: str, sources: list[Any], ticket: Ticket) -> tuple[str | None, list[dict[str, Any]]]:
+    name = ticket.requester.name if ticket.requester else None
+    if llm is None:
+        return compose_reply(message, sources, customer_name=name), []
+    from deskhand.ai.generate import generate_reply
+
+    try:
+        generated = generate_reply(llm, message, sources, customer_name=name)
+    except LLMError as exc:
+        log.warning("generation LLM failed; no reply proposed", extra={"error": str(exc)[:300]})
+        return None, [{"task": "generate", "error": str(exc)[:300]}]
+    return generated.reply, [usage_record(generated.completion)]
+
+
+def _system_prompt() -> str:
+    from deskhand.ai.prompts import CLASSIFY_SYSTEM, GENERATE_SYSTEM
+
+    return GENERATE_SYSTEM + "\n" + CLASSIFY_SYSTEM
+
+
+def _guard(decision: Decision, report: GuardReport | None, policy: Policy) -> Decision:
+    if report is None or decision.route not in (Route.AUTO_REPLY, Route.DRAFT):
+        return decision
+    factor = min(1.0, report.grounding / GROUNDING_THRESHOLD)
+    confidence = round(decision.confidence * factor, 4)
+    reasons = list(decision.reasons)
+    route = decision.route
+    if not report.passed:
+        reasons.append("guardrails: " + "; ".join(report.reasons))
+        route = Route.DRAFT if route is Route.AUTO_REPLY else route
+    elif route is Route.AUTO_REPLY and confidence < policy.auto_threshold:
+        reasons.append(f"grounding {report.grounding:.2f} lowers confidence to {confidence:.2f}")
+        route = Route.DRAFT
+    return dataclasses.replace(decision, route=route, confidence=confidence, reasons=tuple(reasons))
+
+
+def _total_cost(usage: list[dict[str, Any]]) -> float | None:
+    costs = [u.get("cost_usd") for u in usage if "model" in u]
+    if not costs:
+        return 0.0
+    if any(c is None for c in costs):
+        return None
+    return round(sum(float(c) for c in costs if c is not None), 8)
+
+
+_last = threading.local()
+
+
+def decide_message(
+    rt: Runtime, account: AccountRecord, ticket: Ticket, message: str, policy: Policy, ident: Identity
+) -> Decision:
+    """``respond``, keeping the evidence for ``evidence_for`` (same thread) so ``handle`` can store it."""
+    decision, evidence = respond(rt, account, ticket, message, policy, ident)
+    _last.item = (decision, evidence)
+    return decision
+
+
+def evidence_for(decision: Decision) -> dict[str, Any]:
+    """The evidence ``decide_message`` produced for this decision in this thread ({} otherwise)."""
+    item = getattr(_last, "item", None)
+    return item[1] if item is not None and item[0] is decision else {}
