@@ -1,13 +1,28 @@
-"""Knowledge sources into the store: a folder of articles, re-indexed only where content changed."""
+"""Knowledge sources into the store, re-indexed only where content changed (by content hash).
+
+Three sources, one path: a folder of articles (``add_folder``), help-centre articles pulled through a
+provider (``add_documents``), and past resolved tickets from the replica turned into scrubbed
+problem → resolution pairs (``add_resolved_tickets``, ``replica_pairs``). Each document is stored as
+an article with its chunks; an unchanged content hash skips it. The vector index follows the store:
+``Runtime.retrieve`` embeds only chunk texts it has no vector for (``deskhand.index.tenants``).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deskhand.errors import ConfigError
 from deskhand.store import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from deskhand.ai.scrub import ResolvedPair
+    from deskhand.providers.connector import Connector
 
 
 @dataclass
@@ -19,48 +34,132 @@ class SyncReport:
     chunks: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    source_id: str
+    title: str
+    text: str  # markdown (HTML is converted before)
+    url: str | None = None
+    kind: str = "knowledge_base"  # knowledge_base | resolved_ticket
+
+
 def add_folder(store: Store, tenant_id: str, path: Path, *, prune: bool = True) -> SyncReport:
     """Index every article under `path` for `tenant_id`. Articles are keyed `<folder name>/<relative
     path>`; with `prune`, articles of the same folder that disappeared are removed."""
-    from deskhand.ai.chunk import chunk_article, load_folder
+    from deskhand.ai.chunk import load_folder
 
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder of articles (markdown, HTML or text)")
-    store.ensure_tenant(tenant_id)
     prefix = path.resolve().name
+    docs = [Document(f"{prefix}/{a.source_id}", a.title, a.text) for a in load_folder(path)]
+    return add_documents(store, tenant_id, docs, prune_prefix=prefix + "/" if prune else None)
+
+
+def add_documents(
+    store: Store, tenant_id: str, docs: Iterable[Document], *, prune_prefix: str | None = None
+) -> SyncReport:
+    """Store each document whose content hash changed; with ``prune_prefix``, remove the stored
+    documents under that prefix that ``docs`` no longer has."""
+    from deskhand.ai.chunk import Article, chunk_article
+
+    store.ensure_tenant(tenant_id)
     known = store.kb_hashes(tenant_id)
     report = SyncReport()
     seen: set[str] = set()
-    for article in load_folder(path):
-        source_id = f"{prefix}/{article.source_id}"
-        seen.add(source_id)
-        content_hash = hashlib.sha256(f"{article.title}\n{article.text}".encode()).hexdigest()
-        if known.get(source_id) == content_hash:
-            report.unchanged.append(source_id)
+    for doc in docs:
+        seen.add(doc.source_id)
+        content_hash = hashlib.sha256(f"{doc.kind}\n{doc.title}\n{doc.url}\n{doc.text}".encode()).hexdigest()
+        if known.get(doc.source_id) == content_hash:
+            report.unchanged.append(doc.source_id)
             continue
         chunks = [
             {
-                "kind": "knowledge_base",
+                "kind": doc.kind,
                 "title": ch.title,
                 "heading": " > ".join(ch.heading_path) or None,
                 "text": ch.text,
-                "url": None,
+                "url": doc.url,
             }
-            for ch in chunk_article(article)
+            for ch in chunk_article(Article(doc.source_id, doc.title, doc.text, "markdown"))
         ]
         store.put_article(
-            tenant_id,
-            source_id=source_id,
-            title=article.title,
-            url=None,
-            content_hash=content_hash,
+            tenant_id, source_id=doc.source_id, title=doc.title[:300], url=doc.url, content_hash=content_hash,
             chunks=chunks,
         )
         report.chunks += len(chunks)
-        (report.changed if source_id in known else report.added).append(source_id)
-    if prune:
+        (report.changed if doc.source_id in known else report.added).append(doc.source_id)
+    if prune_prefix is not None:
         for source_id in known:
-            if source_id.startswith(prefix + "/") and source_id not in seen:
+            if source_id.startswith(prune_prefix) and source_id not in seen:
                 store.remove_article(tenant_id, source_id)
                 report.removed.append(source_id)
     return report
+
+
+def add_resolved_tickets(
+    store: Store, tenant_id: str, account: str, pairs: Iterable[ResolvedPair], *, prune: bool = True
+) -> SyncReport:
+    """Scrubbed problem → resolution pairs as ``resolved_ticket`` knowledge (``tickets/<account>/<id>``)."""
+    prefix = f"tickets/{account}/"
+    docs = [
+        Document(f"{prefix}{p.ticket_id}", p.title or f"Ticket {p.ticket_id}", p.text, p.url, "resolved_ticket")
+        for p in pairs
+    ]
+    return add_documents(store, tenant_id, docs, prune_prefix=prefix if prune else None)
+
+
+def replica_pairs(engine: Engine, account: str, *, bot_ids: Iterable[str] = ()) -> list[ResolvedPair]:
+    """Pairs of every solved/closed, not deleted ticket the sync replica holds for ``account``;
+    staff are the replica's agents and admins, names known to it are scrubbed too."""
+    from sqlalchemy import select
+
+    from deskhand.ai.scrub import resolved_pair
+    from deskhand.model import Comment, Contact, Status, Ticket, Visibility
+    from deskhand.store.tables_sync import replica_comments as rc
+    from deskhand.store.tables_sync import replica_tickets as rt
+    from deskhand.store.tables_sync import replica_users as ru
+
+    with engine.connect() as conn:
+        users = {r.id: r for r in conn.execute(select(ru).where(ru.c.account == account))}
+        tickets = conn.execute(
+            select(rt).where(rt.c.account == account, rt.c.deleted.is_(False), rt.c.status.in_(["solved", "closed"]))
+        ).all()
+        comments: dict[str, list[Comment]] = {}
+        for r in conn.execute(select(rc).where(rc.c.account == account).order_by(rc.c.ticket_id, rc.c.created_at)):
+            comments.setdefault(r.ticket_id, []).append(
+                Comment(r.id, r.ticket_id, r.body, Visibility(r.visibility), r.author_id)
+            )
+    staff = {u.id for u in users.values() if u.role in ("agent", "admin")}
+    names = [u.name for u in users.values() if u.name]
+    pairs = []
+    for t in tickets:
+        requester = users.get(t.requester_id)
+        ticket = Ticket(
+            id=t.id, subject=t.subject, description=t.description, status=Status(t.status), raw_status=t.raw_status,
+            requester=Contact(t.requester_id, requester.name if requester else None) if t.requester_id else None,
+            comments=tuple(comments.get(t.id, ())),
+        )
+        pair = resolved_pair(ticket, staff_ids=staff, bot_ids=bot_ids, names=names)
+        if pair is not None:
+            pairs.append(pair)
+    return pairs
+
+
+def help_center_documents(connector: Connector) -> list[Document]:
+    """Published Help Center articles through the provider definition's ``help_center`` resource
+    (``help_center/<account>/<id>``; HTML bodies turned into Markdown; drafts skipped)."""
+    from deskhand.ai.chunk import html_to_markdown
+
+    spec = connector.definition.resources.get("help_center")
+    if spec is None or spec.list is None:
+        raise ConfigError(f"{connector.provider} has no help-centre articles (no resources.help_center.list)")
+    reader = connector.readers["help_center"]
+    docs = []
+    for record in connector.iter_records(spec.list, {}):
+        v = reader.values(record)
+        if v.get("draft") in (True, "true") or not v.get("id"):
+            continue
+        text, _ = html_to_markdown(str(v.get("body") or ""))
+        title = str(v.get("title") or f"Article {v['id']}")
+        docs.append(Document(f"help_center/{connector.account}/{v['id']}", title, f"# {title}\n\n{text}", v.get("url")))
+    return docs

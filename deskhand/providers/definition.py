@@ -286,6 +286,7 @@ RESOURCE_FIELDS: dict[str, dict[str, type[StrEnum] | None]] = {
     "comment": {"id": None, "body": None, "visibility": Visibility, "author_id": None, "created_at": None},
     "user": {"id": None, "name": None, "email": None, "role": Role},
     "team": {"id": None, "name": None},
+    "help_center": {"id": None, "title": None, "body": None, "url": None, "updated_at": None, "draft": None},
 }
 
 
@@ -348,7 +349,7 @@ class ProviderDefinition(_Strict):
     auth: AuthSpec
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     paginate: PagingSpec | None = None
-    resources: dict[Literal["ticket", "comment", "user", "team"], ResourceSpec]
+    resources: dict[Literal["ticket", "comment", "user", "team", "help_center"], ResourceSpec]
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
     webhooks: WebhooksSpec | None = None
     prepare: str | None = None

@@ -36,6 +36,7 @@ from deskhand.sim.base import (
     parse_bearer,
     run_forever,
 )
+from deskhand.sim.zendesk_help_center import routes as help_center_routes
 from deskhand.sim.zendesk_pages import export_cursor, export_time, link, paginate
 from deskhand.sim.zendesk_search import search
 from deskhand.sim.zendesk_state import ZendeskError, ZendeskState, not_found, public
@@ -332,7 +333,8 @@ def create_app(
         return JSONResponse({"error": "InvalidValue", "description": str(exc)}, status_code=400)
 
     routes = [*_ticket_routes(state, render_ticket), *_directory_routes(state),
-              *_query_routes(state, render_ticket, incremental_lag_s), *webhook_routes(state)]
+              *_query_routes(state, render_ticket, incremental_lag_s), *webhook_routes(state),
+              *help_center_routes(state)]
     app = Starlette(routes=routes, exception_handlers={ZendeskError: on_error, ValueError: on_bad_json})
     gate = Gate(state, token, FixedWindowLimiter(rate_limit, window_s, clock),
                 FixedWindowLimiter(INCREMENTAL_LIMIT, window_s, clock))
