@@ -68,9 +68,11 @@ def sim_jira(
     state = JiraState.default()
     if tickets:
         seed_issues(state, tickets, random.Random(seed), now=time.time())
-    burst = {"GET": rate_limit, "POST": rate_limit, "PUT": 50, "DELETE": 50} if rate_limit else None
-    limits = RateLimits.off() if no_limits else RateLimits(
-        **({"burst": burst, "overrides": {}} if burst else {}), hourly_points=hourly_points, points_pool=points_pool
-    )
+    limits = RateLimits(hourly_points=hourly_points, points_pool=points_pool)
+    if rate_limit:
+        burst = {"GET": rate_limit, "POST": rate_limit, "PUT": 50, "DELETE": 50}
+        limits = RateLimits(burst=burst, overrides={}, hourly_points=hourly_points, points_pool=points_pool)
+    if no_limits:
+        limits = RateLimits.off()
     jira.serve(port, host=host, token=token, webhook_url=webhook_url, webhook_secret=webhook_secret, state=state,
                rate_limits=limits)
