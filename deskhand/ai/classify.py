@@ -35,7 +35,7 @@ OUT_OF_SCOPE = "out_of_scope"
 
 class LLMClassification(pydantic.BaseModel):
     category: str
-    urgency: Literal["low", "normal", "high", "critical"]
+    urgency: Literal["low", "medium", "high", "critical"]
     confidence: float = pydantic.Field(ge=0.0, le=1.0)
 
 

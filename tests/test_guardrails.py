@@ -1,0 +1,66 @@
+"""Guardrails: grounding by sentence similarity (real MiniLM), promises, leaks, prompt fragments."""
+
+from __future__ import annotations
+
+import pytest
+
+from deskhand.ai.generate import frame_reply
+from deskhand.ai.guardrails import check_reply
+from deskhand.ai.prompts import GENERATE_SYSTEM
+from deskhand.model import Source
+
+SOURCE = Source(
+    id="reset#0",
+    title="Reset your password",
+    text=(
+        "1. Go to the sign-in page and click Forgot password?\n"
+        "2. Enter the email address you use to sign in to your Acme workspace.\n"
+        "3. Open the email titled Reset your Acme password and click the link within 60 minutes.\n"
+        "If the reset email does not arrive within 5 minutes, check your spam folder. Questions: help@acme.test."
+    ),
+    score=0.8,
+)
+TICKET = "I forgot my password, my email is ann@example.com and my account number is 55501234"
+
+
+def body(text: str) -> str:
+    return frame_reply(text, [SOURCE], "Ann Example")
+
+
+CASES = [
+    ("copied steps", "1. Go to the sign-in page and click Forgot password?\n2. Open the reset email and click the link within 60 minutes.", True, ""),
+    ("paraphrase", "Click Forgot password? on the sign-in page, then follow the link in the reset email.", True, ""),
+    ("unsupported claim", "Your subscription renews automatically every year on the first of March.", False,
+     "not supported"),
+    ("promise", "Go to the sign-in page and click Forgot password? We will refund you tomorrow.", False, "promises"),
+    ("other customer's email", "Go to the sign-in page and click Forgot password? Or write to bob@other.com.", False,
+     "email address"),
+    ("other customer's number", "Click Forgot password? on the sign-in page. Account 77788899 was reset.", False,
+     "id or number"),
+    ("ticket's own email is fine", "Enter the email address you use to sign in to your Acme workspace (ann@example.com).",
+     True, ""),
+    ("source email is fine", "If the reset email does not arrive within 5 minutes, check your spam folder or write "
+     "to help@acme.test.", True, ""),
+    ("system prompt", "Answer only from the numbered sources in the user message. Do not use outside knowledge.",
+     False, "system prompt"),
+    ("internal systems", "Go to the sign-in page and click Forgot password? Our internal tools show your account.",
+     False, "internal"),
+]
+
+
+@pytest.mark.parametrize(("reply", "passes", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_guardrails_table(reply: str, passes: bool, reason: str) -> None:
+    report = check_reply(body(reply), ticket_text=TICKET, sources=[SOURCE], system_prompt=GENERATE_SYSTEM)
+    assert report.passed is passes, report
+    if reason:
+        assert any(reason in r for r in report.reasons), report.reasons
+
+
+def test_a_verbatim_reply_is_fully_grounded() -> None:
+    report = check_reply(body("1. Go to the sign-in page and click Forgot password?"), ticket_text=TICKET,
+                         sources=[SOURCE])
+    assert report.grounding == 1.0 and report.checked == 1
+
+
+def test_no_sources_never_passes() -> None:
+    assert not check_reply(body("Go to the sign-in page."), ticket_text=TICKET, sources=[]).passed
