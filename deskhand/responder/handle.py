@@ -69,6 +69,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
                         mode=gate.mode.value, evidence=evidence)
         if actions:
             _enqueue_apply(rt, conn, decision_id)
+    outcomes.charge(rt.store, account, evidence)  # LLM spend → the hourly cost cap switch
     log.info(
         "decided account=%s ticket=%s event=%s route=%s confidence=%.2f rules=%s",
         account.name,

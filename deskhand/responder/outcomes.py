@@ -57,11 +57,25 @@ def record(
             decision_id=decision_id, account=account.name, provider=account.provider, ticket_id=ticket.id,
             category=decision.triage.category if decision.triage else "unknown", route=decision.route.value,
             mode=mode, question=ticket.text[:4000], body=decision.reply, best_score=float(best),
-            cost_usd=float(evidence.get("cost_usd") or 0.0), last_status=ticket.status.value, outcome=PENDING,
+            cost_usd=cost_of(evidence), last_status=ticket.status.value, outcome=PENDING,
             created_at=now(),
         )
     )
     return new_id(res)
+
+
+def cost_of(evidence: dict[str, Any]) -> float:
+    """LLM spend recorded with a decision (USD; 0 when offline or unknown)."""
+    return float(evidence.get("cost_usd") or (evidence.get("llm") or {}).get("cost_usd") or 0.0)
+
+
+def charge(store: Any, account: AccountRecord, evidence: dict[str, Any]) -> None:
+    """Count a decision's LLM spend against the account's hourly cap (may trip its switch)."""
+    from deskhand.responder.switches import note_llm_cost
+
+    usd = cost_of(evidence)
+    if usd > 0:
+        note_llm_cost(store, account.name, account.provider, usd)
 
 
 def _norm(text: str) -> str:
