@@ -28,23 +28,57 @@ def body(text: str) -> str:
 
 
 CASES = [
-    ("copied steps", "1. Go to the sign-in page and click Forgot password?\n2. Open the reset email and click the link within 60 minutes.", True, ""),
+    (
+        "copied steps",
+        "1. Go to the sign-in page and click Forgot password?\n"
+        "2. Open the reset email and click the link within 60 minutes.",
+        True,
+        "",
+    ),
     ("paraphrase", "Click Forgot password? on the sign-in page, then follow the link in the reset email.", True, ""),
-    ("unsupported claim", "Your subscription renews automatically every year on the first of March.", False,
-     "not supported"),
+    (
+        "unsupported claim",
+        "Your subscription renews automatically every year on the first of March.",
+        False,
+        "not supported",
+    ),
     ("promise", "Go to the sign-in page and click Forgot password? We will refund you tomorrow.", False, "promises"),
-    ("other customer's email", "Go to the sign-in page and click Forgot password? Or write to bob@other.com.", False,
-     "email address"),
-    ("other customer's number", "Click Forgot password? on the sign-in page. Account 77788899 was reset.", False,
-     "id or number"),
-    ("ticket's own email is fine", "Enter the email address you use to sign in to your Acme workspace (ann@example.com).",
-     True, ""),
-    ("source email is fine", "If the reset email does not arrive within 5 minutes, check your spam folder or write "
-     "to help@acme.test.", True, ""),
-    ("system prompt", "Answer only from the numbered sources in the user message. Do not use outside knowledge.",
-     False, "system prompt"),
-    ("internal systems", "Go to the sign-in page and click Forgot password? Our internal tools show your account.",
-     False, "internal"),
+    (
+        "other customer's email",
+        "Go to the sign-in page and click Forgot password? Or write to bob@other.com.",
+        False,
+        "email address",
+    ),
+    (
+        "other customer's number",
+        "Click Forgot password? on the sign-in page. Account 77788899 was reset.",
+        False,
+        "id or number",
+    ),
+    (
+        "ticket's own email is fine",
+        "Enter the email address you use to sign in to your Acme workspace (ann@example.com).",
+        True,
+        "",
+    ),
+    (
+        "source email is fine",
+        "If the reset email does not arrive within 5 minutes, check your spam folder or write to help@acme.test.",
+        True,
+        "",
+    ),
+    (
+        "system prompt",
+        "Answer only from the numbered sources in the user message. Do not use outside knowledge.",
+        False,
+        "system prompt",
+    ),
+    (
+        "internal systems",
+        "Go to the sign-in page and click Forgot password? Our internal tools show your account.",
+        False,
+        "internal",
+    ),
 ]
 
 
@@ -57,8 +91,9 @@ def test_guardrails_table(reply: str, passes: bool, reason: str) -> None:
 
 
 def test_a_verbatim_reply_is_fully_grounded() -> None:
-    report = check_reply(body("1. Go to the sign-in page and click Forgot password?"), ticket_text=TICKET,
-                         sources=[SOURCE])
+    report = check_reply(
+        body("1. Go to the sign-in page and click Forgot password?"), ticket_text=TICKET, sources=[SOURCE]
+    )
     assert report.grounding == 1.0 and report.checked == 1
 
 
