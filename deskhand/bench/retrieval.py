@@ -98,18 +98,20 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(n: int, *, backend: str = "hnsw", queries: int = QUERIES, root: Path | None = None) -> dict[str, Any]:
+def run(
+    n: int, *, backend: str = "hnsw", queries: int = QUERIES, sample: int = 256, root: Path | None = None
+) -> dict[str, Any]:
     from deskhand.ai.retrieve import Retriever, indexed_text, vector_key
     from deskhand.index import ExactIndex, HnswIndex, VectorIndex
 
     docs, questions = real_texts(root)
     embedder = OnnxMiniLM()
-    sample = docs[:256]
-    embedder.embed(sample[:8])
+    texts = docs[:sample]
+    embedder.embed(texts[:8])
     started = time.perf_counter()
-    base = embedder.embed(sample)
-    embed_per_s = len(sample) / (time.perf_counter() - started)
-    bare_per_s = bare_onnx_per_s(sample)
+    base = embedder.embed(texts)
+    embed_per_s = len(texts) / (time.perf_counter() - started)
+    bare_per_s = bare_onnx_per_s(texts)
 
     vectors = synthetic_vectors(base, n)
     chunks = [Chunk(f"synthetic/{i}", 0, "", (), t, "") for i, t in enumerate(synthetic_texts(docs, n))]
