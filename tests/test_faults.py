@@ -334,15 +334,17 @@ def test_redis_lost_falls_back_to_the_store_and_resumes(
 class Pipeline:
     """The Zendesk simulator → our gateway (in this process) → the store; workers run wherever."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, gateway_url: str | None = None) -> None:
         from deskhand.demo.scenario import KB_DIR
         from deskhand.knowledge import add_folder
         from deskhand.providers import open_connector
         from deskhand.sim import zendesk
 
         self.rt = Runtime(store, settings)
-        self.gateway = SimServer(create_app(self.rt)).start()
-        self.sim = zendesk.start(webhook_url=f"{self.gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
+        self.reasons: dict[str, list[str]] = {}
+        self.gateway = None if gateway_url else SimServer(create_app(self.rt)).start()
+        url = gateway_url or self.gateway.url  # type: ignore[union-attr]
+        self.sim = zendesk.start(webhook_url=f"{url}/webhooks/zendesk/acme", webhook_secret=SECRET)
         config = {"subdomain": "acme", "email": "deskhand@acme.test", "api_token": "deskhand-sim-token"}
         config |= {"base_url": self.sim.url, "webhook_secret": SECRET}
         store.save_account("acme", "zendesk", config)
@@ -365,10 +367,21 @@ class Pipeline:
         me = self.rt.identity(self.rt.store.get_account("acme")).own_id
         return sum(1 for c in self.customer.list_comments(ticket_id)[1:] if c.author_id == me)
 
+    def decisions(self) -> dict[str, tuple[str, str | None]]:
+        """Route and category of each ticket's (non-ignored) decision, by ticket subject."""
+        out = {}
+        for d in self.rt.store.list_decisions(limit=500):
+            if d["route"] != "ignore":
+                subject = self.customer.get_ticket(d["ticket_id"], with_comments=False).subject
+                out[subject] = (d["route"], d["category"])
+                self.reasons[subject] = [*d["rules"], *d["reasons"]]
+        return out
+
     def close(self) -> None:
         self.customer.close()
         self.sim.stop()
-        self.gateway.stop()
+        if self.gateway:
+            self.gateway.stop()
 
 
 @pytest.fixture
@@ -413,3 +426,84 @@ def test_two_workers_racing_for_one_tickets_actions_post_once(pipeline: Pipeline
         pass
     assert pipeline.our_comments(tid) == 1
     assert {a.status for a in pipeline.rt.store.actions_for(decision["id"])} == {"done"}
+
+
+def _create_demo_tickets(p: Pipeline) -> list[str]:
+    from deskhand.demo.scenario import TICKETS
+
+    return [
+        p.customer.create_ticket(subject=t.subject, body=t.body, requester_name=t.name, requester_email=t.email).id
+        for t in TICKETS
+    ]
+
+
+def _settled(p: Pipeline, tickets: list[str]) -> bool:
+    counts = p.rt.queue.counts()
+    decided = {d["ticket_id"] for d in p.rt.store.list_decisions(limit=500)}
+    return set(tickets) <= decided and not counts.get("queued") and not counts.get("running")
+
+
+def _embedded_results(tmp_path: Path) -> tuple[dict[str, tuple[str, str | None]], dict[str, list[str]]]:
+    """The demo's tickets through the embedded default: SQLite, gateway and worker in one process."""
+    from cryptography.fernet import Fernet
+
+    from deskhand.responder.worker import Worker
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'embedded.db'}", secret_key=Fernet.generate_key().decode())
+    store = Store.open(settings)
+    p = Pipeline(store, settings)
+    try:
+        tickets = _create_demo_tickets(p)
+        worker = Worker(p.rt, name="embedded")
+
+        def drained() -> bool:
+            while worker.run_once():
+                pass
+            return _settled(p, tickets)
+
+        p.wait(drained, 120, "the embedded run")
+        return p.decisions(), p.reasons
+    finally:
+        p.close()
+        store.engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_gateway_and_two_worker_processes_on_postgres_and_redis_match_the_embedded_default(
+    store: Store, settings: Settings, throwaway_redis: ThrowawayRedis, tmp_path: Path
+) -> None:
+    """Three processes (serve --no-workers, worker, worker) on PostgreSQL + Redis; the first worker is
+    killed (SIGKILL at a fail point) right after posting; nothing is lost, nothing posted twice, and
+    the decisions equal those of the embedded SQLite default on the same tickets."""
+    gateway = Gateway(settings, DESKHAND_REDIS_URL=throwaway_redis.url)
+    p = Pipeline(store, settings, gateway_url=gateway.url)
+    cmd = [sys.executable, "-m", "deskhand.cli", "worker", "--grace-s", "20"]
+    env = child_env(settings, DESKHAND_REDIS_URL=throwaway_redis.url)
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        tickets = _create_demo_tickets(p)
+        p.wait(lambda: len(p.rt.store.list_events(limit=500)) >= len(tickets), 60, "the webhooks")
+        doomed_cmd = [*cmd, "--concurrency", "1", "--lease-s", "2"]  # its job is taken over 2 s after its death
+        doomed = subprocess.Popen(doomed_cmd, env={**env, "DESKHAND_CRASH_AT": "after_provider_call"})
+        workers.append(doomed)
+        assert doomed.wait(180) == 137  # died right after a reply reached the helpdesk, before recording it
+        # one thread each: langdetect (the unsupported_language rule) seeds the process-global
+        # `random`, so threads of one process can change each other's detections
+        workers += [subprocess.Popen([*cmd, "--concurrency", "1"], env=env) for _ in range(2)]
+        p.wait(lambda: _settled(p, tickets), 240, "the two workers")
+        for w in workers[1:]:
+            w.send_signal(signal.SIGTERM)
+        assert [w.wait(60) for w in workers[1:]] == [0, 0]  # graceful: idle workers stop at once
+        assert {t: p.our_comments(t) for t in tickets} == dict.fromkeys(tickets, 1)
+        assert p.rt.queue.counts().get("dead", 0) == 0
+        deployed = p.decisions()
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+        p.close()
+        gateway.stop()
+    embedded, why = _embedded_results(tmp_path)
+    differing = {k: (v, embedded.get(k), p.reasons.get(k), why.get(k)) for k, v in deployed.items() if embedded[k] != v}
+    assert deployed == embedded, differing
