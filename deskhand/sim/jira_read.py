@@ -10,7 +10,9 @@ from typing import Any
 from deskhand.sim.jira_http import Call, HttpError
 from deskhand.sim.jira_render import ALL_FIELDS, NAVIGABLE, jira_time
 from deskhand.sim.jira_state import CATEGORIES, PRIORITIES, Issue
-from deskhand.sim.jql import Context, JqlError, Query, parse, search
+from deskhand.sim.jql import Context, JqlError, OrderKey, Query, parse
+
+NEWEST_FIRST = (OrderKey("id", descending=True),)  # facts' _sort id is the numeric id
 
 
 def server_info(call: Call) -> dict[str, Any]:
@@ -157,13 +159,9 @@ def _query(call: Call, jql: str, *, bounded: bool) -> Query:
 
 
 def _matching(call: Call, query: Query) -> list[Issue]:
-    state = call.sim.state
-    ordered = query if query.order_by else Query(query.where, ())
-    found = search(ordered, list(state.issues.values()), state.facts,
-                   Context(now=call.sim.now(), current_user=call.user.account_id))
-    if not query.order_by:  # Jira's default order: newest first
-        found.sort(key=lambda i: int(i.id), reverse=True)
-    return found
+    """Through the state's index: clause answers, date ranges, orders and results kept per snapshot."""
+    ordered = query if query.order_by else Query(query.where, NEWEST_FIRST)  # Jira's default order
+    return call.sim.state.search(ordered, Context(now=call.sim.now(), current_user=call.user.account_id))
 
 
 def _token(offset: int, jql: str) -> str:

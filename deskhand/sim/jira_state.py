@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deskhand.providers.adf import adf_to_text
-from deskhand.sim.jql import Facts
+from deskhand.sim.jira_stamps import LAST, Tracked, TrackedTable, stamp
+from deskhand.sim.jql import Context, Facts, Query
+from deskhand.sim.jql_index import Index
 
 CATEGORIES = {
     "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
@@ -26,12 +28,12 @@ CATEGORIES = {
     "undefined": {"id": 1, "key": "undefined", "colorName": "medium-gray", "name": "No Category"},
 }
 PRIORITIES = [("1", "Highest"), ("2", "High"), ("3", "Medium"), ("4", "Low"), ("5", "Lowest")]
+_PRIORITY_IDS = {name: pid for pid, name in PRIORITIES}
 DEFAULT_EMAIL = "agent@deskhand.test"
 DEFAULT_TOKEN = "deskhand-sim-token"
 
-
 @dataclass
-class User:
+class User(Tracked):
     account_id: str
     display_name: str
     email: str
@@ -57,7 +59,7 @@ class Transition:
 
 
 @dataclass
-class Workflow:
+class Workflow(Tracked):
     statuses: list[Status]
     transitions: list[Transition]
     initial: str
@@ -93,7 +95,7 @@ def jsm_workflow() -> Workflow:
 
 
 @dataclass
-class Project:
+class Project(Tracked):
     id: str
     key: str
     name: str
@@ -110,7 +112,7 @@ class Project:
 
 
 @dataclass
-class Comment:
+class Comment(Tracked):
     id: str
     author: str  # accountId
     body: dict[str, Any]  # ADF
@@ -130,7 +132,9 @@ class Change:
 
 
 @dataclass
-class Issue:
+class Issue(Tracked):
+    _own_facts = True
+
     id: str
     key: str
     project: Project
@@ -163,10 +167,18 @@ class JiraState:
         self.users: dict[str, User] = {u.account_id: u for u in users}
         self.projects: dict[str, Project] = {p.key: p for p in projects}
         self.issues: dict[str, Issue] = {}  # by id
+        self._facts: dict[str, tuple[int, int, Facts]] = {}  # by id: (issue stamp, shared stamp, facts)
+        self._index: tuple[int, Index[Issue]] | None = None
         self._ids = itertools.count(10001)
         self._comment_ids = itertools.count(10100)
         self._change_ids = itertools.count(10200)
         self._numbers: dict[str, itertools.count[int]] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("users", "projects", "issues") and not isinstance(value, TrackedTable):
+            value = TrackedTable(value, shared=name != "issues")  # an issue's arrival changes no other facts
+            stamp(shared=True)
+        object.__setattr__(self, name, value)
 
     @classmethod
     def default(cls) -> JiraState:
@@ -226,66 +238,97 @@ class JiraState:
             return change
 
     # search -------------------------------------------------------------------------------------
+    def search(self, query: Query, ctx: Context) -> list[Issue]:
+        """`jql.search` over every issue, through the index of the current snapshot."""
+        with self.lock:
+            return self.index().search(query, ctx)
+
+    def index(self) -> Index[Issue]:
+        """The JQL index of the issues as they are now (rebuilt after any change; facts reused)."""
+        with self.lock:
+            stamp = LAST[0]  # read before building: a change while building makes the next call rebuild
+            if self._index is None or self._index[0] != stamp:
+                self._index = (stamp, Index(list(self.issues.values()), self.facts))
+            return self._index[1]
+
     def facts(self, issue: Issue) -> Facts:
-        """What the JQL evaluator sees of one issue."""
-        status = issue.status_obj
-        category = CATEGORIES[status.category]
-        rank = {name: int(pid) for pid, name in PRIORITIES}
-        description = _Once(lambda: adf_to_text(issue.description))
-        comments = _Once(lambda: "\n".join(adf_to_text(c.body) for c in issue.comments))
-        return _LazyFacts({
-            "project": [issue.project.key, issue.project.id, issue.project.name],
-            "status": [status.name, status.id],
-            "statuscategory": [category["key"], category["name"], str(category["id"])],
-            "labels": list(issue.labels),
-            "assignee": self._user_facts(issue.assignee),
-            "reporter": self._user_facts(issue.reporter),
-            "priority": [issue.priority, *[p for p, n in PRIORITIES if n == issue.priority]]
-            if issue.priority else [],
-            "issuetype": [issue.issuetype[1], issue.issuetype[0]],
-            "resolution": [issue.resolution] if issue.resolution else [],
-            "key": [issue.key],
-            "id": [issue.id],
-            "summary": issue.summary,
-            "created": issue.created,
-            "updated": issue.updated,
-            "resolved": issue.resolved,
-            "_sort": {"priority": rank.get(issue.priority or "", 99), "id": int(issue.id),
-                      "status": status.name.lower()},
-        }, {  # text fields: rendered only when a query asks (a search scans every issue)
-            "description": description,
-            "comment": comments,
-            "text": lambda: "\n".join(x for x in [issue.summary, description(), comments()] if x is not None),
-        })
+        """What the JQL evaluator sees of one issue (kept until the issue, a user or a comment changes)."""
+        own, shared = getattr(issue, "_stamp", 0), LAST[1]
+        with self.lock:
+            cached = self._facts.get(issue.id)
+            if cached is not None and cached[0] == own and cached[1] == shared:
+                return cached[2]
+            facts = self._build_facts(issue)
+            if len(self._facts) > 2 * len(self.issues) + 1000:  # forget deleted issues now and then
+                self._facts = {k: v for k, v in self._facts.items() if k in self.issues}
+            self._facts[issue.id] = (own, shared, facts)
+            return facts
 
-    def _user_facts(self, account_id: str | None) -> list[str]:
-        user = self.users.get(account_id or "")
-        if user is None:
-            return [account_id] if account_id else []
-        return [user.account_id, user.display_name, user.email]
+    def _build_facts(self, issue: Issue) -> Facts:
+        return _IssueFacts(issue, self.users)
 
 
-class _Once:
-    def __init__(self, fn: Any) -> None:
-        self._fn, self._done, self._value = fn, False, None
-
-    def __call__(self) -> Any:
-        if not self._done:
-            self._value, self._done = self._fn(), True
-        return self._value
+def _user_facts(users: dict[str, User], account_id: str | None) -> list[str]:
+    user = users.get(account_id or "")
+    if user is None:
+        return [account_id] if account_id else []
+    return [user.account_id, user.display_name, user.email]
 
 
-class _LazyFacts(dict):  # type: ignore[type-arg]
-    """Facts with some values computed on first ``get`` (what the JQL evaluator reads)."""
+def _priority_facts(issue: Issue) -> list[str]:
+    if not issue.priority:
+        return []
+    return [issue.priority, *([_PRIORITY_IDS[issue.priority]] if issue.priority in _PRIORITY_IDS else [])]
 
-    def __init__(self, eager: dict[str, Any], lazy: dict[str, Any]) -> None:
-        super().__init__(eager)
-        self._lazy = lazy
+
+def _text_facts(issue: Issue, facts: Facts) -> str:
+    return "\n".join(x for x in [issue.summary, facts.get("description"), facts.get("comment")] if x is not None)
+
+
+_FACTS: dict[str, Any] = {  # field -> (issue, users, facts) -> value; each computed on first read
+    "project": lambda i, u, f: [i.project.key, i.project.id, i.project.name],
+    "status": lambda i, u, f: [i.status_obj.name, i.status_obj.id],
+    "statuscategory": lambda i, u, f: [(c := CATEGORIES[i.status_obj.category])["key"], c["name"], str(c["id"])],
+    "labels": lambda i, u, f: list(i.labels),
+    "assignee": lambda i, u, f: _user_facts(u, i.assignee),
+    "reporter": lambda i, u, f: _user_facts(u, i.reporter),
+    "priority": lambda i, u, f: _priority_facts(i),
+    "issuetype": lambda i, u, f: [i.issuetype[1], i.issuetype[0]],
+    "resolution": lambda i, u, f: [i.resolution] if i.resolution else [],
+    "key": lambda i, u, f: [i.key],
+    "id": lambda i, u, f: [i.id],
+    "summary": lambda i, u, f: i.summary,
+    "created": lambda i, u, f: i.created,
+    "updated": lambda i, u, f: i.updated,
+    "resolved": lambda i, u, f: i.resolved,
+    "_sort": lambda i, u, f: {"priority": int(_PRIORITY_IDS.get(i.priority or "", 99)), "id": int(i.id),
+                              "status": i.status_obj.name.lower()},
+    "description": lambda i, u, f: adf_to_text(i.description),
+    "comment": lambda i, u, f: "\n".join(adf_to_text(c.body) for c in i.comments),
+    "text": lambda i, u, f: _text_facts(i, f),
+}
+
+
+class _IssueFacts(dict):  # type: ignore[type-arg]
+    """What the JQL evaluator sees of one issue; a field is computed when first read (a search reads a
+    few fields of every issue: `updated` for the sync's query, never the rendered text unless asked)."""
+
+    def __init__(self, issue: Issue, users: dict[str, User]) -> None:
+        super().__init__()
+        self._issue, self._users = issue, users
+
+    def __missing__(self, key: str) -> Any:
+        make = _FACTS.get(key)
+        if make is None:
+            raise KeyError(key)
+        value = self[key] = make(self._issue, self._users, self)
+        return value
 
     def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        if key in self._lazy and not super().__contains__(key):
-            self[key] = self._lazy[key]()
-        return super().get(key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 def utcnow_from(clock_s: float) -> datetime:

@@ -331,10 +331,11 @@ def matches(query: Query | Expr | None, facts: Facts, ctx: Context) -> bool:
         if node.op == "or":
             return any(matches(item, facts, ctx) for item in node.items)
         return not matches(node.items[0], facts, ctx)
-    return _clause(node, facts, ctx)
+    return clause_matches(node, facts, ctx)
 
 
-def _clause(clause: Clause, facts: Facts, ctx: Context) -> bool:
+def clause_matches(clause: Clause, facts: Facts, ctx: Context) -> bool:
+    """One clause against one issue's facts."""
     actual = facts.get(clause.field)
     if clause.op in ("is", "is not"):
         empty = actual is None or actual == [] or actual == ""
@@ -381,6 +382,12 @@ def _date_clause(clause: Clause, actual: Any, ctx: Context) -> bool:
         return (actual is None) == (clause.op == "=")
     if actual is None:
         return False
+    return _compare(actual, clause.op, date_bound(clause, ctx))
+
+
+def date_bound(clause: Clause, ctx: Context) -> datetime:
+    """The instant a date clause compares with (its value: a function, a relative or absolute date)."""
+    value = clause.values[0]
     if value.kind == "func":
         day = ctx.now.replace(hour=0, minute=0, second=0, microsecond=0)
         when = {"now": ctx.now, "startofday": day, "endofday": day + timedelta(days=1, microseconds=-1)}.get(
@@ -388,9 +395,14 @@ def _date_clause(clause: Clause, actual: Any, ctx: Context) -> bool:
         )
         if when is None:
             raise JqlError(f"The function '{value.text}' is not supported by the '{clause.field}' field.")
-    else:
-        when = parse_date(value.text, ctx.now)
-    return _compare(actual, clause.op, when)
+        return when
+    return parse_date(value.text, ctx.now)
+
+
+def contextual(clause: Clause) -> bool:
+    """Whether a clause's answer depends on the Context (a function, a date relative to now)."""
+    return any(v.kind == "func" or (clause.field in DATE_FIELDS and bool(_RELATIVE.match(v.text.strip())))
+               for v in clause.values)
 
 
 _WORD = re.compile(r"[\w*?]+", re.UNICODE)
