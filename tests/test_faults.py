@@ -507,3 +507,37 @@ def test_gateway_and_two_worker_processes_on_postgres_and_redis_match_the_embedd
     embedded, why = _embedded_results(tmp_path)
     differing = {k: (v, embedded.get(k), p.reasons.get(k), why.get(k)) for k, v in deployed.items() if embedded[k] != v}
     assert deployed == embedded, differing
+
+
+# -- graceful shutdown ----------------------------------------------------------------------------
+@pytest.mark.every_backend
+@pytest.mark.parametrize("job_s, released", [(0.1, 0), (30.0, 1)], ids=["finishes-in-grace", "released-after-grace"])
+def test_sigterm_finishes_or_returns_the_running_job(
+    store: Store, monkeypatch: pytest.MonkeyPatch, job_s: float, released: int
+) -> None:
+    from deskhand.responder import worker as worker_module
+
+    rt = Runtime(store)
+    started, done = threading.Event(), threading.Event()
+
+    def slow(_rt: Runtime, _job: Any) -> None:
+        started.set()
+        done.wait(job_s)  # a job that takes job_s (or until the test ends)
+
+    monkeypatch.setitem(worker_module.HANDLERS, "slow", slow)
+    rt.queue.enqueue(None, "slow", {})
+    stop = threading.Event()
+    result: list[int] = []
+    th = threading.Thread(target=lambda: result.append(worker_module.run_workers(rt, 1, stop, grace_s=1.0)))
+    th.start()
+    assert started.wait(10)
+    stop.set()  # what SIGTERM does in `deskhand worker`
+    th.join(15)
+    done.set()
+    assert result == [released]
+    counts = rt.queue.counts()
+    if released:  # back in the queue at once, its attempt not counted
+        job = rt.queue.claim("next")
+        assert job is not None and job.attempts == 1 and counts == {"queued": 1}
+    else:
+        assert counts == {"done": 1}
