@@ -57,6 +57,7 @@ class SqlQueue:
                     max_attempts=max_attempts,
                 )
         t = self.clock()
+        stmt: Any
         if dedupe_key is None:
             stmt = _PLAIN_INSERT
         else:

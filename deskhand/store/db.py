@@ -70,6 +70,7 @@ def insert_or_skip(conn: Connection, table: Table, *unique: str, returning: Colu
 
 @functools.cache
 def _insert_or_skip(dialect: str, table: Table, unique: tuple[str, ...], returning: Column[Any] | None) -> Insert:
+    stmt: Insert
     if dialect == "postgresql":
         stmt = pg_insert(table).on_conflict_do_nothing(index_elements=list(unique))
     elif dialect == "sqlite":
