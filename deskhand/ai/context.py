@@ -125,7 +125,9 @@ def build(
     if ticket_text != ticket:
         truncated.append("ticket")
     blocks: list[str] = []
-    used, kept, dropped = 0, [], []
+    used = 0
+    kept: list[Source] = []
+    dropped: list[str] = []
     for source in sources:
         head = header(len(kept) + 1, source)
         cost = count(head) + 1

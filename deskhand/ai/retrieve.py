@@ -139,10 +139,11 @@ class Retriever:
         lexical = top_positive(bm25, CANDIDATES)
         top_bm25 = lexical[0][1] if lexical else 1.0
         named = self.named(f"{context or ''}\n{query}") if context is not None else []
+        ranked: list[tuple[int, float, float | None]]
         if self.index is None or self.embedder is None:
             ranked = [(i, s / top_bm25, None) for i, s in lexical]
         else:
-            ranked = self._fuse(query, lexical, top_bm25, named)
+            ranked = list(self._fuse(query, lexical, top_bm25, named))
         hits = []
         for i, fused, cos in ranked:
             coverage = self.coverage(terms, i)

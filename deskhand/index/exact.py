@@ -27,7 +27,8 @@ class ExactIndex:
 
     def upsert(self, keys: Sequence[int], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
-        fresh_keys, fresh_rows = [], []
+        fresh_keys: list[int] = []
+        fresh_rows: list[np.ndarray] = []
         for key, row in zip(keys, vectors, strict=True):
             at = self._where.get(int(key))
             if at is None:

@@ -36,16 +36,16 @@ class HelpCenter:
     def add_category(self, name: str, locale: str = "en-us") -> dict[str, Any]:
         with self.state.lock:
             now = self._stamp()
-            row = {"id": next(self._ids), "name": name, "locale": locale, "position": len(self.categories),
-                   "created_at": now, "updated_at": now}
+            row: dict[str, Any] = {"id": next(self._ids), "name": name, "locale": locale,
+                                   "position": len(self.categories), "created_at": now, "updated_at": now}
             self.categories[row["id"]] = row
             return row
 
     def add_section(self, category_id: int, name: str, locale: str = "en-us") -> dict[str, Any]:
         with self.state.lock:
             now = self._stamp()
-            row = {"id": next(self._ids), "category_id": category_id, "name": name, "locale": locale,
-                   "position": len(self.sections), "created_at": now, "updated_at": now}
+            row: dict[str, Any] = {"id": next(self._ids), "category_id": category_id, "name": name, "locale": locale,
+                                   "position": len(self.sections), "created_at": now, "updated_at": now}
             self.sections[row["id"]] = row
             return row
 
@@ -53,9 +53,9 @@ class HelpCenter:
                     locale: str = "en-us") -> dict[str, Any]:
         with self.state.lock:
             now = self._stamp()
-            row = {"id": next(self._ids), "section_id": section_id, "title": title, "body": body, "locale": locale,
-                   "draft": draft, "author_id": self.state.admin["id"], "label_names": [],
-                   "created_at": now, "updated_at": now, "edited_at": now}
+            row: dict[str, Any] = {"id": next(self._ids), "section_id": section_id, "title": title, "body": body,
+                                   "locale": locale, "draft": draft, "author_id": self.state.admin["id"],
+                                   "label_names": [], "created_at": now, "updated_at": now, "edited_at": now}
             self.articles[row["id"]] = row
             return row
 
