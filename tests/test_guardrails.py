@@ -99,3 +99,13 @@ def test_a_verbatim_reply_is_fully_grounded() -> None:
 
 def test_no_sources_never_passes() -> None:
     assert not check_reply(body("Go to the sign-in page."), ticket_text=TICKET, sources=[]).passed
+
+
+def test_a_question_mark_inside_a_sentence_does_not_split_it() -> None:
+    from deskhand.ai.guardrails import split_sentences
+
+    text = "2. Reset your password from the Forgot password? link if you are not sure of it.\n3. Sign in again."
+    assert split_sentences(text) == [
+        "Reset your password from the Forgot password? link if you are not sure of it.",
+        "Sign in again.",
+    ]

@@ -31,7 +31,9 @@ from deskhand.model import Source
 # Verbatim source sentences score 1.0, so the offline extractive responder always passes.
 GROUNDING_THRESHOLD = 0.62
 LLM_FLOOR = 0.45  # with an LLM verifier: below this similarity a sentence is unsupported anyway
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence ends at . ! ? followed by a capital, a digit or an opening quote/bracket ("click
+# Forgot password? link if …" is one sentence), or at a line break (list items, paragraphs).
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“‘'(\[])|\n+")
 _FRAME = re.compile(
     r"^(hi|hello|dear)\b.{0,40},?$|^thanks for reaching out\b|^if this does not solve it\b|^sources?:|^\[\d+\]"
     r"|^from our help article\b",
