@@ -101,7 +101,7 @@ def rss_mb() -> float:
 def run(
     n: int, *, backend: str = "hnsw", queries: int = QUERIES, sample: int = 256, root: Path | None = None
 ) -> dict[str, Any]:
-    from deskhand.ai.retrieve import Retriever, indexed_text, vector_key
+    from deskhand.ai.retrieve import Retriever, indexed_text, query_embedder, vector_key
     from deskhand.index import ExactIndex, HnswIndex, VectorIndex
 
     docs, questions = real_texts(root)
@@ -128,13 +128,15 @@ def run(
     build_s = time.perf_counter() - started
 
     latencies, embedding = [], []
-    for q in (questions * (queries // max(1, len(questions)) + 1))[:queries]:
-        t = time.perf_counter()
-        embedder.embed([q])
-        embedding.append((time.perf_counter() - t) * 1000)
+    timed = (questions * (queries // max(1, len(questions)) + 1))[:queries]
+    for q in timed:
         t = time.perf_counter()
         retriever.hits(q, k=5)
         latencies.append((time.perf_counter() - t) * 1000)
+    for q in timed:  # the query-embedding share of the above, on its own
+        t = time.perf_counter()
+        query_embedder(embedder).embed([q])
+        embedding.append((time.perf_counter() - t) * 1000)
     recall = ann_recall(index, vectors, keys, synthetic_vectors(base, 200, seed=10**9))
     return {
         "chunks": n,
