@@ -13,19 +13,22 @@ def _triage(category: str = "how_to", conf: float = 0.95) -> Triage:
     return Triage(category=category, urgency=Urgency.LOW, confidence=conf)
 
 
-def _src(score: float) -> Source:
-    return Source(id="kb/a.md", title="Reset your password", text="1. Click Forgot password", score=score)
+def _srcs(score: float, runner_up: float = 0.0) -> list[Source]:
+    """The best document at `score` and a runner-up document: support depends on both."""
+    best = Source(id="kb/a.md#0", title="Reset your password", text="1. Click Forgot password", score=score)
+    other = Source(id="kb/b.md#0", title="Account locked", text="Wait 30 minutes", score=runner_up)
+    return [best, other] if runner_up else [best]
 
 
 @pytest.mark.parametrize(
     ("category", "conf", "score", "fired", "reply", "route"),
     [
-        ("how_to", 0.95, 0.90, [], "r", Route.AUTO_REPLY),
-        ("how_to", 0.95, 0.50, [], "r", Route.DRAFT),  # support (.5-.3)/.35=.57, sqrt(.95*.57)=.74
-        ("how_to", 0.50, 0.50, [], "r", Route.HUMAN),  # sqrt(.5*.57)=.53
-        ("feature_request", 0.99, 0.99, [], "r", Route.DRAFT),  # not an auto category
-        ("how_to", 0.99, 0.99, [("outage_wording", "down")], "r", Route.HUMAN),
-        ("how_to", 0.99, 0.10, [], None, Route.HUMAN),  # no evidence
+        ("how_to", 0.95, (0.80, 0.50), [], "r", Route.AUTO_REPLY),  # clear winner: support ≈ 1
+        ("how_to", 0.95, (0.50, 0.50), [], "r", Route.DRAFT),  # a tie: support .45, sqrt(.95*.45)=.65
+        ("how_to", 0.50, (0.50, 0.50), [], "r", Route.HUMAN),  # sqrt(.5*.45)=.47
+        ("feature_request", 0.99, (0.99, 0.50), [], "r", Route.DRAFT),  # not an auto category
+        ("how_to", 0.99, (0.99, 0.50), [("outage_wording", "down")], "r", Route.HUMAN),
+        ("how_to", 0.99, (0.10, 0.0), [], None, Route.HUMAN),  # no evidence
     ],
     ids=[
         "confident",
@@ -37,16 +40,23 @@ def _src(score: float) -> Source:
     ],
 )
 def test_route_follows_thresholds_rules_and_evidence(category, conf, score, fired, reply, route) -> None:
-    d = decide(triage=_triage(category, conf), fired=fired, sources=[_src(score)], reply=reply, policy=POLICY)
+    d = decide(triage=_triage(category, conf), fired=fired, sources=_srcs(*score), reply=reply, policy=POLICY)
     assert d.route is route
     assert d.reasons
 
 
 def test_hard_rules_are_recorded_with_the_decision() -> None:
     fired = [("critical_urgency", "critical"), ("negative_sentiment", "angry")]
-    d = decide(triage=_triage(), fired=fired, sources=[_src(0.99)], reply="r", policy=POLICY)
+    d = decide(triage=_triage(), fired=fired, sources=_srcs(0.99), reply="r", policy=POLICY)
     assert d.rules == ("critical_urgency", "negative_sentiment")
     assert d.reasons == ("critical", "angry")
+
+
+def test_support_rewards_a_clear_winner_over_a_close_call() -> None:
+    from deskhand.responder.decide import SUPPORT
+
+    assert SUPPORT.of_sources(_srcs(0.70, 0.40)) > 0.95
+    assert SUPPORT.of_sources(_srcs(0.70, 0.69)) < 0.6
 
 
 def test_confidence_needs_both_category_and_support() -> None:
@@ -64,11 +74,11 @@ def test_confidence_needs_both_category_and_support() -> None:
     ids=["auto", "draft", "human"],
 )
 def test_plan_per_route_with_idempotency_keys(route: Route, kinds: list[ActionKind]) -> None:
-    triage, score = _triage(), 0.9
+    triage, scores = _triage(), (0.9, 0.4)
     if route is Route.DRAFT:
-        score = 0.5
+        scores = (0.5, 0.5)
     fired = [("critical_urgency", "critical")] if route is Route.HUMAN else []
-    d = decide(triage=triage, fired=fired, sources=[_src(score)], reply="Hi", policy=POLICY)
+    d = decide(triage=triage, fired=fired, sources=_srcs(*scores), reply="Hi", policy=POLICY)
     assert d.route is route
     actions = plan(d, ticket_id="5", key="ev9", escalation_team="360", policy=POLICY)
     assert [a.kind for a in actions] == kinds

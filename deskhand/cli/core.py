@@ -334,7 +334,8 @@ def worker(
 
 @app.command()
 def demo(as_json: JsonOpt = False, timeout: float = 120.0) -> None:
-    """Run the whole thing on loopback: a local Zendesk, deskhand, a knowledge base, 14 tickets."""
+    """Run the whole thing on loopback: a local Zendesk and Jira Service Management, deskhand, a
+    knowledge base, 14 tickets."""
     from deskhand.demo.run import print_report, run_demo
 
     setup_logging("WARNING")

@@ -97,7 +97,7 @@ def respond(
             report = check_reply(reply, ticket_text=ticket.text + "\n" + message, sources=sources,
                                  system_prompt=_system_prompt())
     decision = decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)
-    decision = _guard(decision, report, policy)
+    decision = apply_guardrails(decision, report, policy)
     evidence["llm"] = {"usage": usage, "cost_usd": _total_cost(usage)}
     if report is not None:
         evidence["guardrails"] = {"passed": report.passed, "grounding": report.grounding,
@@ -135,7 +135,7 @@ def _system_prompt() -> str:
     return GENERATE_SYSTEM + "\n" + CLASSIFY_SYSTEM
 
 
-def _guard(decision: Decision, report: GuardReport | None, policy: Policy) -> Decision:
+def apply_guardrails(decision: Decision, report: GuardReport | None, policy: Policy) -> Decision:
     if report is None or decision.route not in (Route.AUTO_REPLY, Route.DRAFT):
         return decision
     factor = min(1.0, report.grounding / GROUNDING_THRESHOLD)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from deskhand.ai.support import SupportModel
 from deskhand.model import Action, ActionKind, Decision, Route, Source, Status, Triage
 from deskhand.responder.policy import Policy
+
+SUPPORT = SupportModel()  # P(the best document is the right one | its cosine, its margin), calibrated
 
 
 def combine_confidence(triage_confidence: float, support: float) -> float:
@@ -24,7 +27,7 @@ def decide(
     policy: Policy,
 ) -> Decision:
     evidence = [s for s in sources if s.score >= policy.min_source_score]
-    support = policy.support(evidence[0].score) if evidence else 0.0
+    support = SUPPORT.of_sources(evidence) if evidence else 0.0
     confidence = combine_confidence(triage.confidence, support)
     rules = tuple(name for name, _ in fired)
     reasons = [reason for _, reason in fired]
@@ -37,7 +40,10 @@ def decide(
             f"classification confidence {triage.confidence:.2f})"
         )
         return Decision(route=Route.HUMAN, reasons=(why,), **base)  # type: ignore[arg-type]
-    summary = f"category {triage.category} ({triage.confidence:.2f}), best source similarity {evidence[0].score:.2f}"
+    summary = (
+        f"category {triage.category} ({triage.confidence:.2f}), best source similarity "
+        f"{evidence[0].score:.2f}, support {support:.2f}"
+    )
     if confidence >= policy.auto_threshold and triage.category in policy.auto_categories:
         why = f"confidence {confidence:.2f} ≥ {policy.auto_threshold:.2f}; {summary}"
         return Decision(route=Route.AUTO_REPLY, reasons=(why,), **base)  # type: ignore[arg-type]

@@ -21,10 +21,11 @@ class Policy:
     auto_categories: tuple[str, ...] = DEFAULT_AUTO_CATEGORIES
     escalation_team: str = "Escalations"  # a team's name or id in the helpdesk
     escalation_tag: str = "deskhand_escalated"
-    # Retrieval similarity → how well the knowledge supports an answer, linearly between these two
-    # cosines (all-MiniLM-L6-v2: unrelated text ≲ 0.3, the right article for a question ≳ 0.6).
-    min_source_score: float = 0.30  # below this a source is not evidence (support 0)
-    full_support_score: float = 0.65  # at or above this, support 1
+    # Retrieval similarity (all-MiniLM-L6-v2 cosine: unrelated text ≲ 0.3, the right article for a
+    # question ≳ 0.6). How well the evidence supports an answer is deskhand.ai.support's calibrated
+    # probability (cosine and margin over the runner-up document), not these two bars.
+    min_source_score: float = 0.30  # below this a source is not evidence at all
+    full_support_score: float = 0.65  # a source at least this similar is a close match (knowledge gaps)
     angry_threshold: float = -0.6  # compound sentiment at or below which a human takes over
     extra_outage_terms: tuple[str, ...] = field(default=())
 
@@ -55,11 +56,6 @@ class Policy:
                 f"auto_threshold ({policy.auto_threshold}) ≤ 1"
             )
         return policy
-
-    def support(self, score: float) -> float:
-        """How well a source with this similarity supports a reply, in [0, 1]."""
-        span = self.full_support_score - self.min_source_score
-        return min(1.0, max(0.0, (score - self.min_source_score) / span))
 
     @staticmethod
     def setting_names() -> list[str]:
