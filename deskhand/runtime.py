@@ -64,12 +64,14 @@ class Runtime:
             return conn
 
     def limiter(self, account: AccountRecord) -> Any:
-        """The account's rate budget in the shared store (deskhand.limits), for its connector."""
+        """The account's rate budget (deskhand.limits) for its connector: in Redis when DESKHAND_REDIS_URL
+        is set (falling back to conservative local budgets while it is lost), else in the shared store."""
         from deskhand.limits import budget_limiter
         from deskhand.providers import load_definition
 
         spec = load_definition(account.provider).limits
-        return budget_limiter(self.store.engine, account.provider, account.name, spec)
+        return budget_limiter(self.store.engine, account.provider, account.name, spec,
+                              redis_url=self.settings.redis_url)
 
     def identity(self, account: AccountRecord) -> Identity:
         with self._lock:

@@ -1,9 +1,10 @@
-"""The budget book: one row per budget key, changed only by single atomic SQL statements.
+"""The budget book in the store: one row per budget key, changed only by single atomic SQL statements.
 
 A request takes one unit with ``UPDATE … SET remaining = remaining - 1 WHERE … AND remaining >
 floor RETURNING …`` — never read-then-write — so every process sharing the store shares the budget.
 When the statement matches nothing, a plain read says how long to wait and why (a ``Verdict``);
-the caller sleeps or defers and tries the statement again.
+the caller sleeps or defers and tries the statement again. The statements encode the policy of
+deskhand.limits.policy (the reference every backend is tested against; it also explains refusals).
 
 Our ``remaining`` is a reservation count: the provider's own figure (``observe``) can only lower it
 within a window; ``reset_at`` is an upper bound of the window's end, tightened by every response
@@ -12,31 +13,13 @@ within a window; ``reset_at`` is an upper bound of the window's end, tightened b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Engine, and_, case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from deskhand.limits.lanes import FLOORS, PACE_BELOW, WRITE
+from deskhand.limits.policy import SPREAD_MARGIN, Budget, Verdict, created, explain
 from deskhand.store.tables_sync import budgets as b
-
-SPREAD_MARGIN = 1.02
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The decision for one request: go (wait_s == 0) or wait that long, and why."""
-
-    wait_s: float
-    reason: str
-    key: str
-    lane: str
-    remaining: int | None = None
-
-    @property
-    def go(self) -> bool:
-        return self.wait_s <= 0
 
 
 def _least(a: ColumnElement[float], c: ColumnElement[float]) -> ColumnElement[float]:
@@ -100,26 +83,11 @@ class BudgetBook:
             row = conn.execute(stmt).first()
         if row is not None:
             return Verdict(0.0, "budget left", key, lane, int(row.remaining))
-        verdict = self._why(key, lane, now)
-        if verdict.reason.startswith(f"{lane} floor"):  # windows mean nothing here: only the spacing
-            return Verdict(0.001, "spread: next slot", key, lane, verdict.remaining)
-        return verdict
+        return self._why(key, lane, now, spread=True)
 
-    def _why(self, key: str, lane: str, now: float) -> Verdict:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(b).where(b.c.key == key)).first()
-        if row is None:
-            return Verdict(0.0, "no budget known yet", key, lane)
-        if row.blocked_until > now:
-            return Verdict(row.blocked_until - now, row.blocked_reason or "blocked", key, lane, row.remaining)
-        floor = row.limit_n * FLOORS[lane]
-        if row.reset_at > now and row.remaining <= floor:
-            reason = f"{lane} floor reached ({row.remaining} of {row.limit_n} left) until the window resets"
-            return Verdict(row.reset_at - now, reason, key, lane, row.remaining)
-        if row.next_at > now:
-            reason = f"pacing: {row.remaining} of {row.limit_n} left, spread to the window's end"
-            return Verdict(row.next_at - now, reason, key, lane, row.remaining)
-        return Verdict(0.001, "contended: try again", key, lane, row.remaining)  # changed under us
+    def _why(self, key: str, lane: str, now: float, *, spread: bool = False) -> Verdict:
+        """The statement matched nothing: the policy explains the row as it is now."""
+        return explain(self.budget(key), key, lane, now, spread=spread)
 
     def observe(
         self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
@@ -174,12 +142,8 @@ class BudgetBook:
 
     def _create(self, key: str, limit: int, remaining: int, reset_at: float, window_s: float, now: float, *,
                 first_slot: bool = False) -> bool:
-        row = dict(
-            key=key, limit_n=limit, remaining=remaining, window_s=window_s, reset_at=reset_at, rolled_at=now,
-            # after a response: the request just sent took the first slot of a spread budget
-            next_at=now + window_s / max(limit, 1) * SPREAD_MARGIN if first_slot else 0.0,
-            blocked_until=0.0, blocked_reason=None, updated_at=now,
-        )
+        state = created(limit, remaining, reset_at, window_s, now, first_slot=first_slot)
+        row = {f: getattr(state, f) for f in Budget.__slots__} | {"key": key, "updated_at": now}
         try:
             with self.engine.begin() as conn:
                 if conn.execute(select(b.c.key).where(b.c.key == key)).first() is not None:
@@ -188,6 +152,14 @@ class BudgetBook:
         except IntegrityError:
             return False  # another process created it first
         return True
+
+    def budget(self, key: str) -> Budget | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(b).where(b.c.key == key)).first()
+        if row is None:
+            return None
+        fields = {f: getattr(row, f) for f in Budget.__slots__}
+        return Budget(**fields)
 
     def get(self, key: str) -> dict[str, object] | None:
         with self.engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""The provider client's limiter: budgets in the shared book, fed by the provider's own headers.
+"""The provider client's limiter: budgets in the shared book (store or Redis), fed by the provider's headers.
 
 Before each request every budget it falls under must give one unit: the account's (and, for
 providers that limit per endpoint, the endpoint's; for writes with a per-record limit, the
@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
@@ -32,6 +33,20 @@ log = logging.getLogger(__name__)
 MAX_SLEEP_S = {WRITE: 5.0, INTERACTIVE: 5.0, BACKFILL: 300.0}
 UNBOUNDED = 10**9  # limit of a budget that only carries blocks (no headers seen for it)
 _ID_SEGMENT = re.compile(r"\d")
+
+
+class Book(Protocol):
+    """Where budgets live: the store (BudgetBook) or Redis (deskhand.limits.redis); same policy."""
+
+    def acquire(self, key: str, lane: str, now: float, *, spread: bool = False) -> Verdict: ...
+
+    def observe(self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
+                window_s: float) -> None: ...
+
+    def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1,
+              window_s: float = 60.0) -> None: ...
+
+    def ensure(self, key: str, limit: int, window_s: float, now: float) -> None: ...
 
 
 class BudgetWait(RateLimited):
@@ -71,7 +86,7 @@ def record_of(url: str) -> str | None:
 class BudgetLimiter:
     def __init__(
         self,
-        book: BudgetBook,
+        book: Book,
         provider: str,
         account: str,
         spec: LimitsSpec,
@@ -183,5 +198,12 @@ def budget_limiter(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     max_sleep_s: Mapping[str, float] | None = None,
+    redis_url: str | None = None,
 ) -> BudgetLimiter:
-    return BudgetLimiter(BudgetBook(engine), provider, account, spec, clock=clock, sleep=sleep, max_sleep_s=max_sleep_s)
+    """Budgets in Redis when `redis_url` is set (DESKHAND_REDIS_URL), else in the store."""
+    book: Book = BudgetBook(engine)
+    if redis_url:
+        from deskhand.limits.redis import redis_book
+
+        book = redis_book(redis_url)
+    return BudgetLimiter(book, provider, account, spec, clock=clock, sleep=sleep, max_sleep_s=max_sleep_s)
