@@ -1,0 +1,62 @@
+"""`deskhand bench pipeline`: end-to-end tickets per second with 1, 2, … worker processes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from deskhand.cli.apps import JsonOpt, bench_app, err, out
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    tickets: Annotated[int, typer.Option(help="Measured tickets per run.")] = 200,
+    workers: Annotated[str, typer.Option(help="Worker process counts to run, comma-separated.")] = "1,2",
+    backend: Annotated[str, typer.Option(help="sqlite | postgres (a fresh database per run).")] = "sqlite",
+    warmup: Annotated[int, typer.Option(help="Warm-up tickets per worker process (not timed).")] = 3,
+    embed_threads: Annotated[
+        int, typer.Option(help="Inference threads per worker process; 0: the cores shared out among them.")
+    ] = 0,
+    timeout: Annotated[float, typer.Option(help="Seconds any one wait may take.")] = 600.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tickets fully handled (decision + actions done) per second by K `deskhand worker` processes,
+    offline responder, simulated Zendesk; start-up and model loading excluded (workers warm first)."""
+    from deskhand.bench.pipeline import run_pipeline_bench
+
+    if backend not in ("sqlite", "postgres"):
+        raise typer.BadParameter("--backend takes sqlite or postgres")
+    try:
+        counts = [int(k) for k in workers.split(",") if k.strip()]
+    except ValueError:
+        raise typer.BadParameter("--workers takes counts like 1,2") from None
+    if not counts or min(counts) < 1 or tickets < 1:
+        raise typer.BadParameter("--workers and --tickets must be at least 1")
+    say = None if as_json else (lambda m: err.print(f"[dim]bench:[/dim] {m}"))
+    r = run_pipeline_bench(
+        tickets=tickets,
+        workers=counts,
+        backend=backend,
+        warmup=warmup,
+        embed_threads=embed_threads or None,
+        timeout_s=timeout,
+        say=say,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(r, indent=2) + "\n")
+    else:
+        for run in r["runs"]:
+            out.print(
+                f"{run['workers']} worker process(es), {run['embed_threads']} inference thread(s) each: "
+                f"{run['tickets_per_s']:.2f} tickets/s "
+                f"({run['decided']}/{run['tickets']} decided in {run['seconds']:.2f} s; routes {run['routes']}; "
+                f"actions not done {run['actions_not_done']}; measured jobs {run['measured_jobs']}); "
+                f"worker CPU s {run['worker_cpu_s']}, "
+                f"bench process (simulator) {run['bench_cpu_share']:.2f} cores; load {run['load_avg_1m']}"
+            )
+        out.print(f"backend {backend}; throughput ratio {counts[-1]} vs {counts[0]} workers = {r['ratio']}")
+    ok = all(run["decided"] == run["tickets"] and run["actions_not_done"] == 0 for run in r["runs"])
+    raise typer.Exit(0 if ok else 1)
