@@ -182,9 +182,9 @@ def leaks(reply: str, *, ticket_text: str, sources: Sequence[Source], system_pro
             break
     if system_prompt and _shares_run(reply, system_prompt):
         reasons.append("repeats part of the system prompt")
-    m = INTERNAL.search(reply)
-    if m:
-        reasons.append(f"mentions internal systems or instructions: {m.group(0)!r}")
+    internal = INTERNAL.search(reply)
+    if internal:
+        reasons.append(f"mentions internal systems or instructions: {internal.group(0)!r}")
     return reasons
 
 

@@ -347,7 +347,7 @@ class ProviderDefinition(_Strict):
     connection: dict[str, FieldSpec]
     hooks: str | None = None
     auth: AuthSpec
-    limits: LimitsSpec = Field(default_factory=LimitsSpec)
+    limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
     paginate: PagingSpec | None = None
     resources: dict[Literal["ticket", "comment", "user", "team", "help_center"], ResourceSpec]
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
