@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check deskhand tests
+	$(BIN)/mypy deskhand
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
