@@ -83,8 +83,14 @@ def _wait_for_event(env: Env, ticket_id: str, kind: str = "ticket_created", time
 
 def _drain(env: Env) -> None:
     worker = Worker(env.rt, name="test-worker", lease_s=2)
-    while worker.run_once():
-        pass
+    deadline = time.monotonic() + 60
+    while True:  # until no job is queued or running: a job retried with backoff is not due yet
+        if worker.run_once():
+            continue
+        counts = env.rt.queue.counts()
+        if (not counts.get("queued") and not counts.get("running")) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
 
 
 def _decision(env: Env, ticket_id: str) -> dict[str, Any]:

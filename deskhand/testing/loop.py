@@ -51,8 +51,11 @@ class Loop:
         self.wait_event(ticket_id, "ticket_updated", more_than=n)
 
     def events(self, ticket_id: str, kind: str) -> int:
-        return sum(1 for e in self.rt.store.list_events(limit=10_000)
-                   if e.event.ticket_id == str(ticket_id) and e.event.kind.value == kind)
+        return sum(
+            1
+            for e in self.rt.store.list_events(limit=10_000)
+            if e.event.ticket_id == str(ticket_id) and e.event.kind.value == kind
+        )
 
     def wait_event(self, ticket_id: str, kind: str, *, more_than: int = 0, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -66,8 +69,14 @@ class Loop:
         from deskhand.responder.worker import Worker
 
         worker = Worker(self.rt, name="test-worker", lease_s=5)
-        while worker.run_once():
-            pass
+        deadline = time.monotonic() + 60
+        while True:  # until no job is queued or running: a job retried with backoff is not due yet
+            if worker.run_once():
+                continue
+            counts = self.rt.queue.counts()
+            if (not counts.get("queued") and not counts.get("running")) or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
 
     def decisions(self, ticket_id: str) -> list[dict[str, Any]]:
         return sorted(self.rt.store.list_decisions(ticket_id=str(ticket_id), limit=1000), key=lambda d: d["id"])
@@ -78,8 +87,15 @@ class Loop:
 
 
 @contextlib.contextmanager
-def zendesk_loop(store: Store, settings: Settings, *, mode: str | None = "auto", state: Any = None,
-                 account_settings: dict[str, Any] | None = None, knowledge: bool = True) -> Iterator[Loop]:
+def zendesk_loop(
+    store: Store,
+    settings: Settings,
+    *,
+    mode: str | None = "auto",
+    state: Any = None,
+    account_settings: dict[str, Any] | None = None,
+    knowledge: bool = True,
+) -> Iterator[Loop]:
     from deskhand.demo.scenario import KB_DIR
     from deskhand.gateway.app import create_app
     from deskhand.knowledge import add_folder
@@ -91,8 +107,13 @@ def zendesk_loop(store: Store, settings: Settings, *, mode: str | None = "auto",
     rt = Runtime(store, settings)
     gateway = SimServer(create_app(rt, workers=0)).start()
     sim = zendesk.start(state, webhook_url=f"{gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
-    config = {"subdomain": "acme", "email": "deskhand@acme.test", "api_token": "deskhand-sim-token",
-              "base_url": sim.url, "webhook_secret": SECRET}
+    config = {
+        "subdomain": "acme",
+        "email": "deskhand@acme.test",
+        "api_token": "deskhand-sim-token",
+        "base_url": sim.url,
+        "webhook_secret": SECRET,
+    }
     store.save_account("acme", "zendesk", config, settings=account_settings or {})
     if mode:
         set_mode(store, "acme", mode, actor="test")
