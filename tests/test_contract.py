@@ -11,12 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from deskhand.sim.base import ManualClock
 from deskhand.sim.jira_limits import RateLimits
 from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
 from deskhand.sim.jira_state import Status as JiraStatus
+from deskhand.testing.receiver import WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DESKHAND_SHARED_DIR") or REPO.parent / "shared")
@@ -160,43 +159,17 @@ CASES = [ZENDESK, JIRA]
 # -- fixtures -------------------------------------------------------------------------------------
 
 
-class Receiver:
-    """A loopback webhook endpoint that records every delivery (headers, raw body)."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.deliveries.append((dict(self.headers.items()), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @dataclass
 class Env:
     case: Case
     sim: Any
-    receiver: Receiver
+    receiver: WebhookReceiver
 
 
 @pytest.fixture(scope="module", params=CASES, ids=str)
 def env(request: pytest.FixtureRequest) -> Iterator[Env]:
     case: Case = request.param
-    receiver = Receiver()
+    receiver = WebhookReceiver()
     sim = case.start(receiver.url, SECRET)
     yield Env(case, sim, receiver)
     sim.stop()

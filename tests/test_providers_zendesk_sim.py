@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -16,47 +14,22 @@ from deskhand.model import Action, ActionKind, EventKind, Priority, Role, Status
 from deskhand.providers import Connector, open_connector
 from deskhand.sim.base import ManualClock
 from deskhand.sim.zendesk import start
+from deskhand.testing.receiver import WebhookReceiver
 
 TOKEN = "deskhand-sim-token"
 SECRET = "whsec-test-secret"
 EMAIL = "admin@deskhand.test"
 
 
-class Receiver:
-    """A loopback webhook endpoint that records every delivery (headers, raw body)."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                outer.deliveries.append((dict(self.headers.items()), body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/zendesk"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[WebhookReceiver]:
+    r = WebhookReceiver("/hooks/zendesk")
     yield r
     r.close()
 
 
 @pytest.fixture(scope="module")
-def sim(receiver: Receiver) -> Iterator[object]:
+def sim(receiver: WebhookReceiver) -> Iterator[object]:
     server = start(token=TOKEN, webhook_url=receiver.url, webhook_secret=SECRET, port=0)
     yield server
     server.stop()
@@ -202,7 +175,7 @@ def test_rate_limit_retry_after_is_obeyed_then_succeeds() -> None:
         server.stop()
 
 
-def test_webhooks_verify_and_normalise(zd: Connector, sim: object, receiver: Receiver) -> None:
+def test_webhooks_verify_and_normalise(zd: Connector, sim: object, receiver: WebhookReceiver) -> None:
     receiver.deliveries.clear()
     ticket = new_ticket(zd, subject="Webhook please")
     summary = zd.perform(Action(ActionKind.REPLY, ticket.id, key="r", params={"body": "on it"}))
