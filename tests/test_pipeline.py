@@ -13,22 +13,13 @@ from typing import Any
 
 import pytest
 
-from deskhand.demo.scenario import KB_DIR
-from deskhand.gateway.app import create_app
-from deskhand.knowledge import add_folder
-from deskhand.providers import open_connector
 from deskhand.providers.connector import Connector
-from deskhand.responder.modes import set_mode
-from deskhand.responder.worker import Worker
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import zendesk
-from deskhand.sim.base import SimServer
 from deskhand.store import Store
+from deskhand.testing.loop import drain, wait_for_event, zendesk_loop
 
 pytestmark = pytest.mark.every_backend
-
-SECRET = "pipeline-secret"
 
 
 @dataclass
@@ -41,56 +32,24 @@ class Env:
 
 @pytest.fixture
 def env(store: Store, settings: Settings) -> Iterator[Env]:
-    rt = Runtime(store, settings)
-    gateway = SimServer(create_app(rt, workers=0)).start()
-    sim = zendesk.start(webhook_url=f"{gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
-    config = {
-        "subdomain": "acme",
-        "email": "deskhand@acme.test",
-        "api_token": "deskhand-sim-token",
-        "base_url": sim.url,
-        "webhook_secret": SECRET,
-    }
-    store.save_account("acme", "zendesk", config)
-    set_mode(store, "acme", "auto", actor="test")  # new accounts start in draft
-    add_folder(store, "default", KB_DIR)
-    customer = open_connector("zendesk", "customer", {**config, "email": "intake@acme.test"})
-    try:
-        yield Env(rt, sim, customer, settings)
-    finally:
-        customer.close()
-        sim.stop()
-        gateway.stop()
-        rt.close()
+    with zendesk_loop(store, settings, mode="auto") as loop:  # new accounts start in draft
+        yield Env(loop.rt, loop.sim, loop.customer, settings)
 
 
 def _create(env: Env, subject: str, body: str) -> str:
     ticket = env.customer.create_ticket(
         subject=subject, body=body, requester_name="Ann Example", requester_email="ann@example.com"
     )
-    _wait_for_event(env, ticket.id)
+    wait_for_event(env.rt, ticket.id)
     return ticket.id
 
 
-def _wait_for_event(env: Env, ticket_id: str, kind: str = "ticket_created", timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(e.event.ticket_id == ticket_id and e.event.kind.value == kind for e in env.rt.store.list_events()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind} event for ticket {ticket_id}")
+def _wait_for_event(env: Env, ticket_id: str, kind: str = "ticket_created") -> None:
+    wait_for_event(env.rt, ticket_id, kind)
 
 
 def _drain(env: Env) -> None:
-    worker = Worker(env.rt, name="test-worker", lease_s=2)
-    deadline = time.monotonic() + 60
-    while True:  # until no job is queued or running: a job retried with backoff is not due yet
-        if worker.run_once():
-            continue
-        counts = env.rt.queue.counts()
-        if (not counts.get("queued") and not counts.get("running")) or time.monotonic() > deadline:
-            return
-        time.sleep(0.05)
+    drain(env.rt, lease_s=2)
 
 
 def _decision(env: Env, ticket_id: str) -> dict[str, Any]:

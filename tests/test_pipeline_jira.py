@@ -8,7 +8,6 @@ refuses anything else), so the changelog shows the path taken.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +21,13 @@ from deskhand.model import Visibility
 from deskhand.providers import open_connector
 from deskhand.providers.connector import Connector
 from deskhand.responder.modes import set_mode
-from deskhand.responder.worker import Worker
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.sim import jira
 from deskhand.sim.base import SimServer
 from deskhand.sim.jira_limits import RateLimits
 from deskhand.store import Store
+from deskhand.testing.loop import drain, wait_for_event
 
 SECRET = "pipeline-jira-secret"
 AGENT = "557058:0a4f9c2e-agent-0001"
@@ -80,19 +79,12 @@ def _create(env: Env, subject: str, body: str) -> str:
     return key
 
 
-def _wait_for_event(env: Env, key: str, kind: str = "ticket_created", timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(e.event.ticket_id == key and e.event.kind.value == kind for e in env.rt.store.list_events()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no {kind} event for {key}")
+def _wait_for_event(env: Env, key: str, kind: str = "ticket_created") -> None:
+    wait_for_event(env.rt, key, kind)
 
 
 def _drain(env: Env) -> None:
-    worker = Worker(env.rt, name="test-worker", lease_s=2)
-    while worker.run_once():
-        pass
+    drain(env.rt, lease_s=2)
 
 
 def _decision(env: Env, key: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ injection (in tickets and in a malicious model answer) changes no route and leak
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,21 +13,13 @@ import pytest
 
 from deskhand.ai.llm import open_llm
 from deskhand.ai.pricing import Price, PriceTable
-from deskhand.demo.scenario import KB_DIR
-from deskhand.gateway.app import create_app
-from deskhand.knowledge import add_folder
-from deskhand.providers import open_connector
 from deskhand.providers.connector import Connector
-from deskhand.responder.modes import set_mode
-from deskhand.responder.worker import Worker
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import zendesk
-from deskhand.sim.base import SimServer
 from deskhand.store import Store
 from deskhand.testing.fake_llm import Fail, FakeLLMServer, Reply
+from deskhand.testing.loop import drain, wait_for_event, zendesk_loop
 
-SECRET = "llm-secret"
 PRICES = PriceTable({"cheap-classifier": Price(input=0.1, output=0.4), "strong-writer": Price(input=2.0, output=8.0)})
 GOOD_ANSWER = {
     "enough_context": True,
@@ -48,47 +39,25 @@ class Env:
 
 @pytest.fixture
 def env(store: Store, settings: Settings) -> Iterator[Env]:
-    rt = Runtime(store, settings)
     fake = FakeLLMServer().start()
     common = {"api_key": "k", "prices": PRICES, "sleep": lambda s: None, "max_retries": 2}
-    rt._llms = (
-        open_llm(f"openai:cheap-classifier@{fake.openai_base_url}", env={}, **common),
-        open_llm(f"openai:strong-writer@{fake.openai_base_url}", env={}, **common),
-    )
-    gateway = SimServer(create_app(rt, workers=0)).start()
-    sim = zendesk.start(webhook_url=f"{gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
-    config = {
-        "subdomain": "acme",
-        "email": "deskhand@acme.test",
-        "api_token": "deskhand-sim-token",
-        "base_url": sim.url,
-        "webhook_secret": SECRET,
-    }
-    store.save_account("acme", "zendesk", config)
-    set_mode(store, "acme", "auto", actor="test")
-    add_folder(store, "default", KB_DIR)
-    customer = open_connector("zendesk", "customer", {**config, "email": "intake@acme.test"})
     try:
-        yield Env(rt, fake, customer)
+        with zendesk_loop(store, settings, mode="auto") as loop:
+            loop.rt._llms = (
+                open_llm(f"openai:cheap-classifier@{fake.openai_base_url}", env={}, **common),
+                open_llm(f"openai:strong-writer@{fake.openai_base_url}", env={}, **common),
+            )
+            yield Env(loop.rt, fake, loop.customer)
     finally:
-        customer.close()
-        sim.stop()
-        gateway.stop()
         fake.stop()
-        rt.close()
 
 
 def _run(env: Env, subject: str, body: str) -> dict[str, Any]:
     ticket = env.customer.create_ticket(
         subject=subject, body=body, requester_name="Ann Example", requester_email="ann@example.com"
     )
-    deadline = time.monotonic() + 15
-    while not any(e.event.ticket_id == ticket.id for e in env.rt.store.list_events()):
-        assert time.monotonic() < deadline, "no event"
-        time.sleep(0.05)
-    worker = Worker(env.rt, name="w", lease_s=5)
-    while worker.run_once():
-        pass
+    wait_for_event(env.rt, ticket.id)
+    drain(env.rt)
     (d,) = [d for d in env.rt.store.list_decisions(ticket_id=ticket.id) if d["route"] != "ignore"]
     d["public"] = [c.body for c in env.customer.list_comments(ticket.id)[1:] if c.visibility.value == "public"]
     return d

@@ -16,6 +16,42 @@ from deskhand.store import Store
 SECRET = "loop-secret"
 
 
+def count_events(rt: Runtime, ticket_id: str, kind: str) -> int:
+    return sum(
+        1
+        for e in rt.store.list_events(limit=10_000)
+        if e.event.ticket_id == str(ticket_id) and e.event.kind.value == kind
+    )
+
+
+def wait_for_event(
+    rt: Runtime, ticket_id: str, kind: str = "ticket_created", *, more_than: int = 0, timeout: float = 15.0
+) -> None:
+    """Block until the gateway has recorded more than `more_than` events of `kind` for the ticket."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_events(rt, ticket_id, kind) > more_than:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no new {kind} event for ticket {ticket_id}")
+
+
+def drain(rt: Runtime, *, lease_s: float = 5.0, timeout: float = 60.0) -> None:
+    """Run jobs in this thread until none is queued or running (a job retried with backoff is not
+    due yet, so an empty claim alone does not mean the work is done)."""
+    from deskhand.responder.worker import Worker
+
+    worker = Worker(rt, name="test-worker", lease_s=lease_s)
+    deadline = time.monotonic() + timeout
+    while True:
+        if worker.run_once():
+            continue
+        counts = rt.queue.counts()
+        if (not counts.get("queued") and not counts.get("running")) or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
 @dataclass
 class Loop:
     rt: Runtime
@@ -51,32 +87,13 @@ class Loop:
         self.wait_event(ticket_id, "ticket_updated", more_than=n)
 
     def events(self, ticket_id: str, kind: str) -> int:
-        return sum(
-            1
-            for e in self.rt.store.list_events(limit=10_000)
-            if e.event.ticket_id == str(ticket_id) and e.event.kind.value == kind
-        )
+        return count_events(self.rt, ticket_id, kind)
 
     def wait_event(self, ticket_id: str, kind: str, *, more_than: int = 0, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.events(ticket_id, kind) > more_than:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"no new {kind} event for ticket {ticket_id}")
+        wait_for_event(self.rt, ticket_id, kind, more_than=more_than, timeout=timeout)
 
     def drain(self) -> None:
-        from deskhand.responder.worker import Worker
-
-        worker = Worker(self.rt, name="test-worker", lease_s=5)
-        deadline = time.monotonic() + 60
-        while True:  # until no job is queued or running: a job retried with backoff is not due yet
-            if worker.run_once():
-                continue
-            counts = self.rt.queue.counts()
-            if (not counts.get("queued") and not counts.get("running")) or time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
+        drain(self.rt)
 
     def decisions(self, ticket_id: str) -> list[dict[str, Any]]:
         return sorted(self.rt.store.list_decisions(ticket_id=str(ticket_id), limit=1000), key=lambda d: d["id"])
