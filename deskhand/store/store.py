@@ -7,6 +7,7 @@ its job, then acknowledge") take a Connection; the rest open their own transacti
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -334,8 +335,6 @@ class Store:
     def kb_version(self, tenant_id: str) -> str:
         """Changes whenever the tenant's knowledge changes (cache key for indexes)."""
         hashes = self.kb_hashes(tenant_id)
-        import hashlib
-
         return hashlib.sha256(repr(sorted(hashes.items())).encode()).hexdigest()[:16]
 
 
