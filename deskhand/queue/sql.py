@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
@@ -76,6 +76,26 @@ class SqlQueue:
         )
         row = conn.execute(stmt, params).first()
         return None if row is None else int(row[0])  # no row: the dedupe key was taken
+
+    def enqueue_many(
+        self,
+        conn: Connection,
+        kind: str,
+        items: Sequence[tuple[dict[str, Any], str]],
+        *,
+        priority: int = PRIORITY_EVENT,
+        max_attempts: int = 5,
+    ) -> None:
+        """(payload, dedupe key) jobs, due now, in one multi-row INSERT; a taken key is skipped."""
+        if not items:
+            return
+        t = self.clock()
+        rows = [
+            dict(kind=kind, dedupe_key=key, payload=payload, status="queued", priority=priority, attempts=0,
+                 max_attempts=max_attempts, run_at=t, created_at=t, updated_at=t)
+            for payload, key in items
+        ]
+        conn.execute(insert_or_skip(conn, jobs, "dedupe_key"), rows)
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:
         t = self.clock()

@@ -60,16 +60,20 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
-def insert_or_skip(conn: Connection, table: Table, *unique: str, returning: Column[Any] | None = None) -> Insert:
-    """INSERT … ON CONFLICT (unique columns) DO NOTHING [RETURNING column] for the connection's
+def insert_or_skip(
+    conn: Connection, table: Table, *unique: str, returning: Column[Any] | tuple[Column[Any], ...] | None = None
+) -> Insert:
+    """INSERT … ON CONFLICT (unique columns) DO NOTHING [RETURNING columns] for the connection's
     dialect: a duplicate costs no savepoint and no exception, and RETURNING yields no row for it.
     Built once per dialect and table: pass the values as execute() parameters (far cheaper than
-    `.values(...)` on every call)."""
+    `.values(...)` on every call; a list of them is one multi-row INSERT)."""
     return _insert_or_skip(conn.dialect.name, table, unique, returning)
 
 
 @functools.cache
-def _insert_or_skip(dialect: str, table: Table, unique: tuple[str, ...], returning: Column[Any] | None) -> Insert:
+def _insert_or_skip(
+    dialect: str, table: Table, unique: tuple[str, ...], returning: Column[Any] | tuple[Column[Any], ...] | None
+) -> Insert:
     stmt: Insert
     if dialect == "postgresql":
         stmt = pg_insert(table).on_conflict_do_nothing(index_elements=list(unique))
@@ -77,7 +81,9 @@ def _insert_or_skip(dialect: str, table: Table, unique: tuple[str, ...], returni
         stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(unique))
     else:
         raise ConfigError(f"unsupported database dialect {dialect!r}")
-    return stmt if returning is None else stmt.returning(returning)
+    if returning is None:
+        return stmt
+    return stmt.returning(*returning) if isinstance(returning, tuple) else stmt.returning(returning)
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -27,6 +27,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _event_row(tenant_id: str, event: Event, received_at: datetime) -> dict[str, Any]:
+    return dict(
+        tenant_id=tenant_id,
+        account=event.account,
+        provider=event.provider,
+        kind=event.kind.value,
+        ticket_id=event.ticket_id,
+        delivery_id=event.delivery_id,
+        comment_id=event.comment_id,
+        author_id=event.author_id,
+        occurred_at=event.occurred_at,
+        received_at=received_at,
+        payload=event.payload,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AccountRecord:
     name: str
@@ -143,21 +159,21 @@ class Store:
         """Insert an event; None when this delivery was already recorded (a duplicate)."""
         row = conn.execute(
             insert_or_skip(conn, t.events, "account", "delivery_id", returning=t.events.c.id),
-            dict(
-                tenant_id=tenant_id,
-                account=event.account,
-                provider=event.provider,
-                kind=event.kind.value,
-                ticket_id=event.ticket_id,
-                delivery_id=event.delivery_id,
-                comment_id=event.comment_id,
-                author_id=event.author_id,
-                occurred_at=event.occurred_at,
-                received_at=now(),
-                payload=event.payload,
-            ),
+            _event_row(tenant_id, event, now()),
         ).first()
         return None if row is None else int(row[0])  # no row: a duplicate delivery
+
+    def record_events(self, conn: Connection, rows: Sequence[tuple[str, Event]]) -> list[int | None]:
+        """Insert (tenant, event) rows in one multi-row statement; each one's new id, or None for a
+        duplicate delivery (recorded before, or earlier in `rows`)."""
+        if not rows:
+            return []
+        received = now()
+        returning = (t.events.c.id, t.events.c.account, t.events.c.delivery_id)
+        stmt = insert_or_skip(conn, t.events, "account", "delivery_id", returning=returning)
+        result = conn.execute(stmt, [_event_row(tenant_id, event, received) for tenant_id, event in rows])
+        new = {(r.account, r.delivery_id): int(r.id) for r in result}
+        return [new.pop((event.account, event.delivery_id), None) for _, event in rows]
 
     def get_event(self, event_id: int) -> StoredEvent:
         with self.engine.connect() as c:

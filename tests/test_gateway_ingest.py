@@ -1,0 +1,179 @@
+"""The gateway's group-commit writer: batches commit together, each request is answered for itself.
+
+Runs on SQLite and PostgreSQL. The writer is driven directly (asyncio), with many requests in flight
+at once so that batches really hold several requests, including the same delivery twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from deskhand.gateway.ingest import Ingest, Recorded
+from deskhand.model import Event, EventKind
+from deskhand.runtime import Runtime
+from deskhand.store import Store
+from deskhand.store.schema import events as events_table
+from deskhand.store.schema import jobs
+
+pytestmark = pytest.mark.every_backend
+
+
+def _event(delivery: str, ticket: str = "1") -> Event:
+    return Event(provider="zendesk", account="acme", kind=EventKind.TICKET_CREATED, ticket_id=ticket,
+                 delivery_id=delivery, payload={"id": delivery})
+
+
+@pytest.fixture
+def rt(store: Store) -> Runtime:
+    config = {"subdomain": "acme", "email": "a@acme.test", "api_token": "t", "webhook_secret": "s",
+              "base_url": "http://127.0.0.1:9"}
+    store.save_account("acme", "zendesk", config)
+    return Runtime(store)
+
+
+def _stored(store: Store) -> tuple[int, int]:
+    with store.engine.connect() as c:
+        n_events = c.execute(select(func.count()).select_from(events_table)).scalar_one()
+        n_jobs = c.execute(select(func.count()).select_from(jobs).where(jobs.c.kind == "handle_event")).scalar_one()
+    return int(n_events), int(n_jobs)
+
+
+class SlowStore:
+    """Holds the writer's first transaction until released, so that the next requests queue up
+    behind it and are written as one batch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.gate, self.entered = store, threading.Event(), threading.Event()
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def transaction(self) -> Any:
+        self.transactions += 1
+        if self.transactions == 1:
+            self.entered.set()
+            self.gate.wait(10)
+        return self.store.transaction()
+
+
+def test_concurrent_requests_commit_in_batches_and_each_gets_its_own_answer(rt: Runtime, store: Store) -> None:
+    slow = SlowStore(store)
+    rt.store = slow  # type: ignore[assignment]
+    ingest = Ingest(rt)
+    account = store.get_account("acme")
+
+    async def run() -> list[Recorded]:
+        first = asyncio.ensure_future(ingest.record(account, [_event("d-0")]))
+        await asyncio.get_running_loop().run_in_executor(None, slow.entered.wait, 10)
+        # while the first transaction is held: 40 requests, one delivery twice, one request with two
+        # events of which one is the first request's delivery
+        rest = [ingest.record(account, [_event(f"d-{i}")]) for i in range(1, 40)]
+        rest.append(ingest.record(account, [_event("d-7")]))
+        rest.append(ingest.record(account, [_event("d-0"), _event("d-40")]))
+        pending = [asyncio.ensure_future(r) for r in rest]
+        await asyncio.sleep(0.2)
+        slow.gate.set()
+        return [await first, *[await p for p in pending]]
+
+    results = asyncio.run(run())
+    ingest.close()
+    assert all(r.error is None for r in results)
+    assert slow.transactions == 2 and ingest.batches == 2  # the first request alone, then all the rest
+    accepted = [i for r in results for i in r.accepted]
+    assert len(accepted) == len(set(accepted)) == 41  # d-0 … d-40, each once
+    d7 = [results[7], results[40]]
+    assert sorted((len(r.accepted), r.duplicates) for r in d7) == [(0, 1), (1, 0)]
+    assert (len(results[41].accepted), results[41].duplicates) == (1, 1)
+    assert _stored(store) == (41, 41)
+
+
+def test_a_bad_row_fails_only_its_own_request(rt: Runtime, store: Store) -> None:
+    ingest = Ingest(rt)
+    account = store.get_account("acme")
+    too_long = _event("x" * 10_000) if store.engine.dialect.name == "postgresql" else None
+    bad = Event(provider="zendesk", account="acme", kind=EventKind.TICKET_CREATED, ticket_id=None,  # type: ignore[arg-type]
+                delivery_id="bad")  # NOT NULL ticket_id
+    slow = SlowStore(store)
+    rt.store = slow  # type: ignore[assignment]
+
+    async def run() -> list[Recorded]:
+        first = asyncio.ensure_future(ingest.record(account, [_event("ok-0")]))
+        await asyncio.get_running_loop().run_in_executor(None, slow.entered.wait, 10)
+        batch = [ingest.record(account, [_event("ok-1")]), ingest.record(account, [bad])]
+        if too_long:
+            batch.append(ingest.record(account, [too_long]))
+        batch.append(ingest.record(account, [_event("ok-2")]))
+        pending = [asyncio.ensure_future(b) for b in batch]
+        await asyncio.sleep(0.2)
+        slow.gate.set()
+        return [await first, *[await p for p in pending]]
+
+    results = asyncio.run(run())
+    ingest.close()
+    assert [r.error for r in results[:2]] == [None, None] and results[-1].error is None
+    assert results[2].error == "store_unavailable"
+    if too_long:  # PostgreSQL enforces the column's length: that request fails alone too
+        assert results[3].error == "store_unavailable"
+    assert _stored(store)[1] == sum(len(r.accepted) for r in results) >= 3
+
+
+def test_an_unreachable_store_answers_every_request_503_and_stores_nothing(rt: Runtime, store: Store) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def transaction(self) -> Any:
+            raise OperationalError("connect", {}, ConnectionRefusedError("refused"))
+
+    rt.store = Down()  # type: ignore[assignment]
+    ingest = Ingest(rt)
+    account = store.get_account("acme")
+
+    async def run() -> list[Recorded]:
+        return list(await asyncio.gather(*(ingest.record(account, [_event(f"d-{i}")]) for i in range(5))))
+
+    assert [r.error for r in asyncio.run(run())] == ["store_unavailable"] * 5
+    ingest.close()
+    assert _stored(store) == (0, 0)
+
+
+def test_too_many_waiting_requests_are_shed_not_queued(rt: Runtime, store: Store) -> None:
+    slow = SlowStore(store)
+    rt.store = slow  # type: ignore[assignment]
+    ingest = Ingest(rt, max_waiting=3)
+    account = store.get_account("acme")
+
+    async def run() -> list[Recorded]:
+        first = asyncio.ensure_future(ingest.record(account, [_event("d-0")]))
+        await asyncio.get_running_loop().run_in_executor(None, slow.entered.wait, 10)
+        waiting = [asyncio.ensure_future(ingest.record(account, [_event(f"d-{i}")])) for i in range(1, 6)]
+        await asyncio.sleep(0.1)
+        slow.gate.set()
+        return [await first, *[await w for w in waiting]]
+
+    results = asyncio.run(run())
+    ingest.close()
+    assert [r.error for r in results] == [None, None, None, None, "overloaded", "overloaded"]
+    assert _stored(store) == (4, 4)
+
+
+def test_the_writer_stops_when_idle_and_starts_again(rt: Runtime, store: Store) -> None:
+    ingest = Ingest(rt, idle_s=0.1)
+    account = store.get_account("acme")
+    assert asyncio.run(ingest.record(account, [_event("d-1")])).accepted
+    deadline = time.monotonic() + 5
+    while ingest._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ingest._thread is None
+    assert asyncio.run(ingest.record(account, [_event("d-2")])).accepted
+    ingest.close()
+    assert ingest._thread is None and _stored(store) == (2, 2)
