@@ -44,29 +44,28 @@ def _stored(store: Store) -> tuple[int, int]:
     return int(n_events), int(n_jobs)
 
 
-class SlowStore:
+class Held:
     """Holds the writer's first transaction until released, so that the next requests queue up
     behind it and are written as one batch."""
 
-    def __init__(self, store: Store) -> None:
-        self.store, self.gate, self.entered = store, threading.Event(), threading.Event()
+    def __init__(self, ingest: Ingest) -> None:
+        self.gate, self.entered = threading.Event(), threading.Event()
         self.transactions = 0
+        insert_batch = ingest._insert_batch
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
+        def held(*args: Any) -> Any:
+            self.transactions += 1
+            if self.transactions == 1:
+                self.entered.set()
+                self.gate.wait(10)
+            return insert_batch(*args)
 
-    def transaction(self) -> Any:
-        self.transactions += 1
-        if self.transactions == 1:
-            self.entered.set()
-            self.gate.wait(10)
-        return self.store.transaction()
+        ingest._insert_batch = held  # type: ignore[method-assign]
 
 
 def test_concurrent_requests_commit_in_batches_and_each_gets_its_own_answer(rt: Runtime, store: Store) -> None:
-    slow = SlowStore(store)
-    rt.store = slow  # type: ignore[assignment]
     ingest = Ingest(rt)
+    slow = Held(ingest)
     account = store.get_account("acme")
 
     async def run() -> list[Recorded]:
@@ -100,8 +99,7 @@ def test_a_bad_row_fails_only_its_own_request(rt: Runtime, store: Store) -> None
     too_long = _event("x" * 10_000) if store.engine.dialect.name == "postgresql" else None
     bad = Event(provider="zendesk", account="acme", kind=EventKind.TICKET_CREATED, ticket_id=None,  # type: ignore[arg-type]
                 delivery_id="bad")  # NOT NULL ticket_id
-    slow = SlowStore(store)
-    rt.store = slow  # type: ignore[assignment]
+    slow = Held(ingest)
 
     async def run() -> list[Recorded]:
         first = asyncio.ensure_future(ingest.record(account, [_event("ok-0")]))
@@ -127,15 +125,14 @@ def test_a_bad_row_fails_only_its_own_request(rt: Runtime, store: Store) -> None
 def test_an_unreachable_store_answers_every_request_503_and_stores_nothing(rt: Runtime, store: Store) -> None:
     from sqlalchemy.exc import OperationalError
 
-    class Down:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(store, name)
-
-        def transaction(self) -> Any:
-            raise OperationalError("connect", {}, ConnectionRefusedError("refused"))
-
-    rt.store = Down()  # type: ignore[assignment]
     ingest = Ingest(rt)
+    attempts = []
+
+    def down(*args: Any) -> Any:
+        attempts.append(args)
+        raise OperationalError("connect", {}, ConnectionRefusedError("refused"))
+
+    ingest._insert_batch = down  # type: ignore[method-assign]
     account = store.get_account("acme")
 
     async def run() -> list[Recorded]:
@@ -143,13 +140,13 @@ def test_an_unreachable_store_answers_every_request_503_and_stores_nothing(rt: R
 
     assert [r.error for r in asyncio.run(run())] == ["store_unavailable"] * 5
     ingest.close()
+    assert 2 <= len(attempts) <= 10  # each batch: tried, then once more on a fresh connection; never row by row
     assert _stored(store) == (0, 0)
 
 
 def test_too_many_waiting_requests_are_shed_not_queued(rt: Runtime, store: Store) -> None:
-    slow = SlowStore(store)
-    rt.store = slow  # type: ignore[assignment]
     ingest = Ingest(rt, max_waiting=3)
+    slow = Held(ingest)
     account = store.get_account("acme")
 
     async def run() -> list[Recorded]:
@@ -177,3 +174,30 @@ def test_the_writer_stops_when_idle_and_starts_again(rt: Runtime, store: Store) 
     assert asyncio.run(ingest.record(account, [_event("d-2")])).accepted
     ingest.close()
     assert ingest._thread is None and _stored(store) == (2, 2)
+
+
+def test_a_stale_account_is_read_once_however_many_requests_find_it_stale(rt: Runtime, store: Store) -> None:
+    from deskhand.gateway.app import AccountCache
+
+    clock = [0.0]
+    cache = AccountCache(rt, ttl_s=2.0, clock=lambda: clock[0])
+    reads = []
+    find = cache.find
+
+    def counted(name: str) -> Any:
+        reads.append(name)
+        time.sleep(0.05)
+        return find(name)
+
+    cache.find = counted  # type: ignore[method-assign]
+
+    async def burst(n: int) -> list[Any]:
+        return list(await asyncio.gather(*(cache.get(name) for name in ["acme"] * n + ["nobody"] * n)))
+
+    first = asyncio.run(burst(20))  # nothing cached: the waiters share one read per name
+    assert sorted(reads) == ["acme", "nobody"]
+    assert all(f.account and f.account.name == "acme" and f.connector for f in first[:20])
+    assert all(f.account is None for f in first[20:])
+    clock[0] = 5.0  # stale: one request reads again, the others use what is cached meanwhile
+    again = asyncio.run(burst(20))
+    assert len(reads) <= 4 and all(f.account for f in again[:20])

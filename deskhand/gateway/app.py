@@ -8,6 +8,7 @@ provider retries later).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -39,16 +40,40 @@ log = logging.getLogger(__name__)
 class AccountCache:
     """Accounts as the gateway last read them, with their connectors, for `ttl_s` seconds: a burst of
     webhooks for one account costs one read and one decryption, not one per delivery, and the event
-    loop never waits for the store on a hit. A changed webhook secret is seen within `ttl_s`."""
+    loop never waits for the store on a hit. An entry older than `ttl_s` is read again by one request
+    (the others meanwhile use the entry they have, or wait for that same read): when a burst found
+    the entry stale at once, each request used to read the account itself, and on PostgreSQL the
+    pool opened an overflow connection for each. A changed webhook secret is seen within `ttl_s`
+    plus one read. At most `max_names` names are kept (requests for made-up accounts cannot grow it
+    without bound)."""
 
-    def __init__(self, rt: Runtime, ttl_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rt, self.ttl_s, self.clock = rt, ttl_s, clock
+    def __init__(
+        self, rt: Runtime, ttl_s: float = 2.0, clock: Callable[[], float] = time.monotonic, max_names: int = 10_000
+    ) -> None:
+        self.rt, self.ttl_s, self.clock, self.max_names = rt, ttl_s, clock, max_names
         self._rows: dict[str, tuple[float, Found]] = {}
+        self._reading: dict[str, asyncio.Future[Found]] = {}
 
-    def cached(self, name: str) -> Found | None:
-        """The fresh entry for `name` (its account None when there is no such account), or None."""
+    async def get(self, name: str) -> Found:
+        """The account `name` (None in `.account` when there is no such account); raises
+        SQLAlchemyError when it had to be read and the store could not be."""
         hit = self._rows.get(name)
-        return hit[1] if hit and self.clock() - hit[0] < self.ttl_s else None
+        if hit and self.clock() - hit[0] < self.ttl_s:
+            return hit[1]
+        loop = asyncio.get_running_loop()
+        reading = self._reading.get(name)
+        if reading is None or reading.get_loop() is not loop:
+            reading = self._reading[name] = asyncio.ensure_future(run_in_threadpool(self.find, name))
+            reading.add_done_callback(lambda done: self._read_done(name, done))
+        if hit is not None:
+            return hit[1]  # stale, for as long as the one read in flight takes
+        return await asyncio.shield(reading)
+
+    def _read_done(self, name: str, done: asyncio.Future[Found]) -> None:
+        if self._reading.get(name) is done:
+            del self._reading[name]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failed read is answered (503) by whoever awaited it
 
     def find(self, name: str) -> Found:
         """Read the account from the store (blocking: call it off the event loop)."""
@@ -60,6 +85,8 @@ class AccountCache:
                 found = Found(account, self.rt.connector(account))
             except ConfigError as exc:
                 found = Found(account, problem=str(exc))
+        if len(self._rows) >= self.max_names:
+            self._rows.clear()
         self._rows[name] = (now, found)
         return found
 
@@ -135,13 +162,11 @@ def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -
     async def webhook(request: Request) -> Response:
         body = await request.body()
         provider, name = request.path_params["provider"], request.path_params["account"]
-        found = accounts.cached(name)
-        if found is None:
-            try:
-                found = await run_in_threadpool(accounts.find, name)
-            except SQLAlchemyError as exc:  # refused, reset, closed mid-restart: all mean "retry later"
-                log.error("webhook for %s: store unavailable: %s", name, exc.__class__.__name__)
-                return _error(503, "store_unavailable", "the store is unavailable; retry later")
+        try:
+            found = await accounts.get(name)
+        except SQLAlchemyError as exc:  # refused, reset, closed mid-restart: all mean "retry later"
+            log.error("webhook for %s: store unavailable: %s", name, exc.__class__.__name__)
+            return _error(503, "store_unavailable", "the store is unavailable; retry later")
         return await _receive(ingest, found, provider, name, request.headers, body)
 
     # POST /webhooks/… is answered by WebhookRoute, ahead of FastAPI's routing and middleware; the

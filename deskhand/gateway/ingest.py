@@ -79,6 +79,7 @@ class Ingest:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._conn: Connection | None = None  # the writer's own connection, kept between batches
         self.batches = 0  # committed batches and the requests they held (for tests and /metrics)
         self.requests = 0
 
@@ -114,6 +115,7 @@ class Ingest:
                     # closing, or idle for idle_s, and nothing came in meanwhile: stop
                     if (self._closing or not self._cond.wait(self.idle_s)) and not self._waiting:
                         self._thread = None
+                        self._drop_connection()
                         return
                 n = min(len(self._waiting), self.max_batch)
                 batch = [self._waiting.popleft() for _ in range(n)]
@@ -131,8 +133,14 @@ class Ingest:
         if not todo:
             return outcomes
         try:
-            with self.rt.store.transaction() as conn:
-                recorded = self._insert(conn, [batch[i] for i in todo], [fresh[i] for i in todo])
+            try:
+                recorded = self._insert_batch([batch[i] for i in todo], [fresh[i] for i in todo])
+            except SQLAlchemyError as exc:
+                if not _unreachable(exc):
+                    raise
+                # the kept connection may have died with a database restart while idle: once more on a
+                # fresh one from the pool (its checkout pings the server) before answering 503
+                recorded = self._insert_batch([batch[i] for i in todo], [fresh[i] for i in todo])
             for i, outcome in zip(todo, recorded, strict=True):
                 outcomes[i] = outcome
         except SQLAlchemyError as exc:
@@ -152,11 +160,30 @@ class Ingest:
 
     def _write_one(self, request: _Request, fresh: list[Event]) -> Recorded:
         try:
-            with self.rt.store.transaction() as conn:
-                return self._insert(conn, [request], [fresh])[0]
+            return self._insert_batch([request], [fresh])[0]
         except SQLAlchemyError as exc:
             log.error("webhook for %s not stored: %s", request.account.name, exc.__class__.__name__)
             return Recorded(error="store_unavailable")
+
+    def _insert_batch(self, requests: list[_Request], fresh: list[list[Event]]) -> list[Recorded]:
+        """One transaction on the writer's kept connection: no pool checkout and no liveness ping per
+        batch. A connection that failed is dropped; the next batch takes a fresh one from the pool."""
+        if self._conn is None:
+            self._conn = self.rt.store.engine.connect()
+        try:
+            with self._conn.begin():
+                return self._insert(self._conn, requests, fresh)
+        except BaseException:
+            self._drop_connection()
+            raise
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except SQLAlchemyError:  # already broken: the pool discards it
+                pass
 
     def _insert(self, conn: Connection, requests: list[_Request], fresh: list[list[Event]]) -> list[Recorded]:
         """Every request's fresh events in one statement, their jobs in another."""
