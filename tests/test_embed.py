@@ -1,4 +1,5 @@
-"""The real int8 MiniLM model: unit-norm rows, batching that does not change results, meaning."""
+"""The real int8 MiniLM model: unit-norm rows, batching that does not change results, meaning, and
+the cache of recently embedded texts."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import threading
 import numpy as np
 import pytest
 
-from deskhand.ai.embed import DIM, Embedder, OnnxMiniLM, default_embedder, model_file, tokenizer_file
+from deskhand.ai.embed import DIM, Embedder, OnnxMiniLM, RowCache, default_embedder, model_file, tokenizer_file
 from deskhand.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     return default_embedder()
+
+
+@pytest.fixture(scope="module")
+def uncached() -> OnnxMiniLM:
+    return OnnxMiniLM(cache_texts=0)
 
 
 def test_default_embedder_is_an_onnx_minilm_with_384_dims(embedder: Embedder) -> None:
@@ -40,12 +46,50 @@ def test_a_bare_string_is_refused(embedder: Embedder) -> None:
         embedder.embed("not a list")  # type: ignore[arg-type]
 
 
-def test_batching_and_sorting_keep_each_text_on_its_own_row(embedder: Embedder) -> None:
+def test_batching_and_sorting_keep_each_text_on_its_own_row(uncached: OnnxMiniLM) -> None:
     texts = [f"ticket number {i} " + "word " * (i * 7 % 40) for i in range(70)]  # > 2 batches
-    together = embedder.embed(texts)
-    alone = np.vstack([embedder.embed([t]) for t in texts[:5] + texts[-3:]])
+    together = uncached.embed(texts)
+    alone = np.vstack([uncached.embed([t]) for t in texts[:5] + texts[-3:]])
     np.testing.assert_allclose(together[:5], alone[:5], atol=1e-5)
     np.testing.assert_allclose(together[-3:], alone[5:], atol=1e-5)
+
+
+def test_a_row_depends_only_on_its_own_text(uncached: OnnxMiniLM) -> None:
+    """What the cache relies on: the same text gives the same row, bit for bit, whatever else is in
+    its batch (and so its padding) and however many threads the session has."""
+    texts = ["How do I reset my password?", "Invoices are under Settings › Billing › Invoices.", "", "ok"]
+    texts += [f"filler sentence {i} " + "about exports " * i for i in range(12)]
+    together = uncached.embed(texts)
+    alone = np.vstack([uncached.embed([t]) for t in texts])
+    one_thread = OnnxMiniLM(threads=1, cache_texts=0).embed(texts[::-1])[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(together, one_thread)
+
+
+def test_remembered_rows_are_the_models_and_only_new_texts_are_embedded(
+    uncached: OnnxMiniLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached = OnnxMiniLM(cache_texts=50)  # a cache of its own (one per model and size)
+    ran: list[list[str]] = []
+    real = cached._embed_all
+    monkeypatch.setattr(cached, "_embed_all", lambda texts, out: (ran.append(list(texts)), real(texts, out))[1])
+    first = cached.embed(["refund please", "login broken", "refund please"])
+    second = cached.embed(["login broken", "export to csv", "refund please"])
+    assert ran == [["refund please", "login broken"], ["export to csv"]]  # a repeat in one call: embedded once
+    np.testing.assert_array_equal(first, uncached.embed(["refund please", "login broken", "refund please"]))
+    np.testing.assert_array_equal(second, uncached.embed(["login broken", "export to csv", "refund please"]))
+    second[:] = 0.0  # callers own what they get: the cache keeps its copy
+    np.testing.assert_array_equal(cached.embed(["export to csv"])[0], uncached.embed(["export to csv"])[0])
+
+
+def test_the_row_cache_forgets_the_least_recently_used_text() -> None:
+    cache = RowCache(2)
+    rows = np.eye(3, dtype=np.float32)
+    cache.remember(["a", "b"], rows[:2])
+    out = np.zeros((1, 3), dtype=np.float32)
+    assert cache.fill(["a"], out) == [] and out[0, 0] == 1.0  # "a" used: "b" is now the oldest
+    cache.remember(["c"], rows[2:])
+    assert cache.fill(["a", "b", "c"], np.zeros((3, 3), dtype=np.float32)) == [1]
 
 
 def test_long_texts_are_truncated_to_256_tokens(embedder: Embedder) -> None:

@@ -70,7 +70,8 @@ def query_embedder(embedder: Embedder) -> Embedder:
         return embedder
     with _single_lock:
         if _single is None:
-            _single = OnnxMiniLM(threads=1, max_tokens=embedder.max_tokens)
+            # the same rows as `embedder`'s (one cache: a query is often the text triage just embedded)
+            _single = OnnxMiniLM(threads=1, max_tokens=embedder.max_tokens, cache_texts=embedder.cache_texts)
     return _single
 
 

@@ -80,7 +80,10 @@ def signals(text: str) -> Signals:
 
 def anger(text: str) -> float:
     """How angry or abusive the text reads, in [0, 1]."""
-    s = signals(text)
+    return _anger(signals(text))
+
+
+def _anger(s: Signals) -> float:
     score = (
         min(s.threats, 2) * 0.3
         + min(s.hostile, 3) * 0.15
@@ -94,8 +97,8 @@ def anger(text: str) -> float:
 
 def sentiment(text: str) -> float:
     """VADER's compound in [-1, 1], pulled toward -1 by anger (a polite threat is not positive)."""
-    compound = signals(text).compound
-    level = anger(text)
+    s = signals(text)  # once: VADER is most of the cost
+    compound, level = s.compound, _anger(s)
     return max(-1.0, min(compound, -level)) if level > 0 else compound
 
 

@@ -26,7 +26,7 @@ from deskhand.ai.classify import Classified, categories_from_settings, classify
 from deskhand.ai.guardrails import GROUNDING_THRESHOLD, GuardReport, check_reply
 from deskhand.ai.llm import Completion, LLMError
 from deskhand.ai.taxonomy import TaxonomyModel
-from deskhand.model import Decision, Route, Ticket
+from deskhand.model import Decision, Route, Ticket, Triage
 from deskhand.responder import rules
 from deskhand.responder.compose import compose_reply
 from deskhand.responder.decide import decide
@@ -76,7 +76,7 @@ def respond(
     classify_llm, generate_llm = rt.llms()
     taxonomy, shots = account_taxonomy(rt, account.name)
     seed = _Seed(rt)
-    fallback = taxonomy.classes if taxonomy else list(rt.triage(message).scores)
+    fallback = taxonomy.classes if taxonomy else list(seed.predict(message).scores)
     got: Classified = classify(
         message, seed=seed, taxonomy=taxonomy, llm=classify_llm,
         categories=categories_from_settings(account.settings, fallback), shots=shots,
@@ -106,13 +106,17 @@ def respond(
 
 
 class _Seed:
-    """The seed model through the runtime's cache (``predict`` only)."""
+    """The seed model through the runtime's cache (``predict`` only), for one message: the fallback
+    categories and the classification read the same prediction, made once."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._last: tuple[str, Triage] | None = None
 
-    def predict(self, text: str) -> Any:
-        return self.rt.triage(text)
+    def predict(self, text: str) -> Triage:
+        if self._last is None or self._last[0] != text:
+            self._last = (text, self.rt.triage(text))
+        return self._last[1]
 
 
 def _reply(llm: Any, message: str, sources: list[Any], ticket: Ticket) -> tuple[str | None, list[dict[str, Any]]]:
