@@ -90,12 +90,15 @@ def desk(url: str, say: Say) -> Iterator[Desk]:
 
 
 def create_tickets(d: Desk, n: int, start: int = 0) -> None:
-    """`n` tickets through the simulator's API, cycling through the demo's."""
+    """`n` tickets through the simulator's API, cycling through the demo's; each body is made unique
+    (a signature line with the ticket's number), as real tickets are, so that no worker cache can
+    answer a ticket from an earlier one's work."""
     from deskhand.demo.scenario import TICKETS
 
     for i in range(start, start + n):
         t = TICKETS[i % len(TICKETS)]
-        d.customer.create_ticket(subject=t.subject, body=t.body, requester_name=t.name, requester_email=t.email)
+        body = f"{t.body}\n\n(Sent from workspace {1000 + i}.)"
+        d.customer.create_ticket(subject=t.subject, body=body, requester_name=t.name, requester_email=t.email)
 
 
 def count_jobs(engine: Engine, *where: Any) -> int:

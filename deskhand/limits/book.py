@@ -13,7 +13,24 @@ within a window; ``reset_at`` is an upper bound of the window's end, tightened b
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, case, insert, literal, or_, select, update
+import functools
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Float,
+    Integer,
+    String,
+    Update,
+    and_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,6 +47,77 @@ def _greatest(a: ColumnElement[float], c: ColumnElement[float]) -> ColumnElement
     return case((a > c, a), else_=c)
 
 
+# Each statement is built once with bind parameters (its SQL compiled once per dialect): building it
+# per request with literal values cost more than a millisecond of Python per call, 25-odd calls per
+# ticket. Values come as execute() parameters.
+_KEY = bindparam("b_key", type_=String)
+_NOW = bindparam("now", type_=Float)
+
+
+@functools.cache
+def _acquire_stmt(lane: str) -> Update:
+    floor = FLOORS[lane]
+    fresh = b.c.reset_at <= _NOW
+    is_write = lane == WRITE
+    spare = b.c.remaining - 1 - b.c.limit_n * floor
+    paced = _greatest(b.c.next_at, _NOW) + (b.c.reset_at - _NOW) / _greatest(spare, literal(1.0))
+    if is_write:
+        next_at: ColumnElement[float] = b.c.next_at
+    else:
+        next_at = case((or_(fresh, b.c.remaining - 1 >= b.c.limit_n * PACE_BELOW), _NOW), else_=paced)
+    allowed = and_(
+        b.c.key == _KEY,
+        b.c.blocked_until <= _NOW,
+        or_(fresh, and_(b.c.remaining > b.c.limit_n * floor, literal(is_write) | (b.c.next_at <= _NOW))),
+    )
+    return (
+        update(b)
+        .where(allowed)
+        .values(
+            remaining=case((fresh, b.c.limit_n - 1), else_=b.c.remaining - 1),
+            reset_at=case((fresh, _NOW + b.c.window_s + 1.0), else_=b.c.reset_at),
+            rolled_at=case((fresh, _NOW), else_=b.c.rolled_at),
+            next_at=next_at,
+            updated_at=_NOW,
+        )
+        .returning(b.c.remaining)
+    )
+
+
+@functools.cache
+def _spread_stmt() -> Update:
+    slot = _greatest(b.c.next_at, _NOW) + b.c.window_s / b.c.limit_n * SPREAD_MARGIN
+    return (
+        update(b)
+        .where(b.c.key == _KEY, b.c.blocked_until <= _NOW, b.c.next_at <= _NOW)
+        .values(next_at=slot, remaining=b.c.limit_n, updated_at=_NOW)
+        .returning(b.c.remaining)
+    )
+
+
+@functools.cache
+def _observe_stmt(with_reset: bool) -> Update:
+    sent_at = bindparam("sent_at", type_=Float)
+    seen: ColumnElement[Any] = bindparam("remaining_seen", type_=Integer)
+    reset_until = bindparam("reset_until", type_=Float)  # now + the provider's reset_s
+    stale = sent_at < b.c.rolled_at  # sent in a window we have since left
+    same = b.c.reset_at > _NOW
+    reset_at = b.c.reset_at if not with_reset else case(
+        (stale, b.c.reset_at), (same, _least(b.c.reset_at, reset_until)), else_=reset_until
+    )
+    return (
+        update(b)
+        .where(b.c.key == _KEY)
+        .values(
+            limit_n=bindparam("limit_seen", type_=Integer),
+            remaining=case((stale, b.c.remaining), (same, _least(b.c.remaining, seen)), else_=seen),
+            reset_at=reset_at,
+            window_s=_greatest(b.c.window_s, bindparam("reset_s", type_=Float)),
+            updated_at=_NOW,
+        )
+    )
+
+
 class BudgetBook:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -39,48 +127,15 @@ class BudgetBook:
         provider gives no reset time (a token bucket): one request every window / limit (+2 %)."""
         if spread:
             return self._acquire_spread(key, lane, now)
-        floor = FLOORS[lane]
-        fresh = b.c.reset_at <= now
-        is_write = lane == WRITE
-        spare = b.c.remaining - 1 - b.c.limit_n * floor
-        paced = _greatest(b.c.next_at, literal(now)) + (b.c.reset_at - now) / _greatest(spare, literal(1.0))
-        if is_write:
-            next_at: ColumnElement[float] = b.c.next_at
-        else:
-            next_at = case((or_(fresh, b.c.remaining - 1 >= b.c.limit_n * PACE_BELOW), literal(now)), else_=paced)
-        allowed = and_(
-            b.c.key == key,
-            b.c.blocked_until <= now,
-            or_(fresh, and_(b.c.remaining > b.c.limit_n * floor, literal(is_write) | (b.c.next_at <= now))),
-        )
-        stmt = (
-            update(b)
-            .where(allowed)
-            .values(
-                remaining=case((fresh, b.c.limit_n - 1), else_=b.c.remaining - 1),
-                reset_at=case((fresh, now + b.c.window_s + 1.0), else_=b.c.reset_at),
-                rolled_at=case((fresh, now), else_=b.c.rolled_at),
-                next_at=next_at,
-                updated_at=now,
-            )
-            .returning(b.c.remaining)
-        )
         with self.engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(_acquire_stmt(lane), {"b_key": key, "now": now}).first()
         if row is not None:
             return Verdict(0.0, "budget left", key, lane, int(row.remaining))
         return self._why(key, lane, now)
 
     def _acquire_spread(self, key: str, lane: str, now: float) -> Verdict:
-        slot = _greatest(b.c.next_at, literal(now)) + b.c.window_s / b.c.limit_n * SPREAD_MARGIN
-        stmt = (
-            update(b)
-            .where(b.c.key == key, b.c.blocked_until <= now, b.c.next_at <= now)
-            .values(next_at=slot, remaining=b.c.limit_n, updated_at=now)
-            .returning(b.c.remaining)
-        )
         with self.engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(_spread_stmt(), {"b_key": key, "now": now}).first()
         if row is not None:
             return Verdict(0.0, "budget left", key, lane, int(row.remaining))
         return self._why(key, lane, now, spread=True)
@@ -94,26 +149,12 @@ class BudgetBook:
         window_s: float,
     ) -> None:
         """What the provider said after a request sent at `sent_at` (answered at `now`)."""
-        stale = literal(sent_at) < b.c.rolled_at  # sent in a window we have since left
-        same = b.c.reset_at > now
-        reset_at = b.c.reset_at if reset_s is None else case(
-            (stale, b.c.reset_at), (same, _least(b.c.reset_at, literal(now + reset_s))), else_=literal(now + reset_s)
-        )
-        stmt = (
-            update(b)
-            .where(b.c.key == key)
-            .values(
-                limit_n=limit,
-                remaining=case(
-                    (stale, b.c.remaining), (same, _least(b.c.remaining, literal(remaining))), else_=literal(remaining)
-                ),
-                reset_at=reset_at,
-                window_s=_greatest(b.c.window_s, literal(float(reset_s or 0))),
-                updated_at=now,
-            )
-        )
+        params = {
+            "b_key": key, "now": now, "sent_at": sent_at, "limit_seen": limit, "remaining_seen": remaining,
+            "reset_until": now + reset_s if reset_s is not None else now, "reset_s": float(reset_s or 0),
+        }
         with self.engine.begin() as conn:
-            changed = conn.execute(stmt).rowcount
+            changed = conn.execute(_observe_stmt(reset_s is not None), params).rowcount
         if not changed:
             reset = reset_s if reset_s is not None else window_s
             if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now, first_slot=True):
