@@ -30,14 +30,22 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         return int(done["id"])
     stored = rt.store.get_event(event_id)
     ev = stored.event
-    outcomes.observe(rt, stored)  # later events settle earlier AI actions in the outcome ledger
+    account = rt.store.get_account(ev.account)
+    read: list[Ticket] = []
+
+    def ticket_now() -> Ticket:  # read once, when first needed, by the ledger or by the answer
+        if not read:
+            read.append(rt.connector(account).get_ticket(ev.ticket_id, with_comments=True))
+        return read[0]
+
+    # later events settle earlier AI actions in the outcome ledger
+    outcomes.observe(rt, stored, ticket_now=ticket_now)
     if ev.kind not in ANSWERED_KINDS:
         log.info("event %s (%s) needs no answer", event_id, ev.kind.value)
         return None
-    account = rt.store.get_account(ev.account)
     policy = Policy.from_settings(account.settings)
     ident = rt.identity(account)
-    ticket = rt.connector(account).get_ticket(ev.ticket_id, with_comments=True)
+    ticket = ticket_now()
     decision = _decide(rt, stored, account, ident, ticket, policy)
     ai_evidence = assist.evidence_for(decision)  # classification, guardrails, LLM usage + cost
     gate = apply_autonomy(rt.store, account, decision, stored=stored, ticket=ticket)  # modes, kill switches

@@ -176,9 +176,11 @@ def open_entries(rt: Runtime, account: str, ticket_id: str, at: datetime) -> lis
         return [dict(r._mapping) for r in c.execute(q).all()]
 
 
-def observe(rt: Runtime, stored: StoredEvent, *, at: datetime | None = None, read: Reader | None = None
-            ) -> list[tuple[int, str]]:
-    """Settle what this event settles; returns (entry id, outcome) for each entry it changed."""
+def observe(rt: Runtime, stored: StoredEvent, *, at: datetime | None = None, read: Reader | None = None,
+            ticket_now: Callable[[], Ticket] | None = None) -> list[tuple[int, str]]:
+    """Settle what this event settles; returns (entry id, outcome) for each entry it changed.
+    `ticket_now` reads the ticket as it is now (handle_event passes one it shares, so an event that
+    settles an entry and is answered too costs one read of the ticket, not two)."""
     from deskhand.responder import switches
 
     ev, stamp = stored.event, at or now()
@@ -191,7 +193,10 @@ def observe(rt: Runtime, stored: StoredEvent, *, at: datetime | None = None, rea
 
         read = classifier().read
     account = rt.store.get_account(ev.account)
-    ticket = rt.connector(account).get_ticket(ev.ticket_id, with_comments=True)
+    if ticket_now is None:
+        ticket = rt.connector(account).get_ticket(ev.ticket_id, with_comments=True)
+    else:
+        ticket = ticket_now()
     ident = rt.identity(account)
     changed: list[tuple[int, str]] = []
     for entry in entries:
