@@ -45,10 +45,11 @@ class Desk:
     customer: Any
     url: str
     key: str
+    redis_url: str | None = None
 
 
 @contextmanager
-def desk(url: str, say: Say) -> Iterator[Desk]:
+def desk(url: str, say: Say, redis_url: str | None = None) -> Iterator[Desk]:
     """Migrate `url`, start the gateway and the simulator, connect the account in auto mode, add the
     demo's knowledge base."""
     from cryptography.fernet import Fernet
@@ -67,7 +68,7 @@ def desk(url: str, say: Say) -> Iterator[Desk]:
     from deskhand.store import Store
 
     key = Fernet.generate_key().decode()
-    settings = Settings(database_url=url, secret_key=key)
+    settings = Settings(database_url=url, secret_key=key, redis_url=redis_url)
     with ExitStack() as stack:
         rt = Runtime(Store.open(settings), settings)
         stack.callback(rt.close)
@@ -86,7 +87,7 @@ def desk(url: str, say: Say) -> Iterator[Desk]:
         say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
         customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
         stack.callback(customer.close)
-        yield Desk(rt, customer, url, key)
+        yield Desk(rt, customer, url, key, redis_url)
 
 
 def create_tickets(d: Desk, n: int, start: int = 0) -> None:
@@ -149,6 +150,8 @@ def start_workers(d: Desk, k: int, embed_threads: int) -> list[subprocess.Popen[
     env = {name: v for name, v in os.environ.items() if not name.startswith("DESKHAND_")}
     env |= {"DESKHAND_DATABASE_URL": d.url, "DESKHAND_SECRET_KEY": d.key, "DESKHAND_LOG_LEVEL": "WARNING"}
     env["DESKHAND_EMBED_THREADS"] = str(embed_threads)
+    if d.redis_url:  # rate budgets (and the gateway's duplicate suppression) in Redis, as scaled out
+        env["DESKHAND_REDIS_URL"] = d.redis_url
     cmd = [sys.executable, "-m", "deskhand.cli", "worker", "--concurrency", "1", "--grace-s", "10"]
     return [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(k)]
 
@@ -182,10 +185,11 @@ def warm_up(engine: Engine, procs: Sequence[subprocess.Popen[bytes]], timeout_s:
 
 
 def measure_once(
-    url: str, k: int, tickets: int, *, warmup: int, embed_threads: int, timeout_s: float, say: Say
+    url: str, k: int, tickets: int, *, warmup: int, embed_threads: int, timeout_s: float, say: Say,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     """One run with `k` worker processes on a fresh database at `url`."""
-    with desk(url, say) as d:
+    with desk(url, say, redis_url) as d:
         engine = d.rt.store.engine
         last_warm = record(d, warmup * k, 0, timeout_s)
         last = record(d, tickets, warmup * k, timeout_s)
@@ -248,6 +252,7 @@ def run_pipeline_bench(
     warmup: int = 3,
     embed_threads: int | None = None,
     timeout_s: float = 600.0,
+    redis_url: str | None = None,
     say: Say | None = None,
 ) -> dict[str, Any]:
     """Tickets per second with each count of worker processes; `ratio` = last over first.
@@ -258,7 +263,8 @@ def run_pipeline_bench(
         load0 = os.getloadavg()[0]
         with bench_database(backend) as url:
             threads = embed_threads or embed_threads_for(k)
-            run = measure_once(url, k, tickets, warmup=warmup, embed_threads=threads, timeout_s=timeout_s, say=note)
+            run = measure_once(url, k, tickets, warmup=warmup, embed_threads=threads, timeout_s=timeout_s, say=note,
+                               redis_url=redis_url)
         run["load_avg_1m"] = {"before": round(load0, 2), "after": round(os.getloadavg()[0], 2)}
         note(f"{k} worker(s): {run['tickets_per_s']} tickets/s over {run['seconds']} s")
         runs.append(run)
@@ -268,5 +274,6 @@ def run_pipeline_bench(
         "tickets": tickets,
         "runs": runs,
         "ratio": round(last / first, 3) if first else None,
+        "redis": bool(redis_url),
         "machine": {"cpus": os.cpu_count()},
     }

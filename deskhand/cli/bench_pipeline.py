@@ -21,6 +21,9 @@ def bench_pipeline(
         int, typer.Option(help="Inference threads per worker process; 0: the cores shared out among them.")
     ] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds any one wait may take.")] = 600.0,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Rate budgets and duplicate suppression in this Redis (the scaled-out set-up).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Tickets fully handled (decision + actions done) per second by K `deskhand worker` processes,
@@ -43,6 +46,7 @@ def bench_pipeline(
         warmup=warmup,
         embed_threads=embed_threads or None,
         timeout_s=timeout,
+        redis_url=redis_url,
         say=say,
     )
     if as_json:
@@ -57,6 +61,7 @@ def bench_pipeline(
                 f"worker CPU s {run['worker_cpu_s']}, "
                 f"bench process (simulator) {run['bench_cpu_share']:.2f} cores; load {run['load_avg_1m']}"
             )
-        out.print(f"backend {backend}; throughput ratio {counts[-1]} vs {counts[0]} workers = {r['ratio']}")
+        where = f"{backend} + Redis" if redis_url else backend
+        out.print(f"backend {where}; throughput ratio {counts[-1]} vs {counts[0]} workers = {r['ratio']}")
     ok = all(run["decided"] == run["tickets"] and run["actions_not_done"] == 0 for run in r["runs"])
     raise typer.Exit(0 if ok else 1)

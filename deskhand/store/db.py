@@ -19,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Column, Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 
 from deskhand.errors import ConfigError
 from deskhand.store import tables as tables
@@ -47,11 +48,9 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
     elif url.startswith("postgresql"):
-        # pre-ping: a pooled connection that died with a server restart is replaced, not handed out;
         # connect_timeout: a gateway whose database is unreachable answers 503 soon, not after minutes.
-        engine = create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5}
-        )
+        engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 5})
+        _ping_when_idle(engine)
     else:
         raise ConfigError(
             f"unknown DESKHAND_DATABASE_URL {url!r}: use sqlite:///path/to/deskhand.db "
@@ -60,6 +59,34 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     if migrate:
         upgrade(engine)
     return engine
+
+
+PING_IDLE_S = 1.0  # a pooled connection unused for longer is pinged before it is handed out
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Like `pool_pre_ping`, but only for connections idle for more than PING_IDLE_S: a connection
+    that died with a server restart is replaced, not handed out. Why not pre-ping on every checkout:
+    a worker checks out a connection for each of its ~50 short transactions per ticket, and the
+    extra round trip each time cost PostgreSQL and the worker CPU and latency for nothing. A restart
+    within the last second can still fail one statement on a busy connection; SQLAlchemy then
+    invalidates the whole pool, the gateway retries its batch on a fresh connection and a job is
+    retried, as for any failed statement."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) <= PING_IDLE_S:
+            return
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as exc:  # the pool discards this connection and checks out another
+            raise DisconnectionError(f"stale pooled connection: {exc.__class__.__name__}") from exc
 
 
 def insert_or_skip(
