@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -251,28 +252,39 @@ def run_pipeline_bench(
     backend: str = "sqlite",
     warmup: int = 3,
     embed_threads: int | None = None,
+    repeat: int = 1,
     timeout_s: float = 600.0,
     redis_url: str | None = None,
     say: Say | None = None,
 ) -> dict[str, Any]:
-    """Tickets per second with each count of worker processes; `ratio` = last over first.
-    `embed_threads`: inference threads per worker (None: the cores shared out, see embed_threads_for)."""
+    """Tickets per second with each count of worker processes, the counts taken in turn `repeat`
+    times (1, 2, 1, 2, …: a shared machine whose speed drifts then affects each count alike);
+    `ratio` = the median of the last count over the median of the first.
+
+    `embed_threads`: inference threads per worker process. None: the cores shared out among the
+    largest count, the same for every run, so that the runs differ only in how many processes there
+    are (a scale-out comparison; `embed_threads_for(k)` per run instead gives one process all the
+    cores, which measures how well one process uses the machine, not how it scales)."""
     note: Say = say or (lambda _m: None)
+    threads = embed_threads or embed_threads_for(max(workers))
     runs = []
-    for k in workers:
-        load0 = os.getloadavg()[0]
-        with bench_database(backend) as url:
-            threads = embed_threads or embed_threads_for(k)
-            run = measure_once(url, k, tickets, warmup=warmup, embed_threads=threads, timeout_s=timeout_s, say=note,
-                               redis_url=redis_url)
-        run["load_avg_1m"] = {"before": round(load0, 2), "after": round(os.getloadavg()[0], 2)}
-        note(f"{k} worker(s): {run['tickets_per_s']} tickets/s over {run['seconds']} s")
-        runs.append(run)
-    first, last = runs[0]["tickets_per_s"], runs[-1]["tickets_per_s"]
+    for _ in range(max(1, repeat)):
+        for k in workers:
+            load0 = os.getloadavg()[0]
+            with bench_database(backend) as url:
+                run = measure_once(url, k, tickets, warmup=warmup, embed_threads=threads, timeout_s=timeout_s,
+                                   say=note, redis_url=redis_url)
+            run["load_avg_1m"] = {"before": round(load0, 2), "after": round(os.getloadavg()[0], 2)}
+            note(f"{k} worker(s): {run['tickets_per_s']} tickets/s over {run['seconds']} s")
+            runs.append(run)
+    medians = {k: statistics.median(r["tickets_per_s"] for r in runs if r["workers"] == k) for k in workers}
+    first, last = medians[workers[0]], medians[workers[-1]]
     return {
         "backend": backend,
         "tickets": tickets,
+        "embed_threads": threads,
         "runs": runs,
+        "median_tickets_per_s": {str(k): round(v, 2) for k, v in medians.items()},
         "ratio": round(last / first, 3) if first else None,
         "redis": bool(redis_url),
         "machine": {"cpus": os.cpu_count()},

@@ -18,8 +18,9 @@ def bench_pipeline(
     backend: Annotated[str, typer.Option(help="sqlite | postgres (a fresh database per run).")] = "sqlite",
     warmup: Annotated[int, typer.Option(help="Warm-up tickets per worker process (not timed).")] = 3,
     embed_threads: Annotated[
-        int, typer.Option(help="Inference threads per worker process; 0: the cores shared out among them.")
+        int, typer.Option(help="Inference threads per worker process, every run; 0: cores / the largest count.")
     ] = 0,
+    repeat: Annotated[int, typer.Option(help="Take the counts in turn this many times; medians compared.")] = 1,
     timeout: Annotated[float, typer.Option(help="Seconds any one wait may take.")] = 600.0,
     redis_url: Annotated[
         str | None, typer.Option(help="Rate budgets and duplicate suppression in this Redis (the scaled-out set-up).")
@@ -45,6 +46,7 @@ def bench_pipeline(
         backend=backend,
         warmup=warmup,
         embed_threads=embed_threads or None,
+        repeat=repeat,
         timeout_s=timeout,
         redis_url=redis_url,
         say=say,
@@ -62,6 +64,8 @@ def bench_pipeline(
                 f"bench process (simulator) {run['bench_cpu_share']:.2f} cores; load {run['load_avg_1m']}"
             )
         where = f"{backend} + Redis" if redis_url else backend
-        out.print(f"backend {where}; throughput ratio {counts[-1]} vs {counts[0]} workers = {r['ratio']}")
+        medians = ", ".join(f"{k}: {v}/s" for k, v in r["median_tickets_per_s"].items())
+        out.print(f"backend {where}; medians {medians}; throughput ratio {counts[-1]} vs {counts[0]} workers = "
+                  f"{r['ratio']} ({r['embed_threads']} inference thread(s) per process in every run)")
     ok = all(run["decided"] == run["tickets"] and run["actions_not_done"] == 0 for run in r["runs"])
     raise typer.Exit(0 if ok else 1)
