@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from deskhand.bench.webhooks import bench_database
 from deskhand.store.schema import jobs
 
-ACCOUNT = "bench-zendesk"
+ACCOUNT = "bench-zendesk"  # + a suffix per run: no budget or delivery key in a shared Redis outlives its run
 HOLD_AT = 1e12  # run_at of held jobs: far beyond any clock
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -76,14 +77,15 @@ def desk(url: str, say: Say, redis_url: str | None = None) -> Iterator[Desk]:
         gateway = SimServer(create_app(rt)).start()
         stack.callback(gateway.stop)
         secret = "bench-pipeline-secret"
-        hook = f"{gateway.url}/webhooks/zendesk/{ACCOUNT}"
+        account = f"{ACCOUNT}-{uuid.uuid4().hex[:8]}"
+        hook = f"{gateway.url}/webhooks/zendesk/{account}"
         # a limit no run reaches: the bench measures deskhand, not a rate budget
         sim = zendesk.start(webhook_url=hook, webhook_secret=secret, rate_limit=10**7)
         stack.callback(sim.stop)
         config = {"subdomain": "acme", "email": API_EMAIL, "api_token": zendesk.DEFAULT_TOKEN}
         config |= {"base_url": sim.url, "webhook_secret": secret}
-        rt.store.save_account(ACCOUNT, "zendesk", config, tenant_id=DEFAULT_TENANT)
-        set_mode(rt.store, ACCOUNT, "auto", actor="bench", reason="the bench measures every action")
+        rt.store.save_account(account, "zendesk", config, tenant_id=DEFAULT_TENANT)
+        set_mode(rt.store, account, "auto", actor="bench", reason="the bench measures every action")
         kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
         say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
         customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
