@@ -143,6 +143,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, steal, total) CPU seconds of the whole machine so far, all cores (Linux /proc/stat):
+    user + nice + system + irq + softirq; the time a hypervisor gave to others; and everything."""
+    try:
+        fields = [float(x) for x in open("/proc/stat").readline().split()[1:9]]  # noqa: SIM115
+    except (OSError, ValueError):
+        return 0.0, 0.0, 0.0
+    fields += [0.0] * (8 - len(fields))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK, sum(fields) / CLK_TCK
+
+
 def embed_threads_for(k: int, cpus: int | None = None) -> int:
     """Inference threads per worker process so that K processes fill the cores without
     oversubscribing them (one process alone may use them all)."""
@@ -204,6 +216,7 @@ def measure_once(
             warmed = warm_up(engine, procs, timeout_s)
             say(f"{k} worker(s): {warmed} warm; releasing the measured tickets")
             cpu0 = [cpu_seconds(p.pid) for p in procs]
+            busy0, steal0, all0 = machine_cpu()
             own0, t0 = time.process_time(), time.perf_counter()
             set_run_at(engine, d.rt.queue.clock(), jobs.c.run_at >= HOLD_AT)
             # the measured events and every decision's actions; the webhooks our own replies cause
@@ -213,6 +226,7 @@ def measure_once(
             elapsed = time.perf_counter() - t0
             own = time.process_time() - own0
             cpu = [round(cpu_seconds(p.pid) - c0, 2) for p, c0 in zip(procs, cpu0, strict=True)]
+            busy1, steal1, all1 = machine_cpu()
         finally:
             stop_workers(procs)
         return {"workers": k, "embed_threads": embed_threads, "warm_workers": warmed, "tickets": tickets} | {
@@ -221,6 +235,10 @@ def measure_once(
             "tickets_per_s": round(tickets / elapsed, 2),
             "worker_cpu_s": cpu,
             "bench_cpu_share": round(own / elapsed, 2),
+            # every process on the machine (workers, this one, PostgreSQL, Redis …): near 1.0 the
+            # run was bound by the cores, not by anything the worker processes wait for
+            "machine_busy": round((busy1 - busy0) / (all1 - all0), 3) if all1 > all0 else None,
+            "machine_steal": round((steal1 - steal0) / (all1 - all0), 3) if all1 > all0 else None,
         }
 
 

@@ -61,7 +61,8 @@ def bench_pipeline(
                 f"({run['decided']}/{run['tickets']} decided in {run['seconds']:.2f} s; routes {run['routes']}; "
                 f"actions not done {run['actions_not_done']}; measured jobs {run['measured_jobs']}); "
                 f"worker CPU s {run['worker_cpu_s']}, "
-                f"bench process (simulator) {run['bench_cpu_share']:.2f} cores; load {run['load_avg_1m']}"
+                f"bench process (simulator) {run['bench_cpu_share']:.2f} cores; machine busy "
+                f"{run['machine_busy']}; load {run['load_avg_1m']}"
             )
         where = f"{backend} + Redis" if redis_url else backend
         medians = ", ".join(f"{k}: {v}/s" for k, v in r["median_tickets_per_s"].items())
