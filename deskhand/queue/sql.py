@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Float, String, and_, bindparam, func, insert, or_, select, update
 
 from deskhand.queue.port import PRIORITY_EVENT, Job
 from deskhand.store.db import insert_or_skip
@@ -20,6 +20,38 @@ from deskhand.store.schema import jobs
 
 log = logging.getLogger(__name__)
 _PLAIN_INSERT = insert(jobs).returning(jobs.c.id)  # built once; values come as execute() parameters
+
+
+# The claim and the ack run once or more per job: built once with bind parameters (building them per
+# call, with the values inline, cost more Python than executing them).
+def _claim_statement(skip_locked: bool) -> Any:
+    t = bindparam("b_now", type_=Float)
+    runnable = or_(
+        and_(jobs.c.status == "queued", jobs.c.run_at <= t),
+        and_(jobs.c.status == "running", jobs.c.lease_until < t),
+    )
+    pick = select(jobs.c.id).where(runnable).order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(1)
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True)
+    return (
+        update(jobs)
+        .where(jobs.c.id == pick.scalar_subquery())
+        .values(
+            status="running",
+            lease_until=bindparam("b_lease_until", type_=Float),
+            lease_owner=bindparam("b_owner", type_=String),
+            attempts=jobs.c.attempts + 1,
+            updated_at=t,
+        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.max_attempts, jobs.c.dedupe_key)
+    )
+
+
+_ACK = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("b_id"), jobs.c.status == "running", jobs.c.lease_owner == bindparam("b_owner"))
+    .values(status="done", lease_until=None, updated_at=bindparam("b_now", type_=Float))
+)
 
 
 def backoff_s(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -33,6 +65,7 @@ class SqlQueue:
         self.engine = engine
         self.clock = clock
         self._skip_locked = engine.dialect.name == "postgresql"
+        self._claim = _claim_statement(self._skip_locked)
 
     def enqueue(
         self,
@@ -99,34 +132,9 @@ class SqlQueue:
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:
         t = self.clock()
-        runnable = or_(
-            and_(jobs.c.status == "queued", jobs.c.run_at <= t),
-            and_(jobs.c.status == "running", jobs.c.lease_until < t),
-        )
-        pick = select(jobs.c.id).where(runnable).order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id).limit(1)
-        if self._skip_locked:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(jobs)
-            .where(jobs.c.id == pick.scalar_subquery())
-            .values(
-                status="running",
-                lease_until=t + lease_s,
-                lease_owner=owner,
-                attempts=jobs.c.attempts + 1,
-                updated_at=t,
-            )
-            .returning(
-                jobs.c.id,
-                jobs.c.kind,
-                jobs.c.payload,
-                jobs.c.attempts,
-                jobs.c.max_attempts,
-                jobs.c.dedupe_key,
-            )
-        )
+        params = {"b_now": t, "b_lease_until": t + lease_s, "b_owner": owner}
         with self.engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(self._claim, params).first()
         if row is None:
             return None
         return Job(
@@ -143,11 +151,7 @@ class SqlQueue:
 
     def ack(self, job: Job, owner: str) -> bool:
         with self.engine.begin() as conn:
-            res = conn.execute(
-                update(jobs)
-                .where(self._owned(job, owner))
-                .values(status="done", lease_until=None, updated_at=self.clock())
-            )
+            res = conn.execute(_ACK, {"b_id": job.id, "b_owner": owner, "b_now": self.clock()})
         return res.rowcount == 1
 
     def retry(
