@@ -33,6 +33,7 @@ from deskhand.bench.webhooks import bench_database
 from deskhand.store.schema import jobs
 
 ACCOUNT = "bench-zendesk"  # + a suffix per run: no budget or delivery key in a shared Redis outlives its run
+WARMUP_FROM = 10**6  # warm-up tickets' numbers (the measured ones count from 0)
 HOLD_AT = 1e12  # run_at of held jobs: far beyond any clock
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -206,8 +207,9 @@ def measure_once(
     """One run with `k` worker processes on a fresh database at `url`."""
     with desk(url, say, redis_url) as d:
         engine = d.rt.store.engine
-        last_warm = record(d, warmup * k, 0, timeout_s)
-        last = record(d, tickets, warmup * k, timeout_s)
+        # the measured tickets are the same ones whatever k (the warm-up's are numbered apart)
+        last_warm = record(d, warmup * k, WARMUP_FROM, timeout_s)
+        last = record(d, tickets, 0, timeout_s)
         measured = jobs.c.id.between(last_warm + 1, last)
         held = set_run_at(engine, HOLD_AT, measured)
         say(f"{k} worker(s): {warmup * k} warm-up tickets, {held} measured tickets recorded and held")
