@@ -203,31 +203,31 @@ def test_a_stale_account_is_read_once_however_many_requests_find_it_stale(rt: Ru
     assert len(reads) <= 4 and all(f.account for f in again[:20])
 
 
-def test_on_sqlite_the_wal_is_checkpointed_off_the_writer(rt: Runtime, store: Store, tmp_path: Any) -> None:
+def test_on_sqlite_the_wal_is_checkpointed_off_the_writer(
+    rt: Runtime, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if store.engine.dialect.name != "sqlite":
         pytest.skip("WAL checkpoints are SQLite's")
     from pathlib import Path
 
-    from deskhand.gateway import ingest as ingest_module
+    from deskhand.gateway.ingest import Checkpoints
 
     ingest = Ingest(rt)
     account = store.get_account("acme")
     checkpoints: list[Any] = []
-    real = ingest_module.Checkpoints._checkpoint
-    ingest_module.Checkpoints._checkpoint = staticmethod(lambda raw: (checkpoints.append(1), real(raw)))  # type: ignore[method-assign]
-    try:
-        async def run() -> None:
-            for n in range(30):  # ~1.5 s of writes, 100 deliveries at a time
-                await asyncio.gather(*(ingest.record(account, [_event(f"d-{n}-{i}")]) for i in range(100)))
-                await asyncio.sleep(0.05)
+    real = Checkpoints._checkpoint
+    monkeypatch.setattr(Checkpoints, "_checkpoint", staticmethod(lambda raw: (checkpoints.append(1), real(raw))))
 
-        asyncio.run(run())
-        writer_conn = ingest._conn
-        assert writer_conn is not None
-        assert writer_conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-        ingest.close()
-    finally:
-        ingest_module.Checkpoints._checkpoint = real  # type: ignore[method-assign]
+    async def run() -> None:
+        for n in range(30):  # ~1.5 s of writes, 100 deliveries at a time
+            await asyncio.gather(*(ingest.record(account, [_event(f"d-{n}-{i}")]) for i in range(100)))
+            await asyncio.sleep(0.05)
+
+    asyncio.run(run())
+    writer_conn = ingest._conn
+    assert writer_conn is not None
+    assert writer_conn.connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    ingest.close()
     assert len(checkpoints) >= 2  # periodic, by the checkpoint thread (and once more at the end)
     wal = Path(str(store.engine.url.database) + "-wal")
     raw = store.engine.raw_connection()  # outside any transaction (the store's begin takes the write lock)
