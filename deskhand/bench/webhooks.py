@@ -343,7 +343,10 @@ def run_webhooks_bench(
         base_cmd += ["--port", str(p_base), "--log-level", "warning", "--no-access-log"]
         with server(serve_cmd, env, p_serve), server(base_cmd, env, p_base):
             path = f"/webhooks/zendesk/{ACCOUNT}"
-            loads = {"deskhand": Load(p_serve, path, "dh"), "baseline": Load(p_base, path, "base")}
+            # delivery ids unique to this run: a shared Redis remembers earlier runs' deliveries as
+            # committed (for 7 days) and the gateway would rightly answer them as duplicates
+            run = uuid.uuid4().hex[:8]
+            loads = {"deskhand": Load(p_serve, path, f"dh-{run}"), "baseline": Load(p_base, path, f"base-{run}")}
             for load in loads.values():  # warm-up: connections, caches, prepared statements
                 asyncio.run(load.saturate(1.0, 4))
             latencies: dict[str, list[float]] = {}
