@@ -124,15 +124,18 @@ class Ingest:
                         return
                 n = min(len(self._waiting), self.max_batch)
                 batch = [self._waiting.popleft() for _ in range(n)]
+            fresh: list[list[Event]] | None = None
             try:
-                outcomes = self._write(batch)
+                fresh = self._not_known(batch)
+                outcomes = self._write(batch, fresh)
             except Exception:  # never leave a request unanswered, never let the writer die
                 log.exception("ingest: a batch of %d webhooks failed", len(batch))
                 outcomes = [Recorded(error="store_unavailable")] * len(batch)
             _answer(batch, outcomes)
+            if fresh is not None:  # after the answers: it only spares later duplicates a trip to the store
+                self._remember(batch, fresh, outcomes)
 
-    def _write(self, batch: list[_Request]) -> list[Recorded]:
-        fresh = self._not_known(batch)
+    def _write(self, batch: list[_Request], fresh: list[list[Event]]) -> list[Recorded]:
         todo = [i for i, events in enumerate(fresh) if events]
         outcomes = [Recorded(duplicates=len(r.events)) for r in batch]  # all known to Redis
         if not todo:
@@ -160,7 +163,6 @@ class Ingest:
         else:
             self.batches += 1
             self.requests += len(todo)
-        self._remember(batch, fresh, outcomes)
         return outcomes
 
     def _write_one(self, request: _Request, fresh: list[Event]) -> Recorded:
