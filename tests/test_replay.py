@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 
 from typer.testing import CliRunner
@@ -72,3 +73,20 @@ def test_advice_and_gaps_from_a_drafted_history(store: Store, settings: Settings
         assert advice and all(a.mode == "draft" and a.recommend is None for a in advice)
         assert "clean drafts" in advice[0].why
         assert promote(store, "acme") == []  # not opted in: nothing changes by itself
+
+
+def test_a_gap_topic_is_the_same_in_every_process() -> None:
+    """words() is a set: its order follows each process's string hashing, and ties between words
+    found in as many questions were broken by that order (the label changed from run to run)."""
+    import subprocess
+    import sys
+
+    code = ("from deskhand.responder.gaps import topic_label; print(topic_label(["
+            "'Custom domain for our help center\\n\\nCan we use our own domain for the portal?', "
+            "'Custom domain setup\\n\\nHow do I point help.acme.com at your portal?']))")
+    labels = {
+        subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": str(seed)},
+                       capture_output=True, text=True, check=True).stdout.strip()
+        for seed in range(4)
+    }
+    assert labels == {"domain / custom / help"}  # in both questions, and mentioned most often

@@ -20,8 +20,13 @@ _STOP = frozenset(
 MAX_LINES = 6
 
 
+def tokens(text: str) -> list[str]:
+    """The content words of `text`, in order, repeats kept (lower case, stop words dropped)."""
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1]
+
+
 def words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+    return set(tokens(text))
 
 
 def plain(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from deskhand.responder.compose import words
+from deskhand.responder.compose import tokens, words
 from deskhand.responder.outcomes import entries
 from deskhand.responder.policy import Policy
 from deskhand.store import Store
@@ -40,8 +40,14 @@ def gap_questions(store: Store, account: str | None = None) -> list[dict[str, An
 
 
 def topic_label(questions: list[str], n: int = 3) -> str:
-    counts = Counter(w for q in questions for w in words(q) if not w.isdigit())
-    return " / ".join(w for w, _ in counts.most_common(n)) or "misc"
+    """The `n` words found in the most questions; ties go to the word mentioned more often, then to
+    the one mentioned first (a deterministic label: words() is a set, whose order changes with each
+    process's string hashing, and ties used to be broken by it)."""
+    seen_in = Counter(w for q in questions for w in words(q) if not w.isdigit())
+    mentions = Counter(w for q in questions for w in tokens(q))
+    first = {w: i for i, w in reversed(list(enumerate(w for q in questions for w in tokens(q))))}
+    ranked = sorted(seen_in, key=lambda w: (-seen_in[w], -mentions[w], first[w]))
+    return " / ".join(ranked[:n]) or "misc"
 
 
 def find_gaps(store: Store, account: str | None = None, *, examples: int = 3) -> list[dict[str, Any]]:
