@@ -37,11 +37,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from deskhand.gateway.dedupe import Deduper
 from deskhand.model import Event
 from deskhand.queue import PRIORITY_EVENT
+from deskhand.queue.sql import MAX_ATTEMPTS
 from deskhand.runtime import Runtime
 from deskhand.store import AccountRecord
 
@@ -85,7 +87,7 @@ class Ingest:
         self._closing = False
         self._conn: Connection | None = None  # the writer's own connection, kept between batches
         self._checkpoints: Checkpoints | None = None
-        self.batches = 0  # committed batches and the requests they held (for tests and /metrics)
+        self.batches = 0  # committed batches and the requests they held (read by the tests)
         self.requests = 0
 
     async def record(self, account: AccountRecord, events: Sequence[Event]) -> Recorded:
@@ -208,17 +210,18 @@ class Ingest:
         itself on the writer's autocommit connection: one round trip per batch instead of four),
         elsewhere one multi-row INSERT for the events and one for their jobs."""
         rows = [(r.account.tenant_id, e) for r, events in zip(requests, fresh, strict=True) for e in events]
-        if conn.dialect.name == "postgresql":
+        on_pg = conn.dialect.name == "postgresql"
+        if on_pg:
             ids = iter(_record_and_enqueue_pg(conn, rows, self.rt.queue.clock()))
         else:
             ids = iter(self.rt.store.record_events(conn, rows))
-        outcomes, jobs = [], []
+        outcomes = []
         for r, events in zip(requests, fresh, strict=True):
             accepted = [i for i in (next(ids) for _ in events) if i is not None]
-            jobs += [({"event_id": i}, f"event:{i}") for i in accepted]
             outcomes.append(Recorded(accepted, len(r.events) - len(accepted)))
             log.debug("webhook account=%s events=%s duplicates=%d", r.account.name, accepted, outcomes[-1].duplicates)
-        if conn.dialect.name != "postgresql":
+        if not on_pg:
+            jobs = [({"event_id": i}, f"event:{i}") for o in outcomes for i in o.accepted]
             self.rt.queue.enqueue_many(conn, "handle_event", jobs, priority=PRIORITY_EVENT)
         return outcomes
 
@@ -289,7 +292,7 @@ def _record_and_enqueue_pg(conn: Connection, rows: Sequence[tuple[str, Event]], 
         "payload": [json.dumps(e.payload) for e in events],
         "received_at": datetime.now(UTC),
         "priority": PRIORITY_EVENT,
-        "max_attempts": 5,
+        "max_attempts": MAX_ATTEMPTS,
         "now": now,
     }
     new = {(r.account, r.delivery_id): int(r.id) for r in conn.execute(_PG_RECORD_AND_ENQUEUE, params)}
@@ -336,8 +339,7 @@ def _unreachable(exc: SQLAlchemyError) -> bool:
     """The store is down or the connection broke (retrying row by row would only wait longer)."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    name = exc.__class__.__name__
-    return name in ("OperationalError", "InterfaceError", "TimeoutError", "DisconnectionError")
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout | DisconnectionError)
 
 
 def _answer(batch: list[_Request], outcomes: list[Recorded]) -> None:

@@ -19,6 +19,7 @@ from deskhand.store.db import insert_or_skip
 from deskhand.store.schema import jobs
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5  # a job's attempts before it is dead-lettered, unless its enqueuer says otherwise
 _PLAIN_INSERT = insert(jobs).returning(jobs.c.id)  # built once; values come as execute() parameters
 
 
@@ -54,6 +55,15 @@ _ACK = (
 )
 
 
+def _job_row(
+    kind: str, dedupe_key: str | None, payload: dict[str, Any], priority: int, max_attempts: int, now: float,
+    run_at: float,
+) -> dict[str, Any]:
+    """A new job's row, queued and due at `run_at`."""
+    return dict(kind=kind, dedupe_key=dedupe_key, payload=payload, status="queued", priority=priority, attempts=0,
+                max_attempts=max_attempts, run_at=run_at, created_at=now, updated_at=now)
+
+
 def backoff_s(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter's upper half: attempt 1 → 1-2 s, 2 → 2-4 s, …"""
     ceiling = min(cap, base**attempt)
@@ -76,7 +86,7 @@ class SqlQueue:
         dedupe_key: str | None = None,
         priority: int = PRIORITY_EVENT,
         run_at: float | None = None,
-        max_attempts: int = 5,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> int | None:
         if conn is None:
             with self.engine.begin() as own:
@@ -95,18 +105,7 @@ class SqlQueue:
             stmt = _PLAIN_INSERT
         else:
             stmt = insert_or_skip(conn, jobs, "dedupe_key", returning=jobs.c.id)
-        params = dict(
-            kind=kind,
-            dedupe_key=dedupe_key,
-            payload=payload,
-            status="queued",
-            priority=priority,
-            attempts=0,
-            max_attempts=max_attempts,
-            run_at=run_at if run_at is not None else t,
-            created_at=t,
-            updated_at=t,
-        )
+        params = _job_row(kind, dedupe_key, payload, priority, max_attempts, t, run_at if run_at is not None else t)
         row = conn.execute(stmt, params).first()
         return None if row is None else int(row[0])  # no row: the dedupe key was taken
 
@@ -117,17 +116,13 @@ class SqlQueue:
         items: Sequence[tuple[dict[str, Any], str]],
         *,
         priority: int = PRIORITY_EVENT,
-        max_attempts: int = 5,
+        max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         """(payload, dedupe key) jobs, due now, in one multi-row INSERT; a taken key is skipped."""
         if not items:
             return
         t = self.clock()
-        rows = [
-            dict(kind=kind, dedupe_key=key, payload=payload, status="queued", priority=priority, attempts=0,
-                 max_attempts=max_attempts, run_at=t, created_at=t, updated_at=t)
-            for payload, key in items
-        ]
+        rows = [_job_row(kind, key, payload, priority, max_attempts, t, t) for payload, key in items]
         conn.execute(insert_or_skip(conn, jobs, "dedupe_key"), rows)
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:
