@@ -44,8 +44,11 @@ def topic_label(questions: list[str], n: int = 3) -> str:
     the one mentioned first (a deterministic label: words() is a set, whose order changes with each
     process's string hashing, and ties used to be broken by it)."""
     seen_in = Counter(w for q in questions for w in words(q) if not w.isdigit())
-    mentions = Counter(w for q in questions for w in tokens(q))
-    first = {w: i for i, w in reversed(list(enumerate(w for q in questions for w in tokens(q))))}
+    said = [w for q in questions for w in tokens(q)]
+    mentions = Counter(said)
+    first: dict[str, int] = {}
+    for i, w in enumerate(said):
+        first.setdefault(w, i)
     ranked = sorted(seen_in, key=lambda w: (-seen_in[w], -mentions[w], first[w]))
     return " / ".join(ranked[:n]) or "misc"
 
