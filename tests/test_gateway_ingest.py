@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -62,26 +63,32 @@ class Held:
 
         ingest._insert_batch = held  # type: ignore[method-assign]
 
+    def behind_the_first(self, first: Coroutine[Any, Any, Recorded], rest: list[Coroutine[Any, Any, Recorded]],
+                         settle_s: float = 0.2) -> list[Recorded]:
+        """Run `first`; while its transaction is held, start `rest` (they queue up), then release it.
+        The answers, in order."""
+        async def run() -> list[Recorded]:
+            head = asyncio.ensure_future(first)
+            await asyncio.get_running_loop().run_in_executor(None, self.entered.wait, 10)
+            pending = [asyncio.ensure_future(r) for r in rest]
+            await asyncio.sleep(settle_s)
+            self.gate.set()
+            return [await head, *[await p for p in pending]]
+
+        return asyncio.run(run())
+
 
 def test_concurrent_requests_commit_in_batches_and_each_gets_its_own_answer(rt: Runtime, store: Store) -> None:
     ingest = Ingest(rt)
     slow = Held(ingest)
     account = store.get_account("acme")
 
-    async def run() -> list[Recorded]:
-        first = asyncio.ensure_future(ingest.record(account, [_event("d-0")]))
-        await asyncio.get_running_loop().run_in_executor(None, slow.entered.wait, 10)
-        # while the first transaction is held: 40 requests, one delivery twice, one request with two
-        # events of which one is the first request's delivery
-        rest = [ingest.record(account, [_event(f"d-{i}")]) for i in range(1, 40)]
-        rest.append(ingest.record(account, [_event("d-7")]))
-        rest.append(ingest.record(account, [_event("d-0"), _event("d-40")]))
-        pending = [asyncio.ensure_future(r) for r in rest]
-        await asyncio.sleep(0.2)
-        slow.gate.set()
-        return [await first, *[await p for p in pending]]
-
-    results = asyncio.run(run())
+    # while the first transaction is held: 40 requests, one delivery twice, one request with two
+    # events of which one is the first request's delivery
+    rest = [ingest.record(account, [_event(f"d-{i}")]) for i in range(1, 40)]
+    rest.append(ingest.record(account, [_event("d-7")]))
+    rest.append(ingest.record(account, [_event("d-0"), _event("d-40")]))
+    results = slow.behind_the_first(ingest.record(account, [_event("d-0")]), rest)
     ingest.close()
     assert all(r.error is None for r in results)
     assert slow.transactions == 2 and ingest.batches == 2  # the first request alone, then all the rest
@@ -101,19 +108,11 @@ def test_a_bad_row_fails_only_its_own_request(rt: Runtime, store: Store) -> None
                 delivery_id="bad")  # NOT NULL ticket_id
     slow = Held(ingest)
 
-    async def run() -> list[Recorded]:
-        first = asyncio.ensure_future(ingest.record(account, [_event("ok-0")]))
-        await asyncio.get_running_loop().run_in_executor(None, slow.entered.wait, 10)
-        batch = [ingest.record(account, [_event("ok-1")]), ingest.record(account, [bad])]
-        if too_long:
-            batch.append(ingest.record(account, [too_long]))
-        batch.append(ingest.record(account, [_event("ok-2")]))
-        pending = [asyncio.ensure_future(b) for b in batch]
-        await asyncio.sleep(0.2)
-        slow.gate.set()
-        return [await first, *[await p for p in pending]]
-
-    results = asyncio.run(run())
+    batch = [ingest.record(account, [_event("ok-1")]), ingest.record(account, [bad])]
+    if too_long:
+        batch.append(ingest.record(account, [too_long]))
+    batch.append(ingest.record(account, [_event("ok-2")]))
+    results = slow.behind_the_first(ingest.record(account, [_event("ok-0")]), batch)
     ingest.close()
     assert [r.error for r in results[:2]] == [None, None] and results[-1].error is None
     assert results[2].error == "store_unavailable"
@@ -149,15 +148,8 @@ def test_too_many_waiting_requests_are_shed_not_queued(rt: Runtime, store: Store
     slow = Held(ingest)
     account = store.get_account("acme")
 
-    async def run() -> list[Recorded]:
-        first = asyncio.ensure_future(ingest.record(account, [_event("d-0")]))
-        await asyncio.get_running_loop().run_in_executor(None, slow.entered.wait, 10)
-        waiting = [asyncio.ensure_future(ingest.record(account, [_event(f"d-{i}")])) for i in range(1, 6)]
-        await asyncio.sleep(0.1)
-        slow.gate.set()
-        return [await first, *[await w for w in waiting]]
-
-    results = asyncio.run(run())
+    waiting = [ingest.record(account, [_event(f"d-{i}")]) for i in range(1, 6)]
+    results = slow.behind_the_first(ingest.record(account, [_event("d-0")]), waiting)
     ingest.close()
     assert [r.error for r in results] == [None, None, None, None, "overloaded", "overloaded"]
     assert _stored(store) == (4, 4)
