@@ -22,7 +22,7 @@ from deskhand.cli.apps import (
     kb_app,
     out,
 )
-from deskhand.errors import DeskhandError
+from deskhand.errors import ConfigError, DeskhandError, NotFoundError
 from deskhand.model import DEFAULT_TENANT
 
 
@@ -41,7 +41,9 @@ def runtime() -> Any:
 
 
 def fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     return typer.Exit(2)
 
 
@@ -55,34 +57,69 @@ def connect(
     ctx: typer.Context,
     provider: Annotated[str, typer.Argument(help="zendesk, jira, …")],
     name: Annotated[str, typer.Option(help="A short name for this account (used in webhook URLs).")],
-    tenant: Annotated[str, typer.Option(help="The tenant (customer) the account belongs to.")] = DEFAULT_TENANT,
+    tenant: Annotated[str | None, typer.Option(help="The tenant (customer) the account belongs to "
+                                                    f"(default: {DEFAULT_TENANT}).")] = None,
     setting: Annotated[list[str] | None, typer.Option(help="Responder setting key=value (repeatable).")] = None,
+    update: Annotated[bool, typer.Option("--update", help="Change an existing account: values not given are "
+                                                          "kept.")] = False,
+    no_webhook_secret: Annotated[bool, typer.Option("--no-webhook-secret", help="Connect without a webhook "
+                                                    "signing secret (its webhooks will be refused).")] = False,
 ) -> None:
     """Connect a helpdesk account. Connection values are the provider's own options, for Zendesk:
     --subdomain S --email E --api-token T --webhook-secret W [--base-url URL]."""
+    from deskhand.cli.checks import account_name, known_provider
     from deskhand.providers import connection_fields, open_connector
+    from deskhand.providers.checks import check_connection
     from deskhand.responder.policy import Policy
 
     try:
-        fields = connection_fields(provider)
-        config = _parse_connection(ctx.args, fields)
+        account_name(name)
+        fields = connection_fields(known_provider(provider))
+        rt = runtime()
+        old = _existing(rt.store, name, provider, tenant, update)
+        tenant = tenant or (old.tenant_id if old else DEFAULT_TENANT)
+        config = _parse_connection(ctx.args, fields, base=old.config if old else None)
         settings = dict(_parse_setting(s) for s in setting or [])
-        Policy.from_settings(settings)  # validate before storing anything
+        Policy.from_settings({**(old.settings if old else {}), **settings})  # validate before storing anything
+        if "webhook_secret" in fields and not config.get("webhook_secret") and not no_webhook_secret:
+            raise ConfigError("no --webhook-secret: the helpdesk's signed webhooks would all be refused (401); "
+                              "give the secret you set on the helpdesk's webhook, or --no-webhook-secret")
         connector = open_connector(provider, name, config)
         try:
             me = connector.current_user()
+            check_connection(connector)
         finally:
             connector.close()
-        rt = runtime()
         rt.store.save_account(name, provider, config, tenant_id=tenant, settings=settings)
     except DeskhandError as exc:
         raise fail(exc) from exc
-    out.print(f"connected [bold]{provider}[/bold] account [bold]{name}[/bold] (tenant {tenant}) as {me.email or me.id}")
+    verb = "updated" if old else "connected"
+    out.print(f"{verb} [bold]{provider}[/bold] account [bold]{name}[/bold] (tenant {tenant}) as {me.email or me.id}")
     out.print(f"webhook URL path: /webhooks/{provider}/{name}")
+    if not config.get("webhook_secret") and "webhook_secret" in fields:
+        err.print("[yellow]warning:[/yellow] no webhook secret: webhooks to this account are refused until "
+                  f"`deskhand connect {provider} --name {name} --update --webhook-secret …`")
 
 
-def _parse_connection(args: list[str], fields: dict[str, Any]) -> dict[str, str]:
-    values: dict[str, str] = {}
+def _existing(store: Any, name: str, provider: str, tenant: str | None, update: bool) -> Any:
+    """The account being updated (None for a new one); refuses a silent overwrite or a move."""
+    old = store.find_account(name)
+    if old is None:
+        if update:
+            raise NotFoundError(f"no account named {name!r} to --update: leave out --update to create it")
+        return None
+    if not update:
+        raise ConfigError(f"account {name!r} exists ({old.provider}, tenant {old.tenant_id}): add --update to "
+                          "change it, or choose another --name")
+    if old.provider != provider:
+        raise ConfigError(f"account {name!r} is a {old.provider} account: `deskhand accounts remove {name}` first")
+    if tenant is not None and tenant != old.tenant_id:
+        raise ConfigError(f"account {name!r} belongs to tenant {old.tenant_id!r}; an account cannot change tenant")
+    return old
+
+
+def _parse_connection(args: list[str], fields: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
+    values: dict[str, str] = dict(base or {})
     it = iter(args)
     for arg in it:
         if not arg.startswith("--"):
@@ -111,6 +148,24 @@ def _parse_setting(text: str) -> tuple[str, str]:
     if not sep or key not in Policy.setting_names():
         raise DeskhandError(f"--setting takes key=value with key one of {', '.join(Policy.setting_names())}")
     return key, value
+
+
+@accounts_app.command("remove")
+def accounts_remove(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove an account: its webhooks are refused from then on (its events and decisions are kept)."""
+    from deskhand.cli.checks import confirm
+
+    rt = runtime()
+    try:
+        acc = rt.store.get_account(name)
+        confirm(f"remove {acc.provider} account {name!r} (tenant {acc.tenant_id})?", yes=yes)
+        rt.store.remove_account(name)
+    except DeskhandError as exc:
+        raise fail(exc) from exc
+    out.print(f"removed account {name}; delete the webhook pointing at /webhooks/{acc.provider}/{name} in the helpdesk")
 
 
 @accounts_app.command("list")
@@ -178,7 +233,9 @@ def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
 @kb_app.command("remove")
 def kb_remove(source_id: str, tenant: str = DEFAULT_TENANT) -> None:
     """Remove one article (by its source id, as `kb list` shows it)."""
-    runtime().store.remove_article(tenant, source_id)
+    rt = runtime()
+    if not rt.store.remove_article(tenant, source_id):
+        raise fail(NotFoundError(f"tenant {tenant!r} has no article {source_id!r}: see `deskhand kb list`"))
     out.print(f"removed {source_id}")
 
 

@@ -61,11 +61,14 @@ def policy_set(
     by: ActorOpt = None,
 ) -> None:
     """Set the mode of an account or one of its categories (audited)."""
+    from deskhand.cli.checks import known_category
     from deskhand.responder.modes import get_mode, set_mode
 
     rt = runtime()
     try:
         rt.store.get_account(account)
+        if category is not None:
+            known_category(rt.store, account, category)
         before = get_mode(rt.store, account, category)
         after = set_mode(rt.store, account, mode, category=category, canary_share=share, actor=_actor(by),
                          reason=reason)
@@ -86,6 +89,7 @@ def policy_advice(
 
     rt = runtime()
     try:
+        rt.store.get_account(account)
         applied = promote(rt.store, account, force=True) if apply else []
         rows = [a.as_dict() for a in advise(rt.store, account)]
     except DeskhandError as exc:
@@ -113,10 +117,18 @@ def switch_trip(
     by: ActorOpt = None,
 ) -> None:
     """Trip a kill switch by hand."""
+    from deskhand.cli.checks import known_account, known_category, known_provider
     from deskhand.responder.switches import trip
 
+    rt = runtime()
     try:
-        sid = trip(runtime().store, scope, reason=reason, actor=_actor(by), account=account, provider=provider,
+        if account is not None:
+            known_account(rt.store, account)
+        if provider is not None:
+            known_provider(provider)
+        if category is not None:
+            known_category(rt.store, account, category)
+        sid = trip(rt.store, scope, reason=reason, actor=_actor(by), account=account, provider=provider,
                    category=category, cap=cap)
     except DeskhandError as exc:
         raise fail(exc) from exc

@@ -84,6 +84,7 @@ class FieldSpec(_Strict):
     pattern: str | None = None
     help: str | None = None
     default: str | None = None
+    check: str | None = None  # "GET /path/{name}": answers 404 when the value is not in the helpdesk
 
     @field_validator("pattern")
     @classmethod

@@ -127,6 +127,13 @@ class Store:
             else:
                 c.execute(update(t.accounts).where(t.accounts.c.name == name).values(**values))
 
+    def remove_account(self, name: str) -> None:
+        """Forget an account and its connection values (its events and decisions stay as history)."""
+        with self.transaction() as c:
+            res = c.execute(delete(t.accounts).where(t.accounts.c.name == name))
+        if res.rowcount == 0:
+            raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
+
     def get_account(self, name: str) -> AccountRecord:
         with self.engine.connect() as c:
             row = c.execute(select(t.accounts).where(t.accounts.c.name == name)).first()
@@ -321,14 +328,18 @@ class Store:
                     insert(t.kb_chunks).values(tenant_id=tenant_id, source_id=source_id, ordinal=i, **ch)
                 )
 
-    def remove_article(self, tenant_id: str, source_id: str) -> None:
+    def remove_article(self, tenant_id: str, source_id: str) -> bool:
+        """Remove one article and its chunks; False when there was no such article."""
         with self.transaction() as c:
-            self._delete_article(c, tenant_id, source_id)
+            return self._delete_article(c, tenant_id, source_id)
 
     @staticmethod
-    def _delete_article(c: Connection, tenant_id: str, source_id: str) -> None:
+    def _delete_article(c: Connection, tenant_id: str, source_id: str) -> bool:
+        removed = 0
         for table in (t.kb_chunks, t.kb_articles):
-            c.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.source_id == source_id))
+            res = c.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.source_id == source_id))
+            removed = res.rowcount
+        return bool(removed)
 
     def list_articles(self, tenant_id: str) -> list[dict[str, Any]]:
         q = (

@@ -1,0 +1,36 @@
+"""Connection values checked against the helpdesk itself (``connection.<field>.check`` in a definition).
+
+A definition may say how to ask the helpdesk whether a value names something that exists, e.g. Jira's
+``project: {check: "GET /project/{project}"}``; ``deskhand connect`` runs each such check for the values
+given, so a typo (``--project NOPE``) is refused at connect time instead of failing every ticket later.
+"""
+
+from __future__ import annotations
+
+from deskhand.errors import ConfigError, ProviderError
+from deskhand.providers.connector import Connector
+from deskhand.providers.definition import CallSpec
+
+
+def check_connection(connector: Connector) -> list[str]:
+    """Run every connection check whose value is set; returns the names checked.
+    A value the helpdesk does not know (404) or does not show us (403) is a ``ConfigError``."""
+    checked = []
+    for name, spec in connector.definition.connection.items():
+        value = connector.values.get(name)
+        if not spec.check or value in (None, ""):
+            continue
+        call = CallSpec.model_validate(spec.check)
+        try:
+            connector.send(call, {})
+        except ProviderError as exc:
+            if exc.status in (403, 404):
+                flag = "--" + name.replace("_", "-")
+                seen = "does not exist" if exc.status == 404 else "is not visible to this API user"
+                raise ConfigError(
+                    f"{flag} {value!r} {seen} in {connector.provider} account {connector.account!r} "
+                    f"(HTTP {exc.status} from {call.method} {call.path})"
+                ) from exc
+            raise
+        checked.append(name)
+    return checked
