@@ -93,6 +93,17 @@ class ResourceNotFound(ProviderError):
         return False
 
 
+class BadResponse(ProviderError, PayloadError):
+    """A 2xx answer that is not what was asked for: no list where a listing expected one, an error
+    body (``{"error": "maintenance"}``, GraphQL ``errors``), an HTML page. Never read as an empty
+    page (that would end a listing early and a full sync would tombstone what it did not see);
+    retryable: the same request usually works once the helpdesk is itself again."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 class TransitionError(ProviderError):
     """A status cannot be reached through the workflow's transitions; nothing was changed."""
 

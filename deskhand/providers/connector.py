@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from deskhand.errors import ConfigError, PayloadError, ProviderError
+from deskhand.errors import BadResponse, ConfigError, ProviderError
 from deskhand.model import Action, Comment, Event, Priority, Team, Ticket, User
 from deskhand.providers import records, webhooks
 from deskhand.providers.client import ProviderHTTP
@@ -33,6 +33,7 @@ from deskhand.providers.definition import (
     TokenPaging,
 )
 from deskhand.providers.fields import fill, get_path, map_key, set_path
+from deskhand.providers.pages import items_at
 from deskhand.providers.paginate import NextUrlPaginator, OffsetPaginator, Paginator, TokenPaginator
 
 
@@ -165,7 +166,7 @@ class Connector:
         if spec.hook:
             return dict(self._hook_fns[spec.hook](self, action, self._args(spec, args)))
         response = self.send(spec, args)
-        body = _json_or_none(response)
+        body = response_json(response)
         summary: dict[str, Any] = {
             "action": action.kind.value,
             "ticket_id": action.ticket_id,
@@ -228,12 +229,12 @@ class Connector:
         """The JSON body of a call (or what its hook returns)."""
         if spec.hook:
             return self._hook_fns[spec.hook](self, self._args(spec, args))
-        return _json_or_none(self.send(spec, args))
+        return response_json(self.send(spec, args))
 
     def iter_records(self, spec: CallSpec, args: Mapping[str, Any], *, page_size: int | None = None) -> Iterator[Any]:
         """Every record of a list call, following the pagination its definition names."""
         if spec.hook:
-            yield from get_path(self.call(spec, args), spec.items) or []
+            yield from items_at(self.call(spec, args), spec.items, f"{self.provider} hook {spec.hook}")
             return
         paging = self.definition.paginate if spec.paginate is None else spec.paginate
         paginator = build_paginator(paging, page_size) if paging else None
@@ -248,10 +249,9 @@ class Connector:
                 raise ProviderError(f"{self.provider} pagination repeats a page ({url or spec.path}); stopping")
             seen.add(key)
             response = self.send(spec, args, url=url, params=params or None, json=json_body)
-            body = _json_or_none(response)
-            items = get_path(body, spec.items) or []
-            if not isinstance(items, list):
-                raise PayloadError(f"{self.provider} {spec.path}: expected a list at {spec.items!r}")
+            body = response_json(response)
+            where = f"{self.provider} {response.request.method} {response.request.url}"
+            items = items_at(body, spec.items, where, status=response.status_code)
             yield from items
             step = paginator.next(body, response.headers, params, len(items)) if paginator else None
             if step is None:
@@ -308,10 +308,16 @@ def load_hooks(definition: ProviderDefinition) -> ModuleType | None:
     return import_module(definition.hook_module())
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def response_json(response: httpx.Response) -> Any:
     if not response.content:
         return None
     try:
         return response.json()
     except ValueError as exc:
-        raise PayloadError(f"{response.request.method} {response.request.url}: response is not JSON") from exc
+        where = f"{response.request.method} {response.request.url}"
+        kind = response.headers.get("content-type", "no content type")
+        raise BadResponse(
+            f"{where}: HTTP {response.status_code} answered {kind}, not JSON: {response.text[:200]!r}",
+            status=response.status_code,
+            body=response.text[:500],
+        ) from exc

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deskhand.errors import PayloadError
-from deskhand.providers.connector import Connector, build_paginator
+from deskhand.providers.connector import Connector, build_paginator, response_json
 from deskhand.providers.definition import FeedSpec
 from deskhand.providers.fields import get_path
+from deskhand.providers.pages import items_at
 from deskhand.providers.records import to_datetime
 
 
@@ -40,10 +41,7 @@ def pages(connector: Connector, spec: FeedSpec, checkpoint: dict[str, Any] | Non
 
 
 def _items(connector: Connector, spec: FeedSpec, body: Any) -> list[Any]:
-    items = get_path(body, spec.call.items) or []
-    if not isinstance(items, list):
-        raise PayloadError(f"{connector.provider} {spec.call.path}: expected a list at {spec.call.items!r}")
-    return items
+    return items_at(body, spec.call.items, f"{connector.provider} {spec.call.method} {spec.call.path}")
 
 
 def _cursor_pages(connector: Connector, spec: FeedSpec, checkpoint: dict[str, Any] | None,
@@ -112,4 +110,4 @@ def _send(connector: Connector, spec: FeedSpec, args: dict[str, Any], url: str |
     for dotted, value in (extra.get("json") or {}).items():
         set_path(body, dotted, value)
     response = connector.send(spec.call, args, url=url, params=params or None, json=body)
-    return response.json() if response.content else None
+    return response_json(response)
