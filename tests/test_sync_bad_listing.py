@@ -68,8 +68,9 @@ def summary(settings: Settings) -> dict[str, Any]:
 
 def connect_and_sync(sim: GatedSim) -> None:
     args = ["connect", "zendesk", "--name", "acme", "--subdomain", "acme", "--email", "bot@acme.test",
-            "--api-token", zendesk.DEFAULT_TOKEN, "--base-url", sim.url]
-    assert runner.invoke(app, args).exit_code == 0
+            "--api-token", zendesk.DEFAULT_TOKEN, "--webhook-secret", "shh", "--base-url", sim.url]
+    connected = runner.invoke(app, args)
+    assert connected.exit_code == 0, connected.output
     first = runner.invoke(app, ["sync", "acme", "--json"])
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["replica"]["tickets"] == TICKETS
