@@ -124,8 +124,9 @@ def test_seeded_tickets_read_cleanly_through_the_client(sim, api) -> None:
 def test_default_list_shows_30_days_and_updated_since_reaches_older_tickets() -> None:
     clock = ManualClock(1_800_000_000.0)
     with start(FreshdeskState(clock=clock), clock=clock) as sim:
-        old = sim.state.create_ticket({"subject": "old", "description": "x", "email": "a@x.test"}, at=clock() - 40 * DAY)
-        new = sim.state.create_ticket({"subject": "new", "description": "x", "email": "a@x.test"}, at=clock() - DAY)
+        body = {"subject": "s", "description": "x", "email": "a@x.test"}
+        old = sim.state.create_ticket(body, at=clock() - 40 * DAY)
+        new = sim.state.create_ticket(body, at=clock() - DAY)
         with httpx.Client(base_url=f"{sim.url}/api/v2", auth=AUTH) as http:
             assert [t["id"] for t in http.get("/tickets").json()] == [new["id"]]
             since = http.get("/tickets", params={"updated_since": "2020-01-01T00:00:00Z", "order_by": "updated_at",
@@ -276,7 +277,8 @@ def test_account_budget_counts_include_credits() -> None:
         ticket = sim.state.create_ticket({"subject": "s", "description": "d", "email": "a@x.test"})
         with httpx.Client(base_url=f"{sim.url}/api/v2", auth=AUTH) as http:
             first = http.get(f"/tickets/{ticket['id']}", params={"include": "conversations,requester,stats"})
-            assert (first.headers["x-ratelimit-used-currentrequest"], first.headers["x-ratelimit-remaining"]) == ("4", "1")
+            used = first.headers["x-ratelimit-used-currentrequest"], first.headers["x-ratelimit-remaining"]
+            assert used == ("4", "1")
             assert http.get("/agents/me").status_code == 200
             refused = http.get("/agents/me")
             assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
