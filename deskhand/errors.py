@@ -56,7 +56,6 @@ class ProviderError(DeskhandError):
         except ValueError:
             body = response.text[:500]
         retry_after = _retry_after_seconds(response.headers.get("retry-after"))
-        reason = response.headers.get("ratelimit-reason")
         method = getattr(getattr(response, "request", None), "method", "?")
         url = getattr(getattr(response, "request", None), "url", "?")
         kind = cls
@@ -71,8 +70,7 @@ class ProviderError(DeskhandError):
             status=status,
             retry_after=retry_after,
             body=body,
-            reason=reason,
-        )
+        )  # a throttle's reason is read by the limiter, through the definition's limits.reason
 
 
 class RateLimited(ProviderError):

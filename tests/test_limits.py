@@ -1,4 +1,5 @@
-"""deskhand.limits: shared budgets (real SQLite), lanes, Retry-After, Jira RateLimit-Reason, deferral."""
+"""deskhand.limits: shared budgets (real SQLite), lanes, Retry-After, reasons mapped to scopes by the
+definition, record budgets keyed by the call's record argument, deferral."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from deskhand.limits import (
     read_headers,
     using_lane,
 )
-from deskhand.limits.limiter import endpoint_of, record_of
+from deskhand.limits.limiter import endpoint_of
 from deskhand.providers import load_definition
-from deskhand.providers.client import _REQUEST
+from deskhand.providers.client import _CALL, _REQUEST
 from deskhand.providers.definition import LimitsSpec
 from deskhand.queue import SqlQueue
 from deskhand.settings import Settings
@@ -48,13 +49,16 @@ def limiter(engine, clock: ManualClock, spec: LimitsSpec = ZENDESK, account: str
     return BudgetLimiter(BudgetBook(engine), provider, account, spec, clock=clock, sleep=sleep, **kw)
 
 
-def send(lim: BudgetLimiter, method: str, url: str, headers: dict[str, str] | None = None) -> None:
-    token = _REQUEST.set((method, url))
+def send(lim: BudgetLimiter, method: str, url: str, headers: dict[str, str] | None = None, *,
+         endpoint: str | None = None, record: str | None = None) -> None:
+    """One request through the limiter, as ProviderHTTP sends it (the call's declared endpoint and record)."""
+    token, call = _REQUEST.set((method, url)), _CALL.set((endpoint, record))
     try:
         lim.before_request()
         lim.observe(headers or {})
     finally:
         _REQUEST.reset(token)
+        _CALL.reset(call)
 
 
 def zendesk_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
@@ -154,7 +158,7 @@ def test_an_exhausted_hourly_quota_raises_budget_wait_to_defer_not_park(engine) 
     with pytest.raises(BudgetWait) as caught:
         send(lim, "POST", "http://j/rest/api/3/search/jql")  # another endpoint: the quota is account-wide
     assert caught.value.retry_after == pytest.approx(2400, abs=1)
-    assert "hourly quota" in (caught.value.reason or "")
+    assert "quota exhausted (jira-quota-tenant-based)" in (caught.value.reason or "")
     assert clock() == 1_767_225_600.0 + 1200  # nobody slept
 
 
@@ -175,11 +179,11 @@ def test_a_per_issue_write_limit_spaces_writes_to_that_issue_only(engine) -> Non
     clock = ManualClock(1000.0)
     lim = limiter(engine, clock, JIRA, provider="jira")
     per_issue = {"retry-after": "2", "ratelimit-reason": "jira-per-issue-on-write"}
-    send(lim, "POST", "http://j/rest/api/3/issue/SUP-1/comment", per_issue)
+    send(lim, "POST", "http://j/rest/api/3/issue/SUP-1/comment", per_issue, record="SUP-1")
     start = clock()
-    send(lim, "PUT", "http://j/rest/api/3/issue/SUP-2")
+    send(lim, "PUT", "http://j/rest/api/3/issue/SUP-2", record="SUP-2")
     assert clock() - start < 0.2
-    send(lim, "POST", "http://j/rest/api/3/issue/SUP-1/comment")
+    send(lim, "POST", "http://j/rest/api/3/issue/SUP-1/transitions", record="SUP-1")  # another path, same issue
     assert clock() - start >= 1.8
 
 
@@ -187,27 +191,43 @@ def test_static_per_record_limits_space_bursts_of_writes(engine) -> None:  # typ
     clock = ManualClock(1000.0)
     lim = limiter(engine, clock, JIRA, provider="jira")
     for _ in range(25):
-        send(lim, "POST", "http://j/rest/api/3/issue/SUP-9/comment")
+        send(lim, "POST", "http://j/rest/api/3/issue/SUP-9/comment", record="SUP-9")
     assert clock() - 1000.0 >= 2.0  # 20 writes per 2 s on one issue
 
 
+def test_a_record_budget_is_keyed_by_the_record_argument_not_the_url(engine) -> None:  # type: ignore[no-untyped-def]
+    """Zendesk: 30 updates per 10 minutes per ticket, whichever path (/tickets/7, /tickets/7.json,
+    /tickets/7/tags.json) the write takes; a POST /graphql names its record only in its arguments."""
+    clock = ManualClock(1000.0)
+    lim = limiter(engine, clock, max_sleep_s={WRITE: 1.0, INTERACTIVE: 1.0, BACKFILL: 1.0})
+    paths = ["/tickets/7", "/tickets/7.json", "/tickets/7/tags.json"]
+    for i in range(30):
+        send(lim, "PUT", f"http://z/api/v2{paths[i % 3]}", endpoint=f"PUT {paths[i % 3]}", record="7")
+    with pytest.raises(BudgetWait) as caught:
+        send(lim, "POST", "http://z/graphql", endpoint="POST /graphql", record="7")
+    assert 590 <= caught.value.retry_after <= 601
+    send(lim, "PUT", "http://z/api/v2/tickets/8.json", record="8")  # another ticket: its own budget
+    assert clock() == 1000.0
+
+
 @pytest.mark.parametrize(
-    ("method", "url", "endpoint", "record"),
-    [("GET", "http://j/rest/api/3/issue/SUP-1/comment", "GET /rest/api/3/issue/{}/comment", "/rest/api/3/issue/SUP-1"),
-     ("PUT", "http://z/api/v2/tickets/12.json", "PUT /api/v2/tickets/{}", "/api/v2/tickets/12.json"),
-     ("GET", "http://z/api/v2/users.json", "GET /api/v2/users.json", None)],
-    ids=["jira-issue", "zendesk-ticket", "no-record"],
+    ("method", "url", "endpoint"),
+    [("GET", "http://j/rest/api/3/issue/SUP-1/comment", "GET /rest/api/3/issue/{}/comment"),
+     ("PUT", "http://z/api/v2/tickets/12.json", "PUT /api/v2/tickets/{}"),
+     ("GET", "http://z/api/v2/users.json", "GET /api/v2/users.json")],
+    ids=["jira-issue", "zendesk-ticket", "no-id"],
 )
-def test_endpoints_and_records_are_named_from_the_url(method: str, url: str, endpoint: str, record: str | None) -> None:
+def test_an_undeclared_endpoint_is_named_from_the_url(method: str, url: str, endpoint: str) -> None:
     assert endpoint_of(method, url) == endpoint
-    assert record_of(url) == record
 
 
 def test_headers_are_read_through_the_definition() -> None:
     r = read_headers(ZENDESK, zendesk_headers(700, 12, 41), 0.0)
-    assert (r.limit, r.remaining, r.reset_s, r.retry_after) == (700, 12, 41.0, None)
+    requests = r.budgets["requests"]
+    assert (requests.limit, requests.remaining, requests.reset_s) == (700, 12, 41)
+    assert r.retry_after is None
     iso = read_headers(JIRA, {"x-ratelimit-reset": "1970-01-01T00:01:40Z", "retry-after": "5"}, 40.0)
-    assert iso.reset_s == 60.0 and iso.retry_after == 5.0
+    assert iso.budgets["burst"].reset_s == 60.0 and iso.retry_after == 5.0
 
 
 def test_the_worker_defers_a_job_the_budget_holds_back_without_counting_an_attempt(tmp_path: Path) -> None:
@@ -247,3 +267,100 @@ def test_sync_reads_use_the_backfill_lane() -> None:
     with using_lane(BACKFILL):
         assert current_lane("GET") == BACKFILL
         assert current_lane("PUT") == WRITE
+
+
+# -- the upcoming providers' limits, said as data: headers in -> wait out -------------------------------------
+def _spec(text: str) -> LimitsSpec:
+    import yaml
+
+    return LimitsSpec.model_validate(yaml.safe_load(text))
+
+
+LINEAR = _spec("""
+window_s: 3600
+retry_after: null
+budgets:
+  requests: {limit: x-ratelimit-requests-limit, remaining: x-ratelimit-requests-remaining,
+             reset: x-ratelimit-requests-reset, reset_unit: epoch_ms}
+  complexity: {limit: x-ratelimit-complexity-limit, remaining: x-ratelimit-complexity-remaining,
+               reset: x-ratelimit-complexity-reset, reset_unit: epoch_ms}
+""")
+FRONT = _spec("""
+budgets: {requests: {limit: x-ratelimit-limit, remaining: x-ratelimit-remaining, reset: x-ratelimit-reset,
+                     reset_unit: epoch_s}}
+""")
+SERVICENOW = _spec("""
+window_s: 3600
+budgets: {requests: {limit: x-ratelimit-limit, reset: x-ratelimit-reset, reset_unit: epoch_s}}
+""")
+FRESHDESK = _spec("""
+budgets: {requests: {limit: x-ratelimit-total, remaining: x-ratelimit-remaining, cost: x-ratelimit-used-currentrequest}}
+""")
+TRELLO = _spec("""
+window_s: 10
+retry_after: null
+budgets:
+  api_key: {limit: x-rate-limit-api-key-max, remaining: x-rate-limit-api-key-remaining,
+            window: x-rate-limit-api-key-interval-ms, window_unit: ms, default_limit: 300}
+  api_token: {limit: x-rate-limit-api-token-max, remaining: x-rate-limit-api-token-remaining,
+              window: x-rate-limit-api-token-interval-ms, window_unit: ms, default_limit: 100}
+""")
+T0 = 1_767_225_600.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "answers", "wait"),
+    [
+        (LINEAR, [{"x-ratelimit-requests-limit": "5000", "x-ratelimit-requests-remaining": "0",
+                   "x-ratelimit-requests-reset": str(int((T0 + 30) * 1000)), "x-ratelimit-complexity-limit": "3000000",
+                   "x-ratelimit-complexity-remaining": "2000000",
+                   "x-ratelimit-complexity-reset": str(int((T0 + 5) * 1000))}], 30.0),
+        (LINEAR, [{"x-ratelimit-requests-limit": "5000", "x-ratelimit-requests-remaining": "4000",
+                   "x-ratelimit-requests-reset": str(int((T0 + 30) * 1000)), "x-ratelimit-complexity-limit": "3000000",
+                   "x-ratelimit-complexity-remaining": "0",
+                   "x-ratelimit-complexity-reset": str(int((T0 + 900) * 1000))}], 900.0),
+        (FRONT, [{"x-ratelimit-limit": "100", "x-ratelimit-remaining": "3", "x-ratelimit-reset": str(int(T0 + 40)),
+                  "retry-after": "20"}], 20.0),
+        (SERVICENOW, [{"x-ratelimit-limit": "2", "x-ratelimit-reset": str(int(T0 + 3000))}] * 2, 3000.0),
+        (FRESHDESK, [{"x-ratelimit-total": "400", "x-ratelimit-remaining": "0", "x-ratelimit-used-currentrequest": "1",
+                      "retry-after": "45"}], 45.0),
+        (TRELLO, [{"x-rate-limit-api-key-interval-ms": "10000", "x-rate-limit-api-key-max": "300",
+                   "x-rate-limit-api-key-remaining": "250", "x-rate-limit-api-token-interval-ms": "10000",
+                   "x-rate-limit-api-token-max": "100", "x-rate-limit-api-token-remaining": "0"}], 10.0),
+        (TRELLO, [{}] * 100, 11.0),
+    ],
+    ids=["linear-requests-exhausted-epoch-ms", "linear-complexity-exhausted", "front-429-retry-after",
+         "servicenow-hourly-size-counted-by-us", "freshdesk-429", "trello-token-exhausted",
+         "trello-100-per-10s-known-without-headers"],
+)
+def test_what_each_provider_says_becomes_the_wait_of_the_next_request(  # type: ignore[no-untyped-def]
+    engine, spec: LimitsSpec, answers: list[dict[str, str]], wait: float
+) -> None:
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, spec, provider="p")
+    for headers in answers:
+        send(lim, "POST", "http://p/api/things", headers)  # writes: never paced, so only the budget holds
+    with pytest.raises(BudgetWait) as caught:
+        send(lim, "POST", "http://p/api/other")
+    assert caught.value.retry_after == pytest.approx(wait, abs=1.5)
+    assert clock() - T0 < 1.0  # deferred, not slept (at most a first pacing slot)
+
+
+def test_a_throttled_answer_without_retry_after_waits_for_the_announced_reset(engine) -> None:  # type: ignore[no-untyped-def]
+    """Linear throttles with 400 RATELIMITED and no Retry-After: the client's error carries the wait
+    of the budget's reset (epoch ms), so the worker defers the job to then instead of retrying blindly."""
+    import httpx
+
+    from deskhand.errors import RateLimited
+    from deskhand.providers.client import ProviderHTTP
+
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, FRONT, provider="p")
+    reset = {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(T0 + 90))}
+    http = ProviderHTTP("http://p", None, limiter=lim, sleep=clock.advance,
+                        http=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(429, headers=reset))))
+    with pytest.raises(RateLimited) as caught:
+        http.request("GET", "/conversations")
+    assert caught.value.retry_after == pytest.approx(90, abs=1.5)
+    assert "requests budget exhausted" in (caught.value.reason or "")
+    assert clock() == T0  # deferred, not slept

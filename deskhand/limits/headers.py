@@ -1,35 +1,51 @@
-"""What a provider's response headers say about its rate limits, read through its definition.
+"""What a provider's response headers say about its rate budgets, read through its definition.
 
-Zendesk: ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining`` / ``ratelimit-reset`` (seconds) and
-``Retry-After`` on 429. Jira: ``X-RateLimit-Limit`` / ``-Remaining``; on 429 ``Retry-After``,
-``X-RateLimit-Reset`` (ISO-8601) and ``RateLimit-Reason`` (FACTS §1.5, §2.5).
+Every figure is read where the definition's `limits.budgets` says, in the unit it declares (an
+epoch-millisecond reset is not mistaken for seconds); nothing is guessed from the value's size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 
-from deskhand.providers.definition import LimitsSpec
+from deskhand.providers.spec_limits import BudgetSpec, LimitsSpec, ResetUnit
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
+class BudgetReading:
+    """One budget as one response announced it (None: not said)."""
+
     limit: int | None = None
     remaining: int | None = None
     reset_s: float | None = None  # seconds until the window resets (as of the response)
-    retry_after: float | None = None
-    reason: str | None = None  # Jira RateLimit-Reason
-    near_limit: bool = False
+    window_s: float | None = None  # the window's length, when a header says
+    cost: float | None = None
 
     @property
     def known(self) -> bool:
         return self.limit is not None and self.remaining is not None
 
+    @property
+    def exhausted(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    budgets: dict[str, BudgetReading] = field(default_factory=dict)
+    retry_after: float | None = None
+    reason: str | None = None
+
+    def latest_reset(self) -> float | None:
+        resets = [b.reset_s for b in self.budgets.values() if b.reset_s is not None]
+        return max(resets) if resets else None
+
 
 def _number(value: str | None) -> float | None:
-    if value in (None, ""):
+    if value is None or not value.strip():
         return None
     try:
         return float(value)
@@ -37,30 +53,80 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def _reset_seconds(value: str | None, now: float) -> float | None:
-    """Seconds until reset: a number of seconds, a Unix time, or an ISO-8601 instant."""
-    number = _number(value)
-    if number is not None:
-        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
-    if not value:
-        return None
+def _instant(value: str) -> float | None:
     try:
-        return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now)
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
 
 
+def _http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def reset_seconds(value: str | None, unit: ResetUnit, now: float) -> float | None:
+    """Seconds from `now` until a reset given as `value` in `unit` (never negative); None if unreadable."""
+    if value is None or not value.strip():
+        return None
+    if unit in ("seconds", "epoch_s", "epoch_ms"):
+        number = _number(value)
+        if number is None:
+            return None
+        at = {"seconds": now + number, "epoch_s": number, "epoch_ms": number / 1000.0}[unit]
+    else:
+        found = _http_date(value) if unit == "http_date" else _instant(value)
+        if found is None:
+            return None
+        at = found
+    return max(0.0, at - now)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """RFC 9110 Retry-After: delay-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    number = _number(value)
+    if number is not None:
+        return max(0.0, number)
+    at = _http_date(value)
+    return None if at is None else max(0.0, at - now)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def read_budget(spec: BudgetSpec, headers: Mapping[str, str], now: float) -> BudgetReading:
+    def get(name: str | None) -> str | None:
+        return headers.get(name) if name else None
+
+    limit = _number(get(spec.limit))
+    remaining = _number(get(spec.remaining))
+    used = _number(get(spec.used))
+    if remaining is None and used is not None and limit is not None:
+        remaining = max(0.0, limit - used)
+    window = _number(get(spec.window))
+    if window is not None and spec.window_unit == "ms":
+        window /= 1000.0
+    return BudgetReading(
+        limit=_int(limit),
+        remaining=_int(remaining),
+        reset_s=reset_seconds(get(spec.reset), spec.reset_unit, now),
+        window_s=window if window and window > 0 else None,
+        cost=_number(get(spec.cost)),
+    )
+
+
 def read_headers(spec: LimitsSpec, headers: Mapping[str, str], now: float) -> Reading:
-    limit = _number(headers.get(spec.limit_header)) if spec.limit_header else None
-    remaining = _number(headers.get(spec.remaining_header)) if spec.remaining_header else None
-    reset_raw = headers.get(spec.reset_header) if spec.reset_header else None
-    if reset_raw is None:
-        reset_raw = headers.get("x-ratelimit-reset")
+    """Every budget, the Retry-After and the reason one response's headers announce."""
+    reason = None
+    if spec.reason is not None:
+        reason = next((headers[h] for h in spec.reason.headers() if headers.get(h)), None)
     return Reading(
-        limit=int(limit) if limit is not None else None,
-        remaining=int(remaining) if remaining is not None else None,
-        reset_s=_reset_seconds(reset_raw, now),
-        retry_after=_number(headers.get(spec.retry_after_header)),
-        reason=headers.get("ratelimit-reason") or headers.get("x-beta-ratelimit-reason"),
-        near_limit=(headers.get("x-ratelimit-nearlimit") or "").lower() == "true",
+        budgets={name: read_budget(b, headers, now) for name, b in spec.budgets.items()},
+        retry_after=retry_after_seconds(headers.get(spec.retry_after), now) if spec.retry_after else None,
+        reason=reason,
     )

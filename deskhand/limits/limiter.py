@@ -1,13 +1,14 @@
 """The provider client's limiter: budgets in the shared book (store or Redis), fed by the provider's headers.
 
-Before each request every budget it falls under must give one unit: the account's (and, for
-providers that limit per endpoint, the endpoint's; for writes with a per-record limit, the
-record's). A short wait is slept here; a long one (an exhausted hourly quota, a window that resets
-in a minute while a worker holds a job) raises :class:`BudgetWait`, which the worker turns into a
-deferral of the job to that time — a worker never parks. After each response the headers update the
-budget; a ``Retry-After`` (429) blocks the budget it names, per Jira's ``RateLimit-Reason``:
-``jira-quota-*`` blocks the whole account until the quota resets, ``jira-burst-based`` the endpoint
-briefly, ``jira-per-issue-on-write`` writes to that issue.
+Before each request every budget it falls under must give one unit: the account's budgets, the
+endpoint's (budgets with ``scope: endpoint``), and for a write to a record, the record's (keyed by
+the call's declared record argument, e.g. ``ticket_id``). A short wait is slept here; a long one (an
+exhausted quota, a window that resets in a minute while a worker holds a job) raises
+:class:`BudgetWait`, which the worker turns into a deferral of the job to that time — a worker never
+parks. After each response the headers update the budgets (read in the units the definition
+declares); a budget announced as exhausted holds its key until its reset; a ``Retry-After`` holds
+what the definition's ``limits.reason.scopes`` maps the throttle's reason to: the account, the
+endpoint, the record, or the whole account until the quota resets (always deferred).
 """
 
 from __future__ import annotations
@@ -17,24 +18,25 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import Engine
 
 from deskhand.errors import RateLimited
 from deskhand.limits.book import BudgetBook, Verdict
 from deskhand.limits.headers import Reading, read_headers
 from deskhand.limits.lanes import BACKFILL, INTERACTIVE, WRITE, current_lane
-from deskhand.providers.client import current_request
-from deskhand.providers.definition import LimitsSpec
+from deskhand.providers.client import current_call, current_request
+from deskhand.providers.spec_limits import BudgetSpec, LimitsSpec
 
 log = logging.getLogger(__name__)
 MAX_SLEEP_S = {WRITE: 5.0, INTERACTIVE: 5.0, BACKFILL: 300.0}
 UNBOUNDED = 10**9  # limit of a budget that only carries blocks (no headers seen for it)
+QUOTA = "quota exhausted"  # a block with this reason is always deferred, however short
 _ID_SEGMENT = re.compile(r"\d")
-
-
 class Book(Protocol):
     """Where budgets live: the store (BudgetBook) or Redis (deskhand.limits.redis); same policy."""
 
@@ -73,14 +75,19 @@ def endpoint_of(method: str, url: str) -> str:
     return f"{method} {'/'.join(parts)}"
 
 
-def record_of(url: str) -> str | None:
-    """The record a write touches: the path up to its first id-like segment ('/issue/SUP-1')."""
-    out = []
-    for part, is_id in _segments(url):
-        out.append(part)
-        if is_id:
-            return "/".join(out)
-    return None
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """What observe() says: the budgets now hold requests back for `wait_s`, because `reason`."""
+
+    wait_s: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    key: str
+    static: tuple[int, float] | None = None  # (limit, window_s) known without headers
+    spread: bool = False
 
 
 class BudgetLimiter:
@@ -105,88 +112,132 @@ class BudgetLimiter:
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "waits": 0, "wait_s": 0.0, "blocks": 0}
         self.last: Verdict | None = None
+        account_wide = [n for n, b in spec.budgets.items() if b.scope == "account"]
+        # account-wide holds go to every account-wide budget (each request takes from them anyway),
+        # or to the bare account key when the provider announces none
+        self._account_holders = [f"{self.account_key}|{n}" for n in account_wide] or [self.account_key]
+        self._endpoint_budget = next((n for n, b in spec.budgets.items() if b.scope == "endpoint"), None)
+        scopes = set(spec.reason.scopes.values()) | {spec.reason.default} if spec.reason else set()
+        self._endpoint_holds = "endpoint" in scopes and self._endpoint_budget is None
+        self._record_holds = "record" in scopes or bool(spec.records and spec.records.writes)
 
     # -- keys ------------------------------------------------------------------------------
-    def _bucket(self, method: str, url: str) -> str:
-        if self.spec.bucket == "endpoint":
-            return f"{self.account_key}|{endpoint_of(method, url)}"
-        return self.account_key
+    def _endpoint(self, method: str, url: str) -> str:
+        declared = current_call()[0]
+        return declared if declared else endpoint_of(method, url)
 
-    def _keys(self, method: str, url: str, lane: str) -> list[tuple[str, tuple[int, float] | None]]:
-        keys: list[tuple[str, tuple[int, float] | None]] = [(self.account_key, None)]
-        bucket = self._bucket(method, url)
-        if bucket != self.account_key:
-            keys.append((bucket, None))
-        record = record_of(url) if lane == WRITE else None
-        if record:
-            keys.append((f"{self.account_key}|record:{record}", None))  # carries a per-record 429's block
-            for n, per_s in self.spec.per_record_writes:
-                keys.append((f"{self.account_key}|write{per_s:g}s:{record}", (n, per_s)))
+    def budget_key(self, name: str, budget: BudgetSpec, endpoint: str) -> str:
+        key = f"{self.account_key}|{name}"
+        return f"{key}|{endpoint}" if budget.scope == "endpoint" else key
+
+    def _endpoint_hold_key(self, endpoint: str) -> str:
+        if self._endpoint_budget is not None:
+            return self.budget_key(self._endpoint_budget, self.spec.budgets[self._endpoint_budget], endpoint)
+        return f"{self.account_key}|endpoint|{endpoint}"
+
+    def _record_hold_key(self, record: str) -> str:
+        return f"{self.account_key}|record:{record}"
+
+    def _keys(self, method: str, url: str, lane: str) -> list[_Key]:
+        endpoint = self._endpoint(method, url)
+        keys = [] if self._account_holders[0] != self.account_key else [_Key(self.account_key)]
+        for name, budget in self.spec.budgets.items():
+            static = (budget.default_limit, self.spec.window_of(budget)) if budget.default_limit else None
+            keys.append(_Key(self.budget_key(name, budget, endpoint), static, budget.spread))
+        if self._endpoint_holds:
+            keys.append(_Key(self._endpoint_hold_key(endpoint)))
+        record = current_call()[1]
+        if record and lane == WRITE and self._record_holds:
+            keys.append(_Key(self._record_hold_key(record)))  # carries a per-record throttle's hold
+            for n, per_s in self.spec.records.writes if self.spec.records else []:
+                keys.append(_Key(f"{self.account_key}|write{per_s:g}s:{record}", (n, per_s)))
         return keys
 
     # -- the Limiter protocol --------------------------------------------------------------
     def before_request(self) -> None:
         method, url = current_request()
         lane = current_lane(method)
-        for key, static in self._keys(method, url, lane):
-            if static is not None:
-                self.book.ensure(key, static[0], static[1], self.clock())
+        for key in self._keys(method, url, lane):
             self._take(key, lane)
         self._local.sent_at = self.clock()
         with self._lock:
             self.stats["requests"] += 1
 
-    def _take(self, key: str, lane: str) -> None:
+    def _take(self, key: _Key, lane: str) -> None:
         while True:
-            verdict = self.book.acquire(key, lane, self.clock(), spread=self.spec.spread and key != self.account_key)
+            verdict = self.book.acquire(key.key, lane, self.clock(), spread=key.spread)
+            if key.static is not None and verdict.go and verdict.remaining is None:  # not in the book yet
+                self.book.ensure(key.key, key.static[0], key.static[1], self.clock())
+                verdict = self.book.acquire(key.key, lane, self.clock(), spread=key.spread)
             self.last = verdict
             if verdict.go:
                 return
-            if verdict.wait_s > self.max_sleep_s.get(lane, 5.0):
-                log.info("limits.defer key=%s lane=%s wait=%.2fs reason=%s", key, lane, verdict.wait_s, verdict.reason)
+            if verdict.wait_s > self.max_sleep_s.get(lane, 5.0) or verdict.reason.startswith(QUOTA):
+                log.info("limits.defer key=%s lane=%s wait=%.2fs reason=%s", key.key, lane, verdict.wait_s,
+                         verdict.reason)
                 raise BudgetWait(verdict)
             if verdict.wait_s >= 0.05:
-                log.info("limits.wait key=%s lane=%s wait=%.2fs reason=%s", key, lane, verdict.wait_s, verdict.reason)
+                log.info("limits.wait key=%s lane=%s wait=%.2fs reason=%s", key.key, lane, verdict.wait_s,
+                         verdict.reason)
             with self._lock:
                 self.stats["waits"] += 1
                 self.stats["wait_s"] += verdict.wait_s
             self.sleep(verdict.wait_s)
 
-    def observe(self, headers: Mapping[str, str]) -> None:
+    def observe(self, headers: Mapping[str, str]) -> Hold | None:
+        """Feed one response's headers into the budgets; the hold they now impose (None: none)."""
         now = self.clock()
         method, url = current_request()
-        reading = read_headers(self.spec, headers, now)
-        bucket = self._bucket(method, url)
+        endpoint = self._endpoint(method, url)
+        reading = read_headers(self.spec, headers if isinstance(headers, httpx.Headers) else httpx.Headers(headers),
+                               now)
         if reading.retry_after is not None:
-            self._blocked(reading, method, url, bucket, now)
-            return
-        if reading.known:
-            assert reading.limit is not None and reading.remaining is not None
-            sent_at = getattr(self._local, "sent_at", now)
-            self.book.observe(
-                bucket, reading.limit, reading.remaining, reading.reset_s, sent_at=sent_at, now=now,
-                window_s=self.spec.window_s,
-            )
+            return self._throttled(reading, endpoint, now)
+        sent_at = getattr(self._local, "sent_at", now)
+        hold: Hold | None = None
+        for name, budget in self.spec.budgets.items():
+            seen = reading.budgets[name]
+            key = self.budget_key(name, budget, endpoint)
+            window = seen.window_s or self.spec.window_of(budget)
+            limit = seen.limit or budget.default_limit
+            remaining = seen.remaining
+            if remaining is None and seen.limit is not None:
+                remaining = seen.limit - 1  # a size without a count (ServiceNow): we count, this one included
+            if remaining is None or limit is None:
+                continue
+            self.book.observe(key, limit, remaining, seen.reset_s, sent_at=sent_at, now=now, window_s=window)
+            if seen.exhausted:
+                wait = seen.reset_s if seen.reset_s is not None else window
+                reason = f"{name} budget exhausted (0 of {limit} left) until it resets"
+                self._hold([key], wait, reason, now, limit, window)
+                if hold is None or (hold.wait_s or 0.0) < wait:
+                    hold = Hold(wait, reason)
+        return hold
 
-    def _blocked(self, reading: Reading, method: str, url: str, bucket: str, now: float) -> None:
-        reason = reading.reason or "429 Too Many Requests"
+    def _throttled(self, reading: Reading, endpoint: str, now: float) -> Hold:
+        """A throttled answer with a Retry-After: hold what its reason's scope names."""
+        scope = self.spec.scope_of(reading.reason)
         wait = reading.retry_after or 0.0
-        key, limit = bucket, reading.limit or UNBOUNDED
-        if reason.startswith("jira-quota") or reason.endswith("cost-based"):
-            key, limit = self.account_key, UNBOUNDED
-            wait = max(wait, reading.reset_s or 0.0)
-            reason = f"hourly quota exhausted ({reason})"
-        elif reason == "jira-per-issue-on-write":
-            record = record_of(url)
-            key = f"{self.account_key}|record:{record}" if record else bucket
-            limit = UNBOUNDED
-        elif reading.reason:
-            reason = f"burst limit ({reason})"
+        said = f"({reading.reason})" if reading.reason else "(429 Too Many Requests)"
+        record = current_call()[1]
+        if scope == "quota":
+            wait = max(wait, reading.latest_reset() or 0.0)
+            keys, reason = self._account_holders, f"{QUOTA} {said}"
+        elif scope == "endpoint":
+            keys, reason = [self._endpoint_hold_key(endpoint)], f"endpoint limit {said}"
+        elif scope == "record" and record:
+            keys, reason = [self._record_hold_key(record)], f"record limit on {record} {said}"
+        else:
+            keys, reason = self._account_holders, f"account limit {said}"
+        self._hold(keys, wait, f"{reason}: Retry-After {wait:g}s", now, UNBOUNDED, self.spec.window_s)
+        return Hold(wait, reason)
+
+    def _hold(self, keys: list[str], wait: float, reason: str, now: float, limit: int, window_s: float) -> None:
         with self._lock:
             self.stats["blocks"] += 1
-        log.info("limits.block key=%s wait=%.2fs reason=%s", key, wait, reason)
-        self.book.block(key, now + wait, f"{reason}: Retry-After {wait:g}s", now, limit=limit,
-                        window_s=self.spec.window_s)
+        for key in keys:
+            log.info("limits.block key=%s wait=%.2fs reason=%s", key, wait, reason)
+            self.book.block(key, now + wait, reason, now, limit=limit, window_s=window_s)
 
 
 def budget_limiter(

@@ -5,7 +5,9 @@
   (a longer wait is raised as RateLimited so the queue can come back later: workers never park);
 - 5xx and broken connections: a few retries with exponential backoff, but only for requests
   that are safe to repeat (GET/HEAD, or a connection that never got the request out);
-- a limiter may plug in: ``before_request()`` before each send, ``observe(headers)`` after.
+- a limiter may plug in: ``before_request()`` before each send, ``observe(headers)`` after; what
+  ``observe`` answers (the wait and reason its budgets now impose) fills a throttled answer's
+  ``retry_after`` / ``reason`` when the provider gave none (Linear's 400 RATELIMITED: the reset header).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 _REQUEST: ContextVar[tuple[str, str]] = ContextVar("deskhand_provider_request", default=("GET", ""))
+_CALL: ContextVar[tuple[str | None, str | None]] = ContextVar("deskhand_provider_call", default=(None, None))
 
 
 def current_request() -> tuple[str, str]:
@@ -33,12 +36,25 @@ def current_request() -> tuple[str, str]:
     return _REQUEST.get()
 
 
+def current_call() -> tuple[str | None, str | None]:
+    """(endpoint, record) of the request being sent, as its call declared them: the endpoint is
+    ``"METHOD /declared/{path}"``, the record the value of the definition's ``limits.records.arg``."""
+    return _CALL.get()
+
+
+class Throttle(Protocol):
+    """What a limiter says after a response: how long its budgets now hold requests back, and why."""
+
+    wait_s: float | None
+    reason: str | None
+
+
 class Limiter(Protocol):
     """What a rate-limit budget offers the client: may block or raise in before_request()."""
 
     def before_request(self) -> None: ...
 
-    def observe(self, headers: Mapping[str, str]) -> None: ...
+    def observe(self, headers: Mapping[str, str]) -> Throttle | None: ...
 
 
 class ConnectionFailed(ProviderError):
@@ -84,9 +100,21 @@ class ProviderHTTP:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
+        record: str | None = None,
     ) -> httpx.Response:
-        """Send with retries; a 2xx response, or the ProviderError of the last attempt."""
+        """Send with retries; a 2xx response, or the ProviderError of the last attempt. `endpoint`
+        (``"METHOD /declared/path"``) and `record` tell the limiter which budgets the call falls under."""
         method = method.upper()
+        token = _CALL.set((endpoint, record))
+        try:
+            return self._request(method, path, params, json, headers)
+        finally:
+            _CALL.reset(token)
+
+    def _request(
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, headers: Mapping[str, str] | None
+    ) -> httpx.Response:
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
@@ -132,15 +160,19 @@ class ProviderHTTP:
             raise ConnectionFailed(f"{method} {url}: cannot connect: {exc}", sent=False) from exc
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"{method} {url}: {type(exc).__name__}: {exc}", sent=True) from exc
-        if self.limiter is not None:
-            self.limiter.observe(response.headers)
+        throttle = self.limiter.observe(response.headers) if self.limiter is not None else None
         if not response.is_success:
-            raise ProviderError.from_response(response)
+            error = ProviderError.from_response(response)
+            if isinstance(error, RateLimited) and throttle is not None:
+                if error.retry_after is None:
+                    error.retry_after = throttle.wait_s
+                error.reason = error.reason or throttle.reason
+            raise error
         return response
 
     def _should_retry(self, method: str, exc: BaseException) -> bool:
         if isinstance(exc, RateLimited):  # status None: a budget's "later", raised before sending
-            return exc.status == 429 and (exc.retry_after is None or exc.retry_after <= self._max_retry_after)
+            return exc.status is not None and (exc.retry_after is None or exc.retry_after <= self._max_retry_after)
         if isinstance(exc, ConnectionFailed):
             return not exc.sent or method in _SAFE_METHODS
         if isinstance(exc, ProviderError):

@@ -223,7 +223,10 @@ class Connector:
         }
         url = overrides.pop("url", None)
         request.update(overrides)
-        return self.http.request(spec.method, url or path, **request)
+        records = self.definition.limits.records  # the budgets the call falls under (deskhand.limits)
+        record = args.get(records.arg) if records else None
+        return self.http.request(spec.method, url or path, endpoint=f"{spec.method} {spec.path}",
+                                 record=None if record in (None, "") else str(record), **request)
 
     def call(self, spec: CallSpec, args: Mapping[str, Any]) -> Any:
         """The JSON body of a call (or what its hook returns)."""

@@ -14,8 +14,9 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
          | {type: bearer, token: "{access_token}"}
          | {type: header, header: Authorization, value: "{api_key}"}
          | {type: query, params: {key: "{api_key}", token: "{api_token}"}}
-    limits: {remaining_header, limit_header, reset_header, retry_after_header,   # for a limiter
-             bucket: account|endpoint, window_s: 60, per_record_writes: [[20, 2]], spread: bool}
+    limits: {window_s, retry_after, budgets: {<name>: {limit, remaining, reset, reset_unit, scope, ...}},
+             reason: {header, scopes: {<reason>: account|endpoint|record|quota}}, records: {arg, writes}}
+                                      # rate budgets: see deskhand/providers/spec_limits.py
     sync: {feed: {type: cursor|updated, call: <call>, cursor, end, query, since_format, overlap_s,
            updated}, deleted: {path: value}, comments: per_ticket|<path>, comments_total, sweep: <call>}
     paginate: <paginator>             # default for every list call; a call may override it
@@ -67,6 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from deskhand.errors import ConfigError
 from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
 from deskhand.providers.fields import map_key
+from deskhand.providers.spec_limits import LimitsSpec
 
 DEFS_DIR = Path(__file__).parent / "defs"
 _CALL = re.compile(r"^(GET|POST|PUT|PATCH|DELETE)\s+(\S+)$")
@@ -155,17 +157,6 @@ class OffsetPaging(_Strict):
 
 
 PagingSpec = Annotated[NextUrlPaging | TokenPaging | OffsetPaging, Field(discriminator="type")]
-
-
-class LimitsSpec(_Strict):
-    remaining_header: str | None = None
-    limit_header: str | None = None
-    reset_header: str | None = None
-    retry_after_header: str = "retry-after"
-    bucket: Literal["account", "endpoint"] = "account"  # what one budget covers (Jira: method x endpoint)
-    window_s: float = Field(60.0, gt=0)  # the window when the headers don't say when it resets
-    per_record_writes: list[tuple[int, float]] = Field(default_factory=list)  # [[n, per_s]] writes to one record
-    spread: bool = False  # no reset header (a token bucket): send evenly, window_s / limit apart
 
 
 class FeedSpec(_Strict):

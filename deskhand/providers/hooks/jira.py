@@ -95,7 +95,8 @@ def assign(connector: Connector, action: Action, args: Mapping[str, Any]) -> dic
     if not account:
         raise ValueError("jira assign needs user_id or team_id (an accountId)")
     key = str(args["ticket_id"])
-    response = connector.http.request("PUT", f"/issue/{quote(key, safe='')}/assignee", json={"accountId": account})
+    response = connector.http.request("PUT", f"/issue/{quote(key, safe='')}/assignee", json={"accountId": account},
+                                      record=key)  # a write to the issue: its per-issue budget
     summary = {"action": action.kind.value, "ticket_id": key, "status_code": response.status_code}
     summary["user_id"] = str(account)
     if args.get("team_id"):
@@ -158,7 +159,7 @@ class _Planner:
         return edges
 
     def take(self, edge: _Edge) -> None:
-        self.c.http.request("POST", self.path + "/transitions", json={"transition": {"id": edge.id}})
+        self.c.http.request("POST", self.path + "/transitions", json={"transition": {"id": edge.id}}, record=self.key)
         self.taken.append(edge.name)
         self.status = dict(edge.to)
 
