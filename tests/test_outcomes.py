@@ -140,10 +140,13 @@ def test_a_sent_draft_is_measured_and_shows_in_metrics_and_prometheus(store: Sto
         assert entry["outcome"] == "accepted" and 0 < entry["edit_distance"] <= 0.15
         (row,) = compute(store, by=("account", "category"))
         assert (row["drafts"], row["draft_acceptance"]) == (1, 1.0)
+        from deskhand.api.keys import create_key
         from deskhand.gateway.app import create_app
         from deskhand.sim.base import SimServer
 
+        _, key = create_key(store.engine, loop.rt.store.get_account("acme").tenant_id, ["admin"])
         with SimServer(create_app(loop.rt)) as gw:
-            body = httpx.get(f"{gw.url}/metrics").text
+            assert httpx.get(f"{gw.url}/metrics").status_code == 401
+            body = httpx.get(f"{gw.url}/metrics", headers={"Authorization": f"Bearer {key}"}).text
         assert f'deskhand_draft_acceptance{{account="acme",category="{entry["category"]}"}} 1.0' in body
         assert "deskhand_decisions" in body

@@ -14,6 +14,7 @@ from deskhand.cli import core as core  # connect, accounts, kb, events, decision
 from deskhand.cli import eval_quality as eval_quality  # eval triage|answers, triage train
 from deskhand.cli import eval_retrieval as eval_retrieval  # eval retrieval
 from deskhand.cli import kb as kb  # kb pull
+from deskhand.cli import keys as keys  # keys create|list|revoke
 from deskhand.cli import metrics as metrics  # metrics, kb gaps
 from deskhand.cli import policy as policy  # policy show|set|advice, switch trip|reset|list
 from deskhand.cli import replay as replay  # replay ACCOUNT

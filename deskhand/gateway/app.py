@@ -1,4 +1,4 @@
-"""The ASGI gateway: signed webhooks in, durable events out; health; a small read API.
+"""The ASGI gateway: signed webhooks in, durable events out; health; the unified API (deskhand.api).
 
 A webhook is answered 2xx only after its events and their jobs are committed. Everything that can
 be wrong with a request is answered before anything is written: unknown account → 404, signature
@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskhand import __version__
+from deskhand.api import mount as mount_api
 from deskhand.errors import ConfigError, PayloadError, SignatureError
 from deskhand.gateway.dedupe import open_deduper
 from deskhand.gateway.ingest import Ingest
@@ -144,7 +145,9 @@ def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -
         for th in threads:
             th.join(timeout=30)
 
-    app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan)
+    # /docs and /openapi.json are served by deskhand.api (behind an API key), not FastAPI's open ones
+    app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.rt = rt
     add_metrics_route(app, rt)  # GET /metrics (Prometheus)
     app.state.dedupe = dedupe = open_deduper(rt.settings.redis_url)
@@ -174,12 +177,7 @@ def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -
     app.add_route("/webhooks/{provider}/{account}", webhook, methods=["POST"], include_in_schema=False)
     app.add_middleware(WebhookRoute, handle=webhook)
 
-    @app.get("/api/decisions")
-    def decisions(
-        account: str | None = None, ticket: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
-        rows = rt.store.list_decisions(account=account, ticket_id=ticket, limit=min(limit, 500))
-        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows]
+    mount_api(app)  # /v1 (API keys, scopes, tenants), /openapi.json, /docs
 
     return app
 

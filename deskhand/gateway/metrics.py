@@ -7,14 +7,17 @@ figures are the same ones `deskhand metrics` prints, per account and category.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
+from deskhand.api.auth import require, tenant_account_names
+from deskhand.api.keys import Principal
 from deskhand.runtime import Runtime
 
 RATES = (
@@ -36,14 +39,18 @@ COUNTS = (
 
 
 class LedgerCollector(Collector):
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    """The ledger's series; with `accounts`, only those accounts' (a tenant's own)."""
+
+    def __init__(self, rt: Runtime, accounts: frozenset[str] | None = None) -> None:
+        self.rt, self.accounts = rt, accounts
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from deskhand.responder.scores import compute
         from deskhand.responder.switches import list_switches
 
         rows = compute(self.rt.store, by=("account", "category"))
+        if self.accounts is not None:
+            rows = [r for r in rows if r["account"] in self.accounts]
         labels = ["account", "category"]
         for name, doc in (*COUNTS, *RATES):
             family = GaugeMetricFamily(f"deskhand_{name}", doc, labels=labels)
@@ -55,6 +62,8 @@ class LedgerCollector(Collector):
                                     labels=["scope", "automatic"])
         counts: dict[tuple[str, str], int] = {}
         for s in list_switches(self.rt.store):
+            if self.accounts is not None and s.get("account") is not None and s["account"] not in self.accounts:
+                continue
             key = (s["scope"], "true" if s["automatic"] else "false")
             counts[key] = counts.get(key, 0) + 1
         for key, n in sorted(counts.items()):
@@ -63,10 +72,14 @@ class LedgerCollector(Collector):
 
 
 def add_metrics_route(app: FastAPI, rt: Runtime) -> None:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(LedgerCollector(rt))
+    """GET /metrics for a key with the `admin` scope: its labels name accounts, so a key sees only its
+    own tenant's series."""
+    def scrape(tenant_id: str) -> bytes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(LedgerCollector(rt, frozenset(tenant_account_names(rt, tenant_id))))
+        return generate_latest(registry)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        body = await run_in_threadpool(generate_latest, registry)
+    async def metrics(who: Annotated[Principal, Depends(require("admin"))]) -> Response:
+        body = await run_in_threadpool(scrape, who.tenant_id)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
