@@ -1,7 +1,7 @@
 """unified API: API keys, idempotency keys, outbound webhook endpoints and outbox (issue 16)
 
 Revision ID: api_0001
-Revises: 0001
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "api_0001"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
