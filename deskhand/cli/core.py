@@ -352,16 +352,22 @@ def serve(
     no_workers: Annotated[bool, typer.Option("--no-workers", help="Only receive webhooks.")] = False,
     sync_interval: Annotated[float, typer.Option(help="Seconds between incremental syncs of every account "
                                                       "(0: off).")] = 300.0,
+    header_timeout: Annotated[float, typer.Option(help="Seconds a request's line and headers may take.")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(help="Seconds a webhook's body may take (then 408).")] = 30.0,
+    graceful_timeout: Annotated[float, typer.Option(help="On SIGTERM: seconds running requests get.")] = 10.0,
 ) -> None:
-    """Run the gateway (webhooks, health, API) with in-process workers by default."""
-    import uvicorn
-
+    """Run the gateway (webhooks, health, API) with in-process workers by default. Every wait is
+    bounded (request heads, bodies, idle keep-alive 5 s, shutdown); the read API and
+    /metrics need DESKHAND_API_TOKEN (a bearer token) and are refused without one."""
+    from deskhand.gateway import server
     from deskhand.gateway.app import create_app
 
     setup_logging()
     rt = runtime()
-    app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval)
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval,
+                      body_timeout_s=body_timeout)
+    bounds = server.Bounds(header_timeout_s=header_timeout, graceful_s=graceful_timeout)
+    server.run(app_, host, port, bounds, log_level="warning")
 
 
 @app.command()

@@ -4,6 +4,12 @@ A webhook is answered 2xx only after its events and their jobs are committed. Ev
 be wrong with a request is answered before anything is written: unknown account → 404, signature
 missing / wrong / stale → 401, signed but unreadable payload → 400, store unavailable → 503 (so the
 provider retries later).
+
+Inputs are bounded before anything is trusted (issue 14): the account is looked up before the body
+is read (unknown account → 404 without reading it); the body is read against the provider's
+`webhooks.max_body_bytes` (default 1 MB, 413 as soon as it is passed, before the signature is
+checked) and within `body_timeout_s` (408 for a half-sent body); a client that hangs up mid-body is
+one log line. Ids longer than the store's columns and JSON nested too deeply are 400.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskhand import __version__
@@ -29,8 +36,10 @@ from deskhand.errors import ConfigError, PayloadError, SignatureError
 from deskhand.gateway.dedupe import open_deduper
 from deskhand.gateway.ingest import Ingest
 from deskhand.gateway.metrics import add_metrics_route
+from deskhand.model import Event
 from deskhand.runtime import Runtime
 from deskhand.store import AccountRecord
+from deskhand.store.schema import events as events_table
 
 if TYPE_CHECKING:
     from deskhand.providers.connector import Connector
@@ -111,6 +120,49 @@ class WebhookRoute:
         await self.app(scope, receive, send)
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, read no further than `limit` bytes (BodyTooLarge) and for no longer than
+    `timeout_s` (TimeoutError); ClientDisconnect when the client hangs up first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(timeout_s):
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+# the store's widths: a longer id would fail the insert (on PostgreSQL) and be retried for ever
+ID_LIMITS = {
+    name: getattr(events_table.c[name].type, "length", None) or 255
+    for name in ("ticket_id", "delivery_id", "comment_id", "author_id")
+}
+
+
+def too_long_id(events: list[Event]) -> str | None:
+    """The first id of `events` longer than the store keeps, described (None when all fit)."""
+    for e in events:
+        for name, limit in ID_LIMITS.items():
+            value = getattr(e, name)
+            if value is not None and len(value) > limit:
+                return f"{name} is {len(value)} characters long (at most {limit})"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Found:
     account: AccountRecord | None
@@ -123,9 +175,19 @@ def _error(status: int, code: str, message: str, *, retry_after: int | None = No
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
-def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -> FastAPI:
+DEFAULT_MAX_BODY = 1_000_000
+
+
+def create_app(
+    rt: Runtime,
+    *,
+    workers: int = 0,
+    sync_interval_s: float = 0.0,
+    body_timeout_s: float = 30.0,
+) -> FastAPI:
     """The gateway. With `workers` > 0 it also runs that many worker threads in-process; with
-    `sync_interval_s` > 0, an incremental sync of every account at that interval (deskhand.sync.loop)."""
+    `sync_interval_s` > 0, an incremental sync of every account at that interval (deskhand.sync.loop).
+    `body_timeout_s` bounds how long a webhook's body may take to arrive."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -163,19 +225,32 @@ def create_app(rt: Runtime, *, workers: int = 0, sync_interval_s: float = 0.0) -
         return JSONResponse({"status": "ok", "version": __version__, "jobs": counts})
 
     async def webhook(request: Request) -> Response:
-        body = await request.body()
         provider, name = request.path_params["provider"], request.path_params["account"]
         try:
             found = await accounts.get(name)
         except SQLAlchemyError as exc:  # refused, reset, closed mid-restart: all mean "retry later"
             log.error("webhook for %s: store unavailable: %s", name, exc.__class__.__name__)
             return _error(503, "store_unavailable", "the store is unavailable; retry later")
+        if found.account is None or found.account.provider != provider:  # the body is never read
+            return _error(404, "unknown_account", f"no {provider} account named {name!r}")
+        spec = found.connector.definition.webhooks if found.connector is not None else None
+        limit = spec.max_body_bytes if spec is not None else DEFAULT_MAX_BODY
+        try:
+            body = await read_body(request, limit, body_timeout_s)
+        except BodyTooLarge:
+            return _error(413, "body_too_large", f"webhook bodies for {provider} are limited to {limit} bytes")
+        except TimeoutError:
+            log.warning("webhook for %s: body not received within %.0f s", name, body_timeout_s)
+            return _error(408, "body_timeout", f"the body did not arrive within {body_timeout_s:.0f} s")
+        except ClientDisconnect:
+            log.warning("webhook for %s: the client disconnected before sending the whole body", name)
+            return _error(400, "client_disconnected", "the client disconnected mid-body")
         return await _receive(ingest, found, provider, name, request.headers, body)
 
     # POST /webhooks/… is answered by WebhookRoute, ahead of FastAPI's routing and middleware; the
     # route stays for what the middleware passes on (other methods get 405, as before)
     app.add_route("/webhooks/{provider}/{account}", webhook, methods=["POST"], include_in_schema=False)
-    app.add_middleware(WebhookRoute, handle=webhook)
+    app.add_middleware(WebhookRoute, handle=webhook)  # outermost: webhooks skip everything else
 
     mount_api(app)  # /v1 (API keys, scopes, tenants), /openapi.json, /docs
 
@@ -203,6 +278,8 @@ async def _receive(
         events = found.connector.parse_webhook(headers, body)
     except PayloadError as exc:
         return _error(400, "bad_payload", str(exc))
+    if problem := too_long_id(events):
+        return _error(400, "bad_payload", f"{provider} webhook: {problem}; nothing was stored")
     if not events:
         return JSONResponse({"accepted": [], "duplicates": 0, "ignored": True})
     recorded = await ingest.record(account, events)

@@ -329,6 +329,7 @@ class WebhooksSpec(_Strict):
     delivery_id: DeliveryIdSpec = Field(default_factory=DeliveryIdSpec)
     occurred_at: str | None = None
     events: dict[str, EventRuleSpec | list[EventRuleSpec]]
+    max_body_bytes: int = Field(1_000_000, gt=0)  # larger deliveries are refused (413) while being read
 
 
 class ProviderDefinition(_Strict):

@@ -124,15 +124,35 @@ def verify(
 def _body_path(body: bytes, path: str | None) -> Any:
     try:
         return get_path(json.loads(body), path)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
+
+
+MAX_JSON_DEPTH = 64  # real deliveries nest < 10 deep; deeper ones cannot be stored and read back safely
 
 
 def load_body(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"webhook body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PayloadError(f"webhook body is JSON nested more than {MAX_JSON_DEPTH} deep") from exc
+    if _deeper_than(document, MAX_JSON_DEPTH):
+        raise PayloadError(f"webhook body is JSON nested more than {MAX_JSON_DEPTH} deep")
+    return document
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """True when objects/arrays nest more than `limit` levels (walked without recursion)."""
+    stack = [(document, 1)] if isinstance(document, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def parse_events(

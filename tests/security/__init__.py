@@ -1,0 +1,1 @@
+"""Security tests: each reproduces one finding of issue 14."""
