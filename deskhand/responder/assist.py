@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from deskhand.ai.classify import Classified, categories_from_settings, classify
@@ -71,8 +72,10 @@ def usage_record(c: Completion) -> dict[str, Any]:
 
 
 def respond(
-    rt: Runtime, account: AccountRecord, ticket: Ticket, message: str, policy: Policy, ident: Identity
+    rt: Runtime, account: AccountRecord, ticket: Ticket, message: str, policy: Policy, ident: Identity,
+    *, fired: Sequence[tuple[str, str]] = (),
 ) -> tuple[Decision, dict[str, Any]]:
+    """`fired`: rules the caller already knows fire (a hand-off after a failed automatic reply)."""
     classify_llm, generate_llm = rt.llms()
     taxonomy, shots = account_taxonomy(rt, account.name)
     seed = _Seed(rt)
@@ -84,7 +87,7 @@ def respond(
     triage = got.triage
     usage = [usage_record(got.completion)] if got.completion else []
     inp = rules.RuleInput(ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id)
-    fired = rules.fire(inp, policy) + fire_account_rules(ticket, message, account.settings)
+    fired = [*fired, *rules.fire(inp, policy), *fire_account_rules(ticket, message, account.settings)]
     if got.abstained:
         fired.append(("out_of_scope", got.notes[0] if got.notes else "outside the account's taxonomy"))
     sources = [s for s in rt.retrieve(account.tenant_id, message) if s.score >= policy.min_source_score]
@@ -168,10 +171,11 @@ _last = threading.local()
 
 
 def decide_message(
-    rt: Runtime, account: AccountRecord, ticket: Ticket, message: str, policy: Policy, ident: Identity
+    rt: Runtime, account: AccountRecord, ticket: Ticket, message: str, policy: Policy, ident: Identity,
+    *, fired: Sequence[tuple[str, str]] = (),
 ) -> Decision:
     """``respond``, keeping the evidence for ``evidence_for`` (same thread) so ``handle`` can store it."""
-    decision, evidence = respond(rt, account, ticket, message, policy, ident)
+    decision, evidence = respond(rt, account, ticket, message, policy, ident, fired=fired)
     _last.item = (decision, evidence)
     return decision
 

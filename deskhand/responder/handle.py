@@ -11,9 +11,9 @@ import logging
 
 from deskhand.model import Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
-from deskhand.responder import assist, loopguard, outcomes
+from deskhand.responder import assist, handoff, loopguard, outcomes
 from deskhand.responder.decide import ignore, plan
-from deskhand.responder.modes import apply_autonomy
+from deskhand.responder.modes import Gate, apply_autonomy
 from deskhand.responder.policy import Policy
 from deskhand.runtime import Identity, Runtime
 from deskhand.store import AccountRecord, StoredEvent
@@ -39,16 +39,24 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         return read[0]
 
     # later events settle earlier AI actions in the outcome ledger
-    outcomes.observe(rt, stored, ticket_now=ticket_now)
-    if ev.kind not in ANSWERED_KINDS:
-        log.info("event %s (%s) needs no answer", event_id, ev.kind.value)
-        return None
+    settled = outcomes.observe(rt, stored, ticket_now=ticket_now)
     policy = Policy.from_settings(account.settings)
     ident = rt.identity(account)
-    ticket = ticket_now()
-    decision = _decide(rt, stored, account, ident, ticket, policy)
-    ai_evidence = assist.evidence_for(decision)  # classification, guardrails, LLM usage + cost
-    gate = apply_autonomy(rt.store, account, decision, stored=stored, ticket=ticket)  # modes, kill switches
+    if ev.kind not in ANSWERED_KINDS:
+        failed = any(outcome in handoff.FAILED_OUTCOMES for _, outcome in settled)
+        tried = handoff.failed_replies(rt.store, account.name, ev.ticket_id) if failed else []
+        if not tried:
+            log.info("event %s (%s) needs no answer", event_id, ev.kind.value)
+            return None
+        # a reopen or a bad rating without a message: the promised human takes over now
+        ticket = ticket_now()
+        gate = _gate_handoff(rt, account, handoff.handoff_decision(tried), ticket)
+        ai_evidence: dict[str, object] = {}
+    else:
+        ticket = ticket_now()
+        decision = _decide(rt, stored, account, ident, ticket, policy)
+        ai_evidence = assist.evidence_for(decision)  # classification, guardrails, LLM usage + cost
+        gate = apply_autonomy(rt.store, account, decision, stored=stored, ticket=ticket)  # modes, kill switches
     decision = gate.decision
     team = ident.teams.get(policy.escalation_team.lower()) or ident.teams.get(policy.escalation_team)
     actions = plan(decision, ticket_id=ticket.id, key=f"ev{event_id}", escalation_team=team, policy=policy)
@@ -101,6 +109,15 @@ def _enqueue_apply(rt: Runtime, conn: object, decision_id: int) -> None:
     )
 
 
+def _gate_handoff(rt: Runtime, account: AccountRecord, decision: Decision, ticket: Ticket) -> Gate:
+    """The account's mode (and kill switches) applied to a hand-off decided without a message."""
+    from deskhand.responder.modes import gate, get_mode
+    from deskhand.responder.switches import cap_for
+
+    setting = get_mode(rt.store, account.name, None)
+    return gate(decision, setting, ticket_id=ticket.id, cap=cap_for(rt.store, account.name, account.provider, None))
+
+
 def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> str | Decision:
     """The text to answer, or an `ignore` decision when this event is not a customer's new message."""
     ev = stored.event
@@ -141,7 +158,10 @@ def _decide(
     message = _customer_message(stored, ticket, ident)
     if isinstance(message, Decision):
         return message
-    return assist.decide_message(rt, account, ticket, message, policy, ident)  # classify … guardrails
+    # an automatic reply on this ticket already failed: the promised human answers from now on
+    tried = handoff.failed_replies(rt.store, account.name, ticket.id)
+    return assist.decide_message(rt, account, ticket, message, policy, ident,  # classify … guardrails
+                                 fired=handoff.reasons(tried))
 
 
 def _same_text(a: str, b: str) -> bool:
