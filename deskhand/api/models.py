@@ -6,9 +6,9 @@ The MCP server and the console use these same models; a field added here appears
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 T = TypeVar("T")
 
@@ -54,3 +54,87 @@ class ApiKeyInfo(BaseModel):
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+# -- the unified ticketing objects ------------------------------------------------------------
+# Every object: `id` (unified, "<account>:<remote id>", stable), `remote_id` (the helpdesk's own),
+# `account`, `provider`, timestamps (None where the helpdesk has none), `remote_data` on request
+# (`?remote_data=true`: the helpdesk's own record, read live).
+
+TagName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Status = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
+PriorityName = Literal["urgent", "high", "normal", "low"]
+
+
+class Remote(BaseModel):
+    id: str
+    remote_id: str
+    account: str
+    provider: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    remote_data: dict[str, Any] | None = None
+
+
+class Ticket(Remote):
+    subject: str
+    description: str
+    status: Status
+    raw_status: str  # the helpdesk's own status name
+    priority: PriorityName | None = None
+    requester_id: str | None = None
+    assignee_id: str | None = None
+    team_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    url: str | None = None
+
+
+class Comment(Remote):
+    ticket_id: str  # the ticket's unified id
+    body: str
+    visibility: Literal["public", "internal"]
+    author_id: str | None = None
+
+
+class Person(Remote):
+    """A contact (customer) or a user (agent/admin) of one helpdesk account."""
+
+    name: str | None = None
+    email: str | None = None
+    role: Literal["end_user", "agent", "admin", "unknown"] = "unknown"
+
+
+class Team(Remote):
+    name: str
+
+
+class Tag(BaseModel):
+    name: str
+    account: str
+    provider: str
+    tickets: int  # tickets in the replica carrying it
+
+
+class TicketCreate(BaseModel):
+    account: str = Field(max_length=64)
+    subject: str = Field(min_length=1, max_length=500)
+    body: str = Field(min_length=1, max_length=65_536)
+    requester_name: str | None = Field(default=None, max_length=300)
+    requester_email: str | None = Field(default=None, max_length=300)
+    tags: list[TagName] = Field(default_factory=list, max_length=50)
+    priority: PriorityName | None = None
+
+
+class TicketUpdate(BaseModel):
+    """What changes; each through the helpdesk's own mechanism (a Jira status through its transitions)."""
+
+    status: Status | None = None
+    priority: PriorityName | None = None
+    assignee_id: str | None = Field(default=None, max_length=200)
+    team_id: str | None = Field(default=None, max_length=200)
+    add_tags: list[TagName] = Field(default_factory=list, max_length=50)
+
+
+class CommentCreate(BaseModel):
+    body: str = Field(min_length=1, max_length=65_536)
+    visibility: Literal["public", "internal"] = "internal"  # internal is the safe default

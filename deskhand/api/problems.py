@@ -18,7 +18,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deskhand.errors import AuthError, ConfigError, NotFoundError, ProviderError, RateLimited, ResourceNotFound
+from deskhand.errors import (
+    AuthError,
+    ConfigError,
+    NotFoundError,
+    ProviderError,
+    RateLimited,
+    ResourceNotFound,
+    TransitionError,
+)
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -118,6 +126,8 @@ def install(app: FastAPI) -> None:
                                     "after the time in Retry-After", instance=path, headers=throttled_headers(exc))
         if isinstance(exc, ResourceNotFound):
             return problem_response(404, "not_found", "the helpdesk has no such object", instance=path)
+        if isinstance(exc, TransitionError):
+            return problem_response(422, "status_unreachable", str(exc), instance=path)
         if isinstance(exc, AuthError):
             return problem_response(502, "account_needs_reauth", "the helpdesk rejected the account's credentials:"
                                     " connect the account again (deskhand connect …)", instance=path)

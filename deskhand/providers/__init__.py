@@ -54,10 +54,14 @@ def open_connector(
     http: httpx.Client | None = None,
     limiter: Limiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_retry_after: float = 60.0,
 ) -> Connector:
-    """A connector for one account. Missing/invalid values -> ConfigError naming the fix."""
+    """A connector for one account. Missing/invalid values -> ConfigError naming the fix. A throttled
+    call is retried after the provider's Retry-After only up to `max_retry_after` seconds (an API
+    caller waiting on the line wants the 429 instead: deskhand.api)."""
     definition = load_definition(slug)
     values = resolve_values(definition, account, config)
     auth = build_auth(definition.auth, values)
-    client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep)
+    client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep,
+                          max_retry_after=max_retry_after)
     return Connector(definition, account, values, client, load_hooks(definition))
