@@ -147,7 +147,8 @@ def test_directory_reads_live_users_and_teams(api: Api) -> None:
     assert teams.status_code == 200, teams.text
 
 
-@pytest.mark.parametrize("body", [{"status": "bogus"}, {}, {"add_tags": [""]}], ids=["bad-status", "empty", "empty-tag"])
+@pytest.mark.parametrize("body", [{"status": "bogus"}, {}, {"add_tags": [""]}],
+                         ids=["bad-status", "empty", "empty-tag"])
 def test_invalid_updates_are_problem_documents(api: Api, body: dict[str, Any]) -> None:
     t = api.client.post("/v1/tickets", headers=api.auth, json={
         "account": api.account, "subject": "S", "body": "B"}).json()
