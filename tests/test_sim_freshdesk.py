@@ -98,7 +98,7 @@ def test_client_changes_status_and_tags_replace_the_whole_set(sim, api) -> None:
     assert api.tickets.get_ticket(ticket.id).tags == ["c"]
     stats = api.tickets.get_ticket(ticket.id, "stats").stats
     assert stats["pending_since"] is not None and stats["resolved_at"] is None
-    for status, name in ((4, "resolved"), (5, "closed"), (2, "open")):
+    for status, name in ((4, "resolved"), (5, "closed"), (7, "status_7"), (2, "open")):
         assert api.tickets.update_ticket(ticket.id, status=status).status == name
 
 
@@ -175,6 +175,7 @@ def test_list_rows_omit_the_description_unless_included(sim, http) -> None:
 
 @pytest.mark.parametrize(("body", "field", "code"), [
     ({"status": 9}, "status", "invalid_value"),
+    ({"status": 1}, "status", "invalid_value"),
     ({"status": "open"}, "status", "datatype_mismatch"),
     ({"priority": 5}, "priority", "invalid_value"),
     ({"type": "Rant"}, "type", "invalid_value"),
@@ -184,8 +185,8 @@ def test_list_rows_omit_the_description_unless_included(sim, http) -> None:
     ({"responder_id": 1}, "responder_id", "invalid_value"),
     ({"email": None}, "requester_id", "missing_field"),
     ({"subject": None}, "subject", "missing_field"),
-], ids=["status_unknown", "status_as_name", "priority_5", "type_unknown", "tags_not_array", "tag_too_long",
-        "unknown_field", "responder_not_agent", "no_requester", "no_subject"])
+], ids=["status_unknown", "status_below_2", "status_as_name", "priority_5", "type_unknown", "tags_not_array",
+        "tag_too_long", "unknown_field", "responder_not_agent", "no_requester", "no_subject"])
 def test_create_refuses_bad_input_with_freshdesk_validation_body(sim, http, body, field, code) -> None:
     base = {"subject": "s", "description": "d", "email": "cus@example.com"}
     response = http.post("/tickets", json={k: v for k, v in {**base, **body}.items() if v is not None})

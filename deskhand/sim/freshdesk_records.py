@@ -1,6 +1,7 @@
 """Freshdesk API v2 vocabulary for the simulator: constants, error bodies and request-body validation.
 
-Status 2 Open, 3 Pending, 4 Resolved, 5 Closed; priority 1 Low … 4 Urgent; ticket source 1 Email,
+Status 2 Open, 3 Pending, 4 Resolved, 5 Closed (+ custom 6 Waiting on Customer, 7 Waiting on
+Third Party); priority 1 Low … 4 Urgent; ticket source 1 Email,
 2 Portal, 3 Phone, 7 Chat, 9 Feedback widget, 10 Outbound email; conversation source 0 reply,
 2 note (FACTS.md §6.2, §12). Errors carry Freshdesk's bodies: a validation failure is
 ``400 {"description": "Validation failed", "errors": [{"field", "message", "code"}]}``, a bad key is
@@ -14,7 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed"}
+# 2-5 are Freshdesk's own; 6 and 7 are the custom statuses a new helpdesk starts with [U]
+STATUSES = {2: "Open", 3: "Pending", 4: "Resolved", 5: "Closed", 6: "Waiting on Customer", 7: "Waiting on Third Party"}
 PRIORITIES = {1: "Low", 2: "Medium", 3: "High", 4: "Urgent"}
 SOURCES = {1: "Email", 2: "Portal", 3: "Phone", 7: "Chat", 9: "Feedback Widget", 10: "Outbound Email"}
 TYPES = ("Question", "Incident", "Problem", "Feature Request", "Refund")
