@@ -1,6 +1,7 @@
 """Knowledge sources into the store, re-indexed only where content changed (by content hash).
 
-Three sources, one path: a folder of articles (``add_folder``), help-centre articles pulled through a
+Three sources, one path: a folder of articles (``add_folder``; a named source, files read and
+refused by ``deskhand.knowledge_files``), help-centre articles pulled through a
 provider (``add_documents``), and past resolved tickets from the replica turned into scrubbed
 problem → resolution pairs (``add_resolved_tickets``, ``replica_pairs``). Each document is stored as
 an article with its chunks; an unchanged content hash skips it. The vector index follows the store:
@@ -10,12 +11,14 @@ an article with its chunks; an unchanged content hash skips it. The vector index
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deskhand.errors import ConfigError
+from deskhand.knowledge_files import MAX_FILE_BYTES, Skipped, read_folder
 from deskhand.store import Store
 
 if TYPE_CHECKING:
@@ -25,6 +28,10 @@ if TYPE_CHECKING:
     from deskhand.providers.connector import Connector
 
 
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+RESERVED_SOURCES = ("help_center", "tickets")  # prefixes of `kb pull` and `kb tickets`
+
+
 @dataclass
 class SyncReport:
     added: list[str] = field(default_factory=list)
@@ -32,6 +39,8 @@ class SyncReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     chunks: int = 0
+    source: str | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {path, reason}: files refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +52,78 @@ class Document:
     kind: str = "knowledge_base"  # knowledge_base | resolved_ticket
 
 
-def add_folder(store: Store, tenant_id: str, path: Path, *, prune: bool = True) -> SyncReport:
-    """Index every article under `path` for `tenant_id`. Articles are keyed `<folder name>/<relative
-    path>`; with `prune`, articles of the same folder that disappeared are removed."""
-    from deskhand.ai.chunk import load_folder
+@dataclass(frozen=True, slots=True)
+class FolderPlan:
+    """What adding a folder would do, before it does it (``plan_folder`` → show → ``apply_folder``)."""
+
+    tenant_id: str
+    source: str
+    path: Path
+    docs: list[Document]
+    skipped: list[Skipped]
+    removed: list[str]  # stored articles of this source that the folder no longer has
+    previous_path: str | None  # the folder this source held before, when it was another one
+
+
+def source_name(path: Path) -> str:
+    """A folder's default source name: its base name, lower-cased, other characters turned into '-'."""
+    slug = re.sub(r"[^a-z0-9_.-]+", "-", path.resolve().name.lower()).strip("-._")[:63]
+    return slug or "kb"
+
+
+def plan_folder(
+    store: Store, tenant_id: str, path: Path, *, source: str | None = None, max_bytes: int = MAX_FILE_BYTES
+) -> FolderPlan:
+    """Read the folder and compare it with the stored source. A derived name that another folder
+    already holds is refused (``ConfigError``); naming that source with ``source`` takes it over."""
+    from deskhand.store.kb_sources import get_source
 
     if not path.is_dir():
         raise ConfigError(f"{path} is not a folder of articles (markdown, HTML or text)")
-    prefix = path.resolve().name
-    docs = [Document(f"{prefix}/{a.source_id}", a.title, a.text) for a in load_folder(path)]
-    return add_documents(store, tenant_id, docs, prune_prefix=prefix + "/" if prune else None)
+    name = source or source_name(path)
+    if not SOURCE_NAME.fullmatch(name) or name in RESERVED_SOURCES:
+        raise ConfigError(f"source name {name!r} is not usable: use 1-63 lower-case letters, digits, '.', '-' or "
+                          f"'_' (not {' or '.join(RESERVED_SOURCES)}): --source NAME")
+    folder = str(path.resolve())
+    stored = get_source(store, tenant_id, name)
+    previous = stored.path if stored is not None and stored.path != folder else None
+    if previous is not None and source is None:
+        raise ConfigError(f"source {name!r} already holds {previous}: add {folder} under its own name with "
+                          f"--source NAME, or replace that folder's articles with --source {name}")
+    articles, skipped = read_folder(path, max_bytes=max_bytes)
+    docs = [Document(f"{name}/{a.source_id}", a.title, a.text) for a in articles]
+    seen = {d.source_id for d in docs}
+    prior = sorted(sid for sid in store.kb_hashes(tenant_id) if sid.startswith(name + "/"))
+    if stored is None and prior:
+        previous = "articles added before sources were named"
+    removed = [sid for sid in prior if sid not in seen]
+    return FolderPlan(tenant_id, name, path.resolve(), docs, skipped, removed, previous)
+
+
+def apply_folder(store: Store, plan: FolderPlan, *, prune: bool = True) -> SyncReport:
+    """Store the plan's documents, remove exactly the articles it listed (with ``prune``), and
+    remember which folder the source holds."""
+    from deskhand.store.kb_sources import save_source
+
+    report = add_documents(store, plan.tenant_id, plan.docs)
+    if prune:
+        for source_id in plan.removed:
+            store.remove_article(plan.tenant_id, source_id)
+            report.removed.append(source_id)
+    save_source(store, plan.tenant_id, plan.source, str(plan.path))
+    report.source = plan.source
+    report.skipped = [{"path": s.path, "reason": s.reason} for s in plan.skipped]
+    return report
+
+
+def add_folder(
+    store: Store, tenant_id: str, path: Path, *, source: str | None = None, prune: bool = True,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> SyncReport:
+    """Index every article under ``path`` for ``tenant_id`` as source ``source`` (default: the folder's
+    name): articles are keyed ``<source>/<relative path>``; with ``prune``, the source's articles
+    that disappeared are removed. No confirmation: the CLI shows ``plan_folder`` first."""
+    return apply_folder(store, plan_folder(store, tenant_id, path, source=source, max_bytes=max_bytes), prune=prune)
 
 
 def add_documents(

@@ -121,9 +121,13 @@ class Runtime:
             if cached is None or cached[0] != version:
                 from deskhand.index.tenants import index_path
 
-                prior = cached[1].vectors if cached is not None and cached[1] is not None else None
+                path = index_path(self.settings, tenant_id)
+                # a persisted index is read again: `kb add` (another process) embedded the new texts into it
+                prior = None
+                if cached is not None and cached[1] is not None and (path is None or not path.is_file()):
+                    prior = cached[1].vectors
                 rows = self.store.chunks(tenant_id)
-                cached = (version, build_retriever(rows, index_path(self.settings, tenant_id), prior))
+                cached = (version, build_retriever(rows, path, prior))
                 self._retrievers[tenant_id] = cached
         retriever = cached[1]
         if retriever is None:
@@ -143,22 +147,14 @@ class KnowledgeIndex:
     """A tenant's stored chunks behind the hybrid retriever, answering with full `Source`s."""
 
     def __init__(self, rows: Sequence[dict[str, Any]], path: Path | None = None, vectors: Any = None) -> None:
-        from deskhand.ai.chunk import Chunk
         from deskhand.ai.embed import default_embedder
         from deskhand.ai.retrieve import MIN_SIMILARITY, Retriever
-        from deskhand.index.tenants import commit_vectors, open_vectors
+        from deskhand.index.tenants import commit_vectors, open_vectors, stored_chunk
 
         self._rows: dict[str, dict[str, Any]] = {}
         chunks = []
         for r in rows:
-            chunk = Chunk(
-                source_id=r["source_id"],
-                index=r["ordinal"],
-                title=r["title"],
-                heading_path=tuple((r.get("heading") or "").split(" > ")) if r.get("heading") else (),
-                text=r["text"],
-                hash="",
-            )
+            chunk = stored_chunk(r)
             self._rows[chunk.id] = r
             chunks.append(chunk)
         embedder = default_embedder()

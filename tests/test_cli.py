@@ -88,7 +88,7 @@ def test_kb_add_is_incremental_and_search_finds_the_article(env, tmp_path: Path)
     assert sorted(first["added"]) == ["kb/invoices.md", "kb/reset-password.md"]
     (kb / "invoices.md").write_text((KB_DIR / "invoices.md").read_text() + "\nInvoices are kept 7 years.\n")
     (kb / "reset-password.md").unlink()
-    second = json.loads(runner.invoke(app, ["kb", "add", str(kb), "--json"]).stdout)
+    second = json.loads(runner.invoke(app, ["kb", "add", str(kb), "--json", "--yes"]).stdout)
     assert second["changed"] == ["kb/invoices.md"] and second["removed"] == ["kb/reset-password.md"]
     found = json.loads(runner.invoke(app, ["kb", "search", "where are my invoices", "--json"]).stdout)
     assert found["results"][0]["title"] == "Download invoices and receipts"

@@ -78,9 +78,10 @@ def load_folder(path: str | Path) -> list[Article]:
     return articles
 
 
-def read_article(file: Path, source_id: str) -> Article:
+def read_article(file: Path, source_id: str, *, text: str | None = None) -> Article:
+    """``file`` as an article; ``text``: its contents already decoded (deskhand.knowledge_files)."""
     kind = SUFFIXES[file.suffix.lower()]
-    raw = file.read_text(encoding="utf-8", errors="replace")
+    raw = file.read_text(encoding="utf-8", errors="replace") if text is None else text
     title_hint = None
     if kind == "html":
         raw, title_hint = html_to_markdown(raw)

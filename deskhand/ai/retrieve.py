@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,10 +135,7 @@ class Retriever:
             self._owners.setdefault(self._body[-1], []).append(i)
             if title:
                 self._owners.setdefault(vector_key(embedder, title), []).append(i)
-        known = index.keys()
-        missing = [k for k in texts if k not in known]
-        if missing:
-            index.upsert(missing, embedder.embed([texts[k] for k in missing]))
+        embed_missing(index, embedder, texts)
 
     def search(self, query: str, k: int = 5, *, context: str | None = None) -> list[Source]:
         """The ``k`` best chunks as sources (``id`` = chunk id)."""
@@ -235,6 +232,38 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[int]:
         for rank, index in enumerate(ranking):
             fused[int(index)] = fused.get(int(index), 0.0) + 1.0 / (k + rank + 1)
     return sorted(fused, key=lambda i: (-fused[i], i))
+
+
+EMBED_BATCH = 64  # texts per embedding call when progress is reported
+
+
+def vector_texts(chunks: Sequence[Chunk], embedder: Embedder) -> dict[int, str]:
+    """Every text a ``Retriever`` over ``chunks`` embeds (each chunk's indexed text and its title), by key."""
+    texts: dict[int, str] = {}
+    for c in chunks:
+        body = indexed_text(c)
+        texts[vector_key(embedder, body)] = body
+        title = c.title.strip()
+        if title and title != body.strip():
+            texts[vector_key(embedder, title)] = title
+    return texts
+
+
+def embed_missing(
+    index: VectorIndex, embedder: Embedder, texts: dict[int, str], *,
+    progress: Callable[[int, int], None] | None = None, batch: int = EMBED_BATCH,
+) -> int:
+    """Embed the texts whose key ``index`` lacks and add them; returns how many were embedded.
+    ``progress(done, total)`` is called after each batch (one call for everything without it)."""
+    known = index.keys()
+    missing = [k for k in texts if k not in known]
+    step = batch if progress is not None else max(len(missing), 1)
+    for start in range(0, len(missing), step):
+        keys = missing[start : start + step]
+        index.upsert(keys, embedder.embed([texts[k] for k in keys]))
+        if progress is not None:
+            progress(start + len(keys), len(missing))
+    return len(missing)
 
 
 def vector_key(embedder: Embedder, text: str) -> int:

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -195,28 +194,6 @@ def accounts_list(as_json: JsonOpt = False) -> None:
 
 
 # -- knowledge ----------------------------------------------------------------------------
-@kb_app.command("add")
-def kb_add(
-    path: Path,
-    tenant: Annotated[str, typer.Option(help="Tenant whose knowledge this is.")] = DEFAULT_TENANT,
-    as_json: JsonOpt = False,
-) -> None:
-    """Index a folder of markdown / HTML / text articles (only what changed is re-indexed)."""
-    from deskhand.knowledge import add_folder
-
-    try:
-        report = add_folder(runtime().store, tenant, path)
-    except DeskhandError as exc:
-        raise fail(exc) from exc
-    if as_json:
-        print_json(report.__dict__)
-        return
-    out.print(
-        f"{len(report.added)} added, {len(report.changed)} changed, {len(report.unchanged)} unchanged, "
-        f"{len(report.removed)} removed ({report.chunks} chunks written)"
-    )
-
-
 @kb_app.command("list")
 def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
     """List indexed articles."""

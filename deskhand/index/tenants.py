@@ -12,11 +12,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deskhand.index.hnsw import HnswIndex
 from deskhand.index.port import VectorIndex
 from deskhand.settings import Settings
+
+if TYPE_CHECKING:
+    from deskhand.ai.chunk import Chunk
+    from deskhand.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +65,46 @@ def commit_vectors(index: VectorIndex, path: Path | None, live: set[int]) -> int
     if path is not None:
         index.save(path)
     return len(stale)
+
+
+def stored_chunk(row: dict[str, Any]) -> Chunk:
+    """A ``kb_chunks`` row as the retriever's chunk."""
+    from deskhand.ai.chunk import Chunk
+
+    heading = row.get("heading")
+    return Chunk(
+        source_id=row["source_id"], index=row["ordinal"], title=row["title"],
+        heading_path=tuple(heading.split(" > ")) if heading else (), text=row["text"], hash="",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    embedded: int  # texts embedded now
+    reused: int  # texts whose vector was already stored
+    dropped: int  # vectors no chunk uses any more
+    path: Path | None  # where the index is kept (None: in each process's memory)
+
+
+def embed_knowledge(
+    settings: Settings, store: Store, tenant_id: str, *, progress: Callable[[int, int], None] | None = None,
+    rows: Sequence[dict[str, Any]] | None = None,
+) -> IndexReport:
+    """Bring the tenant's persisted vector index up to date with its stored chunks: embed only texts
+    it lacks, drop vectors no chunk uses, save. The one place knowledge is embedded at ingest
+    (``deskhand kb add``); ``Runtime.retrieve`` then loads the file instead of embedding.
+    A store without an index folder (PostgreSQL, in-memory SQLite) keeps indexes in process memory:
+    nothing to persist here, each process embeds at its first search."""
+    from deskhand.ai.embed import default_embedder
+    from deskhand.ai.retrieve import embed_missing, vector_texts
+
+    path = index_path(settings, tenant_id)
+    if path is None:
+        return IndexReport(0, 0, 0, None)
+    embedder = default_embedder()
+    chunks = [stored_chunk(r) for r in (store.chunks(tenant_id) if rows is None else rows)]
+    texts = vector_texts(chunks, embedder)
+    index = open_vectors(path, embedder.dim)
+    embedded = embed_missing(index, embedder, texts, progress=progress)
+    dropped = commit_vectors(index, path, set(texts))
+    return IndexReport(embedded, len(texts) - embedded, dropped, path)
