@@ -1,7 +1,7 @@
 """named knowledge sources (issue 15: `kb add` never silently replaces another folder's articles)
 
 Revision ID: kb_0001
-Revises: 0002
+Revises: api_0001
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "kb_0001"
-down_revision = "0002"
+down_revision = "api_0001"
 branch_labels = None
 depends_on = None
 
