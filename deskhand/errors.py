@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Meaning = Literal["rate_limited", "auth", "not_found", "retryable", "permanent"]
+MEANINGS: tuple[str, ...] = ("rate_limited", "auth", "not_found", "retryable", "permanent")
 
 
 class DeskhandError(Exception):
@@ -36,20 +41,29 @@ class ProviderError(DeskhandError):
         retry_after: float | None = None,
         body: Any = None,
         reason: str | None = None,
+        meaning: Meaning | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
         self.body = body
         self.reason = reason
+        self.meaning = meaning  # what the definition's `errors:` rules said the body's error means
+        self.code = code  # the provider's own error code, when its body carries one
 
     @property
     def retryable(self) -> bool:
+        if self.meaning is not None:
+            return self.meaning in ("rate_limited", "retryable")
         return self.status is None or self.status == 429 or self.status >= 500
 
     @classmethod
-    def from_response(cls, response: Any) -> ProviderError:
-        """The only HTTP response → error map (works on any httpx-like response)."""
+    def from_response(cls, response: Any, read_body: BodyReader | None = None) -> ProviderError:
+        """The only HTTP response → error map (works on any httpx-like response): the status picks
+        the kind, unless the body carries an error the definition's `errors:` rules give a meaning
+        (`read_body`: Linear's 400 + ``RATELIMITED`` is rate limited; a 200 + GraphQL ``errors`` is
+        an error at all)."""
         status = int(response.status_code)
         try:
             body: Any = response.json()
@@ -58,19 +72,58 @@ class ProviderError(DeskhandError):
         retry_after = _retry_after_seconds(response.headers.get("retry-after"))
         method = getattr(getattr(response, "request", None), "method", "?")
         url = getattr(getattr(response, "request", None), "url", "?")
-        kind = cls
-        if status == 429:
+        found = read_body(body) if read_body is not None and isinstance(body, dict | list) else None
+        kind: type[ProviderError] = cls
+        if found is not None and found.meaning is not None:
+            kind = _BY_MEANING.get(found.meaning, BadResponse if 200 <= status < 300 else cls)
+        elif 200 <= status < 300:
+            kind = BadResponse
+        elif status == 429:
             kind = RateLimited
         elif status in (401, 403):
             kind = AuthError
         elif status == 404:
             kind = ResourceNotFound
+        said = _short(body)
+        if found is not None:
+            said = found.message if found.code in (None, found.message) else f"{found.code}: {found.message}"
         return kind(
-            f"{method} {url} -> HTTP {status}: {_short(body)}",
+            f"{method} {url} -> HTTP {status}: {said}",
             status=status,
             retry_after=retry_after,
             body=body,
-        )  # a throttle's reason is read by the limiter, through the definition's limits.reason
+            meaning=found.meaning if found else None,
+            code=found.code if found else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BodyError:
+    """An error a response body carries, as the definition's `errors:` rules read it."""
+
+    message: str
+    code: str | None = None
+    meaning: Meaning | None = None  # None: as the HTTP status says (a 2xx: retryable)
+
+
+BodyReader = Callable[[Any], BodyError | None]
+
+
+def response_error(response: Any, read_body: BodyReader | None = None) -> ProviderError | None:
+    """The error a response is (None: a 2xx whose body declares no error): every non-2xx, and a 2xx
+    whose JSON body carries an error by the definition's rules."""
+    status = int(response.status_code)
+    if not 200 <= status < 300:
+        return ProviderError.from_response(response, read_body)
+    if read_body is None or not response.content:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None  # not JSON: the caller that needs JSON says so (BadResponse)
+    if not isinstance(body, dict | list) or read_body(body) is None:
+        return None
+    return ProviderError.from_response(response, read_body)
 
 
 class RateLimited(ProviderError):
@@ -99,7 +152,7 @@ class BadResponse(ProviderError, PayloadError):
 
     @property
     def retryable(self) -> bool:
-        return True
+        return self.meaning != "permanent"
 
 
 class TransitionError(ProviderError):
@@ -108,6 +161,13 @@ class TransitionError(ProviderError):
     @property
     def retryable(self) -> bool:
         return False
+
+
+_BY_MEANING: dict[str, type[ProviderError]] = {
+    "rate_limited": RateLimited,
+    "auth": AuthError,
+    "not_found": ResourceNotFound,
+}
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

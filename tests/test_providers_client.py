@@ -7,8 +7,10 @@ from collections.abc import Callable, Mapping
 import httpx
 import pytest
 
-from deskhand.errors import AuthError, ProviderError, RateLimited, ResourceNotFound
+from deskhand.errors import AuthError, BadResponse, ProviderError, RateLimited, ResourceNotFound
 from deskhand.providers.client import ConnectionFailed, ProviderHTTP
+from deskhand.providers.definition import ErrorRuleSpec
+from deskhand.providers.error_rules import body_reader
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -125,3 +127,49 @@ def test_limiter_sees_every_attempt() -> None:
     limiter = Recorder()
     client(handler, [], limiter=limiter).request("GET", "/x")
     assert limiter.calls == ["before", "observe:0", "before", "observe:399"]
+
+
+LINEAR_RULES = body_reader([ErrorRuleSpec(path="errors", code="extensions.code", message="message",
+                                          map={"RATELIMITED": "rate_limited", "AUTHENTICATION_ERROR": "auth"})])
+
+
+def graphql_errors(status: int, code: str, message: str, **headers: str) -> httpx.Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def test_a_400_whose_body_says_rate_limited_is_retried_like_a_429() -> None:
+    handler, seen = scripted(graphql_errors(400, "RATELIMITED", "Rate limit exceeded", **{"Retry-After": "3"}),
+                             httpx.Response(200, json={"data": {"ok": True}}))
+    sleeps: list[float] = []
+    response = client(handler, sleeps, errors=LINEAR_RULES).request("POST", "/graphql", json={"query": "{ok}"})
+    assert response.json() == {"data": {"ok": True}} and sleeps == [3.0] and len(seen) == 2
+
+
+def test_a_rate_limit_in_the_body_past_the_attempts_is_raised_as_rate_limited_for_the_queue() -> None:
+    handler, _ = scripted(*[graphql_errors(400, "RATELIMITED", "slow down") for _ in range(4)])
+    with pytest.raises(RateLimited) as caught:
+        client(handler, [], errors=LINEAR_RULES).request("POST", "/graphql", json={})
+    assert caught.value.retryable and caught.value.code == "RATELIMITED" and "slow down" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("response", "kind", "retryable"),
+    [
+        (graphql_errors(200, "AUTHENTICATION_ERROR", "bad key"), AuthError, False),
+        (graphql_errors(200, "INTERNAL", "try again"), BadResponse, True),
+        (graphql_errors(400, "GRAPHQL_VALIDATION_FAILED", "Cannot query field"), ProviderError, False),
+        (httpx.Response(404, json={"errors": []}), ResourceNotFound, False),
+    ],
+    ids=["200-auth-code", "200-unmapped-code", "400-unmapped-code", "404-no-body-error"],
+)
+def test_body_errors_become_the_error_their_rules_say(response: httpx.Response, kind: type, retryable: bool) -> None:
+    handler, seen = scripted(response)
+    with pytest.raises(ProviderError) as caught:
+        client(handler, [], errors=LINEAR_RULES).request("POST", "/graphql", json={})
+    assert type(caught.value) is kind and caught.value.retryable is retryable and len(seen) == 1
+
+
+def test_a_2xx_body_is_not_checked_without_rules() -> None:
+    handler, _ = scripted(graphql_errors(200, "INTERNAL", "try again"))
+    assert client(handler, []).request("POST", "/graphql", json={}).status_code == 200

@@ -57,6 +57,9 @@ def test_minimal_definition_loads(tmp_path: Path) -> None:
         (with_(surprise=1), ["surprise", "Extra inputs"]),
         (with_(name="other"), ["must equal the file name"]),
         (with_(actions={"reply": {"hook": "make_reply"}}), ["hook", "deskhand.providers.hooks.acme"]),
+        (with_(errors={"path": "errors", "map": {"RATELIMITED": "slow_down"}}), ["errors.0.map.RATELIMITED",
+                                                                                "rate_limited"]),
+        (with_(errors=[{"code": "extensions.code"}]), ["errors.0.path", "Field required"]),
     ],
     ids=[
         "yaml-syntax",
@@ -73,6 +76,8 @@ def test_minimal_definition_loads(tmp_path: Path) -> None:
         "extra-key",
         "name-mismatch",
         "missing-hook-module",
+        "error-code-with-unknown-meaning",
+        "error-rule-without-path",
     ],
 )
 def test_broken_definitions_name_file_and_field(tmp_path: Path, data: object, fragments: list[str]) -> None:

@@ -18,6 +18,7 @@ from deskhand.providers.auth import build_auth
 from deskhand.providers.client import Limiter, ProviderHTTP
 from deskhand.providers.connector import Connector, load_hooks, resolve_values
 from deskhand.providers.definition import FieldSpec, ProviderDefinition
+from deskhand.providers.error_rules import body_reader
 
 __all__ = [
     "Connector",
@@ -63,5 +64,5 @@ def open_connector(
     values = resolve_values(definition, account, config)
     auth = build_auth(definition.auth, values)
     client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep,
-                          max_retry_after=max_retry_after)
+                          max_retry_after=max_retry_after, errors=body_reader(definition.errors))
     return Connector(definition, account, values, client, load_hooks(definition))

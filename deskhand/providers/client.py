@@ -1,8 +1,10 @@
 """HTTP for provider calls: one httpx client, errors from ProviderError.from_response, retries.
 
-- every non-2xx becomes a ProviderError (``ProviderError.from_response``, the only map);
-- 429 with a Retry-After up to ``max_retry_after`` seconds: wait that long, then send again
-  (a longer wait is raised as RateLimited so the queue can come back later: workers never park);
+- every non-2xx becomes a ProviderError (``ProviderError.from_response``, the only map), and so
+  does a 2xx whose body carries an error by the definition's ``errors:`` rules;
+- 429 (or a body error meaning rate_limited, e.g. Linear's 400 + RATELIMITED) with a Retry-After
+  up to ``max_retry_after`` seconds: wait that long, then send again (a longer wait is raised as
+  RateLimited so the queue can come back later: workers never park);
 - 5xx and broken connections: a few retries with exponential backoff, but only for requests
   that are safe to repeat (GET/HEAD, or a connection that never got the request out);
 - a limiter may plug in: ``before_request()`` before each send, ``observe(headers)`` after; what
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from deskhand.errors import ProviderError, RateLimited
+from deskhand.errors import BodyReader, ProviderError, RateLimited, response_error
 
 log = logging.getLogger(__name__)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -78,6 +80,7 @@ class ProviderHTTP:
         max_retry_after: float = 60.0,
         backoff: float = 0.5,
         timeout: float = 30.0,
+        errors: BodyReader | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
@@ -88,6 +91,7 @@ class ProviderHTTP:
         self._attempts = attempts
         self._max_retry_after = max_retry_after
         self._backoff = backoff
+        self.read_errors = errors  # the definition's `errors:` rules, applied to every response body
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -161,8 +165,8 @@ class ProviderHTTP:
         except httpx.TransportError as exc:
             raise ConnectionFailed(f"{method} {url}: {type(exc).__name__}: {exc}", sent=True) from exc
         throttle = self.limiter.observe(response.headers) if self.limiter is not None else None
-        if not response.is_success:
-            error = ProviderError.from_response(response)
+        error = response_error(response, self.read_errors)
+        if error is not None:
             if isinstance(error, RateLimited) and throttle is not None:
                 if error.retry_after is None:
                     error.retry_after = throttle.wait_s

@@ -19,6 +19,11 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
                                       # rate budgets: see deskhand/providers/spec_limits.py
     sync: {feed: {type: cursor|updated, call: <call>, cursor, end, query, since_format, overlap_s,
            updated}, deleted: {path: value}, comments: per_ticket|<path>, comments_total, sweep: <call>}
+    errors:                           # where a body carries errors and what they mean (one rule or a list;
+      - {path: errors, code: extensions.code, message: message,  # checked on every response, 2xx too)
+         map: {RATELIMITED: rate_limited, AUTHENTICATION_ERROR: auth, FORBIDDEN: auth,
+               ENTITY_NOT_FOUND: not_found, INTERNAL_SERVER_ERROR: retryable, BAD_USER_INPUT: permanent},
+         default: permanent}          # meaning of other codes; none: as the HTTP status says
     paginate: <paginator>             # default for every list call; a call may override it
       # {type: next_url, next_url: links.next, has_more: meta.has_more, link_header: bool,
       #  size: {param: "page[size]", value: 100}}
@@ -65,7 +70,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deskhand.errors import ConfigError
+from deskhand.errors import ConfigError, Meaning
 from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
 from deskhand.providers.fields import map_key
 from deskhand.providers.spec_limits import LimitsSpec
@@ -157,6 +162,21 @@ class OffsetPaging(_Strict):
 
 
 PagingSpec = Annotated[NextUrlPaging | TokenPaging | OffsetPaging, Field(discriminator="type")]
+
+
+class ErrorRuleSpec(_Strict):
+    """Where a body carries errors and what they mean (see deskhand.providers.error_rules)."""
+
+    path: str = Field(min_length=1)  # e.g. errors (GraphQL), error, errorMessages
+    code: str | None = None  # path inside one error, e.g. extensions.code
+    message: str | None = None  # path inside one error, e.g. message
+    map: dict[str, Meaning] = Field(default_factory=dict)  # provider code -> meaning
+    default: Meaning | None = None  # meaning of an unmapped code; none: as the HTTP status says
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        return {map_key(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 class FeedSpec(_Strict):
@@ -341,12 +361,18 @@ class ProviderDefinition(_Strict):
     hooks: str | None = None
     auth: AuthSpec
     limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
+    errors: list[ErrorRuleSpec] = Field(default_factory=list)
     paginate: PagingSpec | None = None
     resources: dict[Literal["ticket", "comment", "user", "team", "help_center"], ResourceSpec]
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
     webhooks: WebhooksSpec | None = None
     prepare: str | None = None
     sync: SyncSpec | None = None
+
+    @field_validator("errors", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _known_fields(self) -> ProviderDefinition:
