@@ -50,16 +50,20 @@ def new(conn: Connector, **kw: Any) -> str:
                               requester_email="ann@example.test", **kw).id
 
 
-def test_created_ticket_reads_new_until_touched_then_open(conn: Connector, sim: FreshdeskSim) -> None:
+def test_created_ticket_arrives_open_with_its_fields(conn: Connector, sim: FreshdeskSim) -> None:
     tid = new(conn, tags=["vpn"], priority=Priority.HIGH)
     ticket = conn.get_ticket(tid)
     read = (ticket.status, ticket.raw_status, ticket.priority, ticket.tags)
-    assert read == (Status.NEW, "2", Priority.HIGH, ("vpn",))
+    assert read == (Status.OPEN, "2", Priority.HIGH, ("vpn",))
     assert ticket.description == "It drops every hour" and ticket.url == f"{sim.url}/a/tickets/{tid}"
-    assert ticket.requester is not None and ticket.requester.id == str(sim.state.tickets[int(tid)]["requester_id"])
-    sim.state.clock = lambda: 4_000_000_000.0  # a later second: the update changes updated_at
-    act(conn, ActionKind.SET_STATUS, tid, status=Status.OPEN)
-    assert conn.get_ticket(tid).status is Status.OPEN
+    held = sim.state.tickets[int(tid)]
+    assert ticket.requester is not None and ticket.requester.id == str(held["requester_id"])
+    assert sim.state.people.contacts[held["requester_id"]]["name"] == "Ann"
+
+
+def test_a_ticket_without_requester_is_the_api_agents(conn: Connector, sim: FreshdeskSim) -> None:
+    tid = conn.create_ticket(subject="Internal task", body="Renew the certificate").id
+    assert sim.state.tickets[int(tid)]["requester_id"] == sim.state.admin["id"]
 
 
 @pytest.mark.parametrize(("status", "raw"), [
@@ -69,7 +73,7 @@ def test_unified_statuses_are_set_as_freshdesk_numbers(conn: Connector, status: 
     tid = new(conn)
     assert str(act(conn, ActionKind.SET_STATUS, tid, status=status)["status"]) == raw
     got = conn.get_ticket(tid, with_comments=False)
-    assert got.raw_status == raw and (got.status is status or (status is Status.OPEN and got.status is Status.NEW))
+    assert (got.raw_status, got.status) == (raw, status)
 
 
 def test_new_cannot_be_set_and_nothing_is_sent(conn: Connector, sent: list[httpx.Request]) -> None:
@@ -82,10 +86,10 @@ def test_new_cannot_be_set_and_nothing_is_sent(conn: Connector, sent: list[httpx
 
 @pytest.mark.parametrize(("raw", "extra", "expected"), [
     ({"status": 6}, {}, Status.PENDING),
-    ({"status": 2, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z"}, {}, Status.OPEN),
+    ({"status": 2}, {}, Status.OPEN),
     ({"status": 9}, {"status_map": "9=on_hold"}, Status.ON_HOLD),
     ({"status": 3}, {"status_map": "3=on_hold"}, Status.ON_HOLD),
-], ids=["waiting_on_customer", "touched_open", "custom_status_mapped", "account_override"])
+], ids=["waiting_on_customer", "open", "custom_status_mapped", "account_override"])
 def test_status_reading(raw: dict[str, Any], extra: dict[str, str], expected: Status) -> None:
     with open_connector("freshdesk", "acme", config("https://x.example", **extra)) as conn:
         record = {"id": 1, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"} | raw

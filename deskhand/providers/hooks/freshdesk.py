@@ -1,7 +1,7 @@
 """What the Freshdesk definition (defs/freshdesk.yaml) can't say as data.
 
-- ``ticket_status``: Freshdesk has no "new" status; an Open ticket untouched since it arrived reads
-  as ``new``, every other ticket by its status number (mapped in the definition);
+- ``create_ticket``: Freshdesk requires a requester: without a requester email the ticket is the API
+  agent's own (``POST /tickets`` with ``email`` of ``GET /agents/me``);
 - ``add_tags``: ``PUT /tickets/{id}`` replaces the whole tag set, so the current tags are read and
   the new ones added to them (Freshdesk v2 has no add-tags call);
 - ``changed_tickets``: the sync feed's page — tickets updated since a time (``updated_since``,
@@ -23,14 +23,14 @@ FEED_PAGE = 100
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the feed's since_format and Freshdesk's updated_at
 
 
-def ticket_status(record: Any) -> str | None:
-    """``"new"`` for an Open ticket whose updated_at is its created_at; else the status number."""
-    if not isinstance(record, Mapping) or record.get("status") is None:
-        return None
-    status = record["status"]
-    if status == 2 and record.get("created_at") and record.get("created_at") == record.get("updated_at"):
-        return "new"
-    return str(status)
+def create_ticket(connector: Connector, args: Mapping[str, Any]) -> Any:
+    """``POST /tickets`` (Open, source Portal); the requester is the API agent when no email is given."""
+    email = args.get("requester_email") or connector.current_user().email
+    body = {"subject": args["subject"], "description": args["body"], "email": email, "status": 2,
+            "name": args.get("requester_name"), "tags": list(args.get("tags") or []) or None,
+            "priority": args.get("priority")}
+    response = connector.http.request("POST", "/tickets", json={k: v for k, v in body.items() if v is not None})
+    return response_json(response)
 
 
 def add_tags(connector: Connector, action: Action, args: Mapping[str, Any]) -> dict[str, Any]:
