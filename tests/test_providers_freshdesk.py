@@ -221,3 +221,10 @@ def test_helpdesk_down_is_a_provider_error() -> None:
 def test_bad_domain_is_refused_before_any_request(domain: str) -> None:
     with pytest.raises(ConfigError, match="domain"):
         open_connector("freshdesk", "acme", {"domain": domain, "api_key": "k"})
+
+
+def test_a_validation_failure_is_a_permanent_error_with_freshdesks_message(conn: Connector) -> None:
+    tid = new(conn)
+    with pytest.raises(ProviderError, match="invalid_value: There is no agent matching") as caught:
+        act(conn, ActionKind.ASSIGN, tid, user_id="12345")
+    assert (caught.value.status, caught.value.retryable, caught.value.code) == (400, False, "invalid_value")

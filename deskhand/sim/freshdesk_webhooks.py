@@ -182,8 +182,8 @@ def deskhand_rules(url: str, *, secret: str | None = None, basic_auth: tuple[str
         Rule("deskhand: conversation added", runs_on="ticket_update", events=("reply_sent", "note_added"),
              content=content("comment_added"), **common),
         Rule("deskhand: ticket updated", runs_on="ticket_update",
-             events=("status_changed", "priority_changed", "type_changed", "group_updated", "agent_updated",
-                     "ticket_deleted"), content=content("ticket_updated"), **common),
+             events=("status_changed", "priority_changed", "type_changed", "group_updated", "agent_updated"),
+             content=content("ticket_updated"), **common),
     ]
 
 
