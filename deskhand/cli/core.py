@@ -69,7 +69,6 @@ def connect(
     from deskhand.cli.checks import account_name, known_provider
     from deskhand.providers import connection_fields, open_connector
     from deskhand.providers.checks import check_connection
-    from deskhand.responder.policy import Policy
 
     try:
         account_name(name)
@@ -79,7 +78,7 @@ def connect(
         tenant = tenant or (old.tenant_id if old else DEFAULT_TENANT)
         config = _parse_connection(ctx.args, fields, base=old.config if old else None)
         settings = dict(_parse_setting(s) for s in setting or [])
-        Policy.from_settings({**(old.settings if old else {}), **settings})  # validate before storing anything
+        _check_settings(rt.store, name, {**(old.settings if old else {}), **settings})  # before storing anything
         if "webhook_secret" in fields and not config.get("webhook_secret") and not no_webhook_secret:
             raise ConfigError("no --webhook-secret: the helpdesk's signed webhooks would all be refused (401); "
                               "give the secret you set on the helpdesk's webhook, or --no-webhook-secret")
@@ -140,13 +139,20 @@ def _options(fields: dict[str, Any]) -> str:
     return " ".join(f"--{k.replace('_', '-')}" for k in fields)
 
 
-def _parse_setting(text: str) -> tuple[str, str]:
-    from deskhand.responder.policy import Policy
+def _parse_setting(text: str) -> tuple[str, str | None]:
+    from deskhand.account_settings import parse_setting
 
-    key, sep, value = text.partition("=")
-    if not sep or key not in Policy.setting_names():
-        raise DeskhandError(f"--setting takes key=value with key one of {', '.join(Policy.setting_names())}")
-    return key, value
+    return parse_setting(text)
+
+
+def _check_settings(store: Any, account: str, settings: dict[str, Any]) -> None:
+    """The account's settings together, and auto_categories against the categories triage knows."""
+    from deskhand.account_settings import items, validate
+    from deskhand.cli.checks import known_category
+
+    validate(settings)
+    for category in items(settings.get("auto_categories")):
+        known_category(store, account, category)
 
 
 @accounts_app.command("remove")

@@ -7,6 +7,7 @@ import os
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from deskhand.cli.apps import JsonOpt, app, out
@@ -29,19 +30,29 @@ def _actor(by: str | None) -> str:
 
 @policy_app.command("show")
 def policy_show(account: str, as_json: JsonOpt = False) -> None:
-    """Modes in force for an account (categories without a row inherit the account's)."""
+    """Modes in force for an account (categories without a row inherit the account's) and every
+    setting in force, defaults marked."""
+    from deskhand.account_settings import effective
     from deskhand.responder.modes import history, list_modes
 
     rt = runtime()
     try:
-        rt.store.get_account(account)
+        rec = rt.store.get_account(account)
+        settings = effective(rec.settings)
     except DeskhandError as exc:
         raise fail(exc) from exc
     modes = [m.as_dict() for m in list_modes(rt.store, account)]
     audit = history(rt.store, account, limit=10)
     if as_json:
-        print_json({"account": account, "modes": modes, "audit": audit})
+        print_json({"account": account, "modes": modes, "audit": audit,
+                    "settings": [{"name": e.name, "value": e.value, "default": e.default} for e in settings]})
         return
+    out.print(f"[bold]{account}[/bold] settings in force (change: deskhand connect {rec.provider} --name {account} "
+              "--update --setting key=value; key= restores the default):", soft_wrap=True)
+    width = max(len(e.name) for e in settings)
+    for e in settings:
+        mark = "  [dim](default)[/dim]" if e.default else ""
+        out.print(f"  {e.name:<{width}} = {escape(e.shown())}{mark}", soft_wrap=True, highlight=False)
     table = Table("category", "mode", "canary share", "set by", "at")
     for m in modes:
         table.add_row(m["category"], m["mode"], f"{m['canary_share']:.0%}", m["updated_by"], m["updated_at"] or "")

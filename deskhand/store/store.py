@@ -109,12 +109,13 @@ class Store:
         tenant_id: str = DEFAULT_TENANT,
         settings: dict[str, Any] | None = None,
     ) -> None:
-        """Create or replace an account (its connection values are sealed)."""
+        """Create or replace an account (its connection values are sealed). ``settings`` are merged
+        into the stored ones; a None value removes that setting (back to its default)."""
         self.ensure_tenant(tenant_id)
         sealed = self.box.seal(config)
         with self.transaction() as c:
             old = c.execute(select(t.accounts.c.settings).where(t.accounts.c.name == name)).first()
-            merged = {**(old.settings if old else {}), **(settings or {})}
+            merged = {k: v for k, v in {**(old.settings if old else {}), **(settings or {})}.items() if v is not None}
             values = dict(
                 tenant_id=tenant_id,
                 provider=provider,
