@@ -101,3 +101,19 @@ def test_racing_workers_never_share_a_job(store: Store) -> None:
     for th in threads:
         th.join()
     assert sorted(seen) == sorted(set(seen)) and len(seen) == 60
+
+
+def test_retries_of_a_failing_job_span_at_least_a_day_before_it_is_dead(queue: SqlQueue, clock: ManualClock) -> None:
+    from deskhand.queue.sql import BACKOFF_CAP_S, DAY_S, MAX_ATTEMPTS, backoff_s
+
+    assert all(backoff_s(a) <= BACKOFF_CAP_S for a in range(1, 200))
+    queue.enqueue(None, "k", {})
+    start, status = clock(), "queued"
+    while status == "queued":
+        clock.advance(BACKOFF_CAP_S + 1)  # whatever the jitter drew, the retry is due by now
+        job = queue.claim("w")
+        assert job is not None
+        status = queue.retry(job, "w", "503 Service Unavailable")
+    assert status == "dead" and job.attempts == MAX_ATTEMPTS
+    assert sum(min(BACKOFF_CAP_S, 2.0**a) * 0.8 for a in range(1, MAX_ATTEMPTS)) >= DAY_S  # the shortest draw
+    assert clock() - start >= DAY_S

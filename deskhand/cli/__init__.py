@@ -13,6 +13,7 @@ from deskhand.cli import bench_webhooks as bench_webhooks  # bench webhooks
 from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
 from deskhand.cli import eval_quality as eval_quality  # eval triage|answers, triage train
 from deskhand.cli import eval_retrieval as eval_retrieval  # eval retrieval
+from deskhand.cli import jobs as jobs  # jobs list|retry|drop
 from deskhand.cli import kb as kb  # kb pull
 from deskhand.cli import keys as keys  # keys create|list|revoke
 from deskhand.cli import metrics as metrics  # metrics, kb gaps

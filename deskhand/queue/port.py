@@ -33,9 +33,10 @@ class Queue(Protocol):
         dedupe_key: str | None = None,
         priority: int = PRIORITY_EVENT,
         run_at: float | None = None,
-        max_attempts: int = 5,
+        max_attempts: int = ...,
     ) -> int | None:
-        """Add a job (in `conn`'s transaction when given). None when the dedupe key exists."""
+        """Add a job (in `conn`'s transaction when given). None when the dedupe key exists.
+        `max_attempts` defaults to enough attempts for retries spanning a day (queue.sql)."""
         ...
 
     def claim(self, owner: str, *, lease_s: float = 60.0) -> Job | None:

@@ -19,7 +19,6 @@ from deskhand.store.db import insert_or_skip
 from deskhand.store.schema import jobs
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5  # a job's attempts before it is dead-lettered, unless its enqueuer says otherwise
 _PLAIN_INSERT = insert(jobs).returning(jobs.c.id)  # built once; values come as execute() parameters
 
 
@@ -64,10 +63,31 @@ def _job_row(
                 max_attempts=max_attempts, run_at=run_at, created_at=now, updated_at=now)
 
 
-def backoff_s(attempt: int, *, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter's upper half: attempt 1 → 1-2 s, 2 → 2-4 s, …"""
-    ceiling = min(cap, base**attempt)
-    return ceiling / 2 + random.random() * ceiling / 2
+DAY_S = 24 * 3600.0
+BACKOFF_BASE_S, BACKOFF_CAP_S, JITTER = 2.0, 1800.0, 0.2
+
+
+def backoff_s(attempt: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S) -> float:
+    """Exponential backoff capped at 30 minutes, minus up to 20 % jitter: attempt 1 → 1.6-2 s,
+    2 → 3.2-4 s, …, 11 and later → 24-30 min (the jitter spreads a burst's retries apart)."""
+    ceiling = min(cap, base ** min(attempt, 64))
+    return ceiling * (1.0 - JITTER * random.random())
+
+
+def attempts_to_span(seconds: float) -> int:
+    """How many attempts a job needs so that its retries, at the shortest backoff the jitter can
+    draw, span at least `seconds` before it is dead-lettered."""
+    spent, attempts = 0.0, 1
+    while spent < seconds:
+        spent += min(BACKOFF_CAP_S, BACKOFF_BASE_S**attempts) * (1.0 - JITTER)
+        attempts += 1
+    return attempts
+
+
+# A job's attempts before it is dead-lettered, unless its enqueuer says otherwise: enough that a
+# helpdesk down for a day delays answers and loses none (70 attempts; the circuit breaker in
+# deskhand.queue.breaker keeps an outage from spending them on every job).
+MAX_ATTEMPTS = attempts_to_span(DAY_S)
 
 
 class SqlQueue:

@@ -105,7 +105,6 @@ def _enqueue_apply(rt: Runtime, conn: object, decision_id: int) -> None:
         {"decision_id": decision_id},
         dedupe_key=f"apply:{decision_id}",
         priority=PRIORITY_WRITE,
-        max_attempts=8,
     )
 
 
