@@ -188,3 +188,172 @@ def test_delivery_id_falls_back_to_a_stable_content_hash() -> None:
 def test_bad_payloads_raise_payload_error(body: bytes, match: str) -> None:
     with pytest.raises(PayloadError, match=match):
         parse_events(HOOKS, "x", "a", {}, body)
+
+
+# -- every scheme as data: valid, wrong secret, missing header, stale timestamp, replay ---------------------
+NOW = datetime(2026, 12, 3, 12, 0, 0, tzinfo=UTC)
+NOW_MS = str(int(NOW.timestamp() * 1000))
+BODY = b'{"type":"inbound","id":"evt_1","conversation":{"id":"cnv_1"},"webhookTimestamp":' + NOW_MS.encode() + b"}"
+SECRET = "s3cr3t"
+
+
+def _hmac(algorithm: str, message: bytes, encode: str = "base64", secret: str = SECRET) -> str:
+    import base64
+    import hashlib
+    import hmac
+
+    digest = hmac.new(secret.encode(), message, getattr(hashlib, algorithm)).digest()
+    return base64.b64encode(digest).decode() if encode == "base64" else digest.hex()
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+FRONT = VerifySpec(scheme="hmac_sha256_base64", signature_header="x-front-signature",
+                   timestamp_header="x-front-request-timestamp", timestamp_unit="ms", signed="{timestamp}:{body}")
+FRONT_RULE = VerifySpec(scheme="hmac_sha1_base64", signature_header="x-front-signature")
+LINEAR = VerifySpec(scheme="hmac_sha256_hex", signature_header="linear-signature", timestamp="webhookTimestamp",
+                    timestamp_unit="ms", tolerance=60)
+TRELLO_CB = VerifySpec(scheme="hmac_sha1_base64", signature_header="x-trello-webhook", signed="{body}{callback_url}")
+SHARED = VerifySpec(scheme="shared_secret", signature_header="x-deskhand-secret")
+BASIC = VerifySpec(scheme="basic", username="{webhook_username}")
+CALLBACK = {"callback_url": "https://hooks.example.com/webhooks/trello/acme", "webhook_username": "freshdesk"}
+
+# scheme -> (spec, headers of a valid delivery, a function giving the headers signed with another secret)
+SCHEMES = {
+    "front-sha256-b64-timestamp-colon-body": (
+        FRONT, {"x-front-signature": _hmac("sha256", NOW_MS.encode() + b":" + BODY),
+                "x-front-request-timestamp": NOW_MS},
+        {"x-front-signature": _hmac("sha256", NOW_MS.encode() + b":" + BODY, secret="other"),
+         "x-front-request-timestamp": NOW_MS}),
+    "front-rule-sha1-b64-body": (
+        FRONT_RULE, {"x-front-signature": _hmac("sha1", BODY)}, {"x-front-signature": _hmac("sha1", BODY, secret="x")}),
+    "linear-sha256-hex-body-ms-timestamp": (
+        LINEAR, {"linear-signature": _hmac("sha256", BODY, "hex")},
+        {"linear-signature": _hmac("sha256", BODY, "hex", secret="other")}),
+    "trello-sha1-b64-body-callback": (
+        TRELLO_CB, {"x-trello-webhook": _hmac("sha1", BODY + CALLBACK["callback_url"].encode())},
+        {"x-trello-webhook": _hmac("sha1", BODY + b"https://elsewhere.example.com/hook")}),
+    "shared-secret-header": (SHARED, {"x-deskhand-secret": SECRET}, {"x-deskhand-secret": "s3cr3"}),
+    "basic-auth": (BASIC, {"authorization": _basic("freshdesk", SECRET)},
+                   {"authorization": _basic("freshdesk", "wrong")}),
+}
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES), ids=list(SCHEMES))
+def test_a_valid_delivery_verifies(scheme: str) -> None:
+    spec, good, _ = SCHEMES[scheme]
+    verify(spec, SECRET, good, BODY, values=CALLBACK, now=NOW)
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES), ids=list(SCHEMES))
+def test_a_delivery_signed_with_another_secret_or_url_is_refused(scheme: str) -> None:
+    spec, _, forged = SCHEMES[scheme]
+    with pytest.raises(SignatureError, match=r"do(es)? not match"):
+        verify(spec, SECRET, forged, BODY, values=CALLBACK, now=NOW)
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES), ids=list(SCHEMES))
+def test_a_delivery_without_its_credentials_is_refused(scheme: str) -> None:
+    spec, good, _ = SCHEMES[scheme]
+    kept = {k: v for k, v in good.items() if k in ("x-front-request-timestamp",)}  # everything but the credential
+    with pytest.raises(SignatureError, match="missing"):
+        verify(spec, SECRET, kept, BODY, values=CALLBACK, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "late_s", "default", "refused"),
+    [("front-sha256-b64-timestamp-colon-body", 301, 300, True),
+     ("front-sha256-b64-timestamp-colon-body", 301, 600, False),  # the gateway's setting is the default ...
+     ("linear-sha256-hex-body-ms-timestamp", 61, 600, True),  # ... a definition's tolerance wins
+     ("linear-sha256-hex-body-ms-timestamp", -61, 600, True),
+     ("linear-sha256-hex-body-ms-timestamp", 59, 600, False)],
+    ids=["stale", "within-the-default", "stale-by-the-definition", "from-the-future", "fresh"],
+)
+def test_the_timestamp_window_is_enforced(scheme: str, late_s: int, default: float, refused: bool) -> None:
+    spec, good, _ = SCHEMES[scheme]
+    later = NOW + timedelta(seconds=late_s)
+    if refused:
+        with pytest.raises(SignatureError, match="old"):
+            verify(spec, SECRET, good, BODY, values=CALLBACK, now=later, default_tolerance=default)
+    else:
+        verify(spec, SECRET, good, BODY, values=CALLBACK, now=later, default_tolerance=default)
+
+
+@pytest.mark.parametrize(
+    ("unit", "raw", "ok"),
+    [("ms", NOW_MS, True), ("ms", str(int(NOW.timestamp())), False), ("seconds", str(int(NOW.timestamp())), True),
+     ("seconds", NOW_MS, False), ("iso8601", "2026-12-03T12:00:00Z", True), ("iso8601", NOW_MS, False)],
+    ids=["ms-as-ms", "seconds-declared-ms", "seconds", "ms-declared-seconds", "iso", "number-declared-iso"],
+)
+def test_a_timestamp_is_read_in_its_declared_unit(unit: str, raw: str, ok: bool) -> None:
+    spec = VerifySpec(scheme="shared_secret", signature_header="x-secret", timestamp_header="x-ts",
+                      timestamp_unit=unit)  # type: ignore[arg-type]
+    headers = {"x-secret": SECRET, "x-ts": raw}
+    if ok:
+        verify(spec, SECRET, headers, BODY, now=NOW)
+    else:
+        with pytest.raises(SignatureError):
+            verify(spec, SECRET, headers, BODY, now=NOW)
+
+
+EVENTS = {"inbound": {"kind": "comment_added", "ticket_id": "conversation.id"}}
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES), ids=list(SCHEMES))
+def test_a_replayed_delivery_has_the_same_id(scheme: str) -> None:
+    """Nothing declared: the id is a digest of the signed content, so a replay is a duplicate however
+    its unsigned headers were changed."""
+    spec, good, _ = SCHEMES[scheme]
+    hooks = WebhooksSpec.model_validate({"verify": spec.model_dump(), "type": "type", "events": EVENTS})
+    first = parse_events(hooks, "p", "acme", {**good, "x-delivery": "1"}, BODY)[0].delivery_id
+    replay = parse_events(hooks, "p", "acme", {**good, "x-delivery": "2", "user-agent": "curl"}, BODY)[0].delivery_id
+    assert first == replay
+
+
+def test_two_events_with_the_same_body_sent_at_different_times_are_two_deliveries() -> None:
+    hooks = WebhooksSpec.model_validate({"verify": FRONT.model_dump(), "type": "type", "events": EVENTS})
+    one = parse_events(hooks, "p", "a", {"x-front-request-timestamp": NOW_MS}, BODY)[0].delivery_id
+    two = parse_events(hooks, "p", "a", {"x-front-request-timestamp": str(int(NOW_MS) + 1)}, BODY)[0].delivery_id
+    assert one != two
+
+
+@pytest.mark.parametrize(
+    ("declared", "headers", "expected"),
+    [({"header": "linear-delivery"}, {"linear-delivery": "d-7"}, "d-7"),
+     ({"path": "id"}, {}, "evt_1")],
+    ids=["header", "path"],
+)
+def test_a_declared_delivery_id_is_used(declared: dict[str, str], headers: dict[str, str], expected: str) -> None:
+    hooks = WebhooksSpec.model_validate({"type": "type", "delivery_id": declared, "events": EVENTS})
+    assert parse_events(hooks, "p", "a", headers, BODY)[0].delivery_id == expected
+
+
+@pytest.mark.parametrize(
+    ("verify_spec", "match"),
+    [({"scheme": "hmac_sha256_hex"}, "signature_header"),
+     ({"scheme": "shared_secret"}, "shared secret"),
+     ({"scheme": "basic", "signature_header": "x"}, "Authorization"),
+     ({"scheme": "hmac_sha1_hex", "signature_header": "x", "username": "u"}, "basic only"),
+     ({"scheme": "hmac_sha1_hex", "signature_header": "x", "timestamp": "t", "timestamp_header": "h"}, "not both"),
+     ({"scheme": "hmac_sha1_hex", "signature_header": "x", "signed": "{timestamp}"}, "{body}"),
+     ({"scheme": "hmac_md5_hex", "signature_header": "x"}, "scheme")],
+    ids=["hmac-without-header", "secret-without-header", "basic-with-header", "username-not-basic",
+         "two-timestamps", "body-not-signed", "unknown-scheme"],
+)
+def test_an_incomplete_verify_spec_is_refused_at_load(verify_spec: dict[str, str], match: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=match):
+        VerifySpec.model_validate(verify_spec)
+
+
+def test_basic_auth_without_a_declared_user_name_checks_the_password() -> None:
+    spec = VerifySpec(scheme="basic")
+    verify(spec, SECRET, {"Authorization": _basic("anyone", SECRET)}, BODY)
+    for bad in ("Bearer " + SECRET, "Basic !!!", _basic("anyone", SECRET + "x"), "Basic " + "c2VjcmV0"):
+        with pytest.raises(SignatureError):
+            verify(spec, SECRET, {"Authorization": bad}, BODY)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -37,6 +37,7 @@ from deskhand.gateway.dedupe import open_deduper
 from deskhand.gateway.ingest import Ingest
 from deskhand.gateway.metrics import add_metrics_route
 from deskhand.model import Event
+from deskhand.providers import webhooks
 from deskhand.runtime import Runtime
 from deskhand.store import AccountRecord
 from deskhand.store.schema import events as events_table
@@ -245,11 +246,24 @@ def create_app(
         except ClientDisconnect:
             log.warning("webhook for %s: the client disconnected before sending the whole body", name)
             return _error(400, "client_disconnected", "the client disconnected mid-body")
-        return await _receive(ingest, found, provider, name, request.headers, body)
+        url = str(request.url) if _signs_url(found) else None
+        return await _receive(ingest, found, provider, name, request.headers, body, url=url, tolerance=tolerance)
 
+    async def webhook_check(request: Request) -> Response:
+        """A registration check of the callback URL (Trello's HEAD before it creates a webhook)."""
+        provider, name = request.path_params["provider"], request.path_params["account"]
+        try:
+            found = await accounts.get(name)
+        except SQLAlchemyError as exc:
+            log.error("webhook check for %s: store unavailable: %s", name, exc.__class__.__name__)
+            return _error(503, "store_unavailable", "the store is unavailable; retry later")
+        return _check(found, provider, name, request.method)
+
+    tolerance = float(rt.settings.webhook_tolerance_s)  # DESKHAND_WEBHOOK_TOLERANCE_S; a definition's own wins
     # POST /webhooks/… is answered by WebhookRoute, ahead of FastAPI's routing and middleware; the
-    # route stays for what the middleware passes on (other methods get 405, as before)
+    # route stays for what the middleware passes on; GET/HEAD answer registration checks
     app.add_route("/webhooks/{provider}/{account}", webhook, methods=["POST"], include_in_schema=False)
+    app.add_route("/webhooks/{provider}/{account}", webhook_check, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_middleware(WebhookRoute, handle=webhook)  # outermost: webhooks skip everything else
 
     mount_api(app)  # /v1 (API keys, scopes, tenants), /openapi.json, /docs
@@ -257,9 +271,38 @@ def create_app(
     return app
 
 
+def _signs_url(found: Found) -> bool:
+    hooks = found.connector.definition.webhooks if found.connector is not None else None
+    return hooks is not None and hooks.verify is not None and "{callback_url}" in hooks.verify.signed
+
+
+def _check(found: Found, provider: str, name: str, method: str) -> Response:
+    """200 for a known account whose definition answers `method` on its callback URL; nothing is queued."""
+    account = found.account
+    if account is None or account.provider != provider:
+        return _error(404, "unknown_account", f"no {provider} account named {name!r}")
+    hooks = found.connector.definition.webhooks if found.connector is not None else None
+    if hooks is None or not webhooks.check_method(hooks, method):
+        response = _error(405, "method_not_allowed", f"{provider} webhooks are delivered by POST")
+        response.headers["Allow"] = "POST"
+        return response
+    return Response(status_code=200)
+
+
+def _echo(challenge: webhooks.Challenge) -> Response:
+    """The answer to a registration challenge, in every form the definition declares."""
+    headers = {challenge.header: challenge.value} if "header" in challenge.reply and challenge.header else None
+    if "json" in challenge.reply:
+        return JSONResponse({challenge.field: challenge.value}, headers=headers)
+    if "text" in challenge.reply:
+        return PlainTextResponse(challenge.value, headers=headers)
+    return Response(status_code=200, headers=headers)
+
+
 async def _receive(
-    ingest: Ingest, found: Found, provider: str, name: str, headers: Mapping[str, str], body: bytes
-) -> JSONResponse:
+    ingest: Ingest, found: Found, provider: str, name: str, headers: Mapping[str, str], body: bytes, *,
+    url: str | None = None, tolerance: float = webhooks.DEFAULT_TOLERANCE_S,
+) -> Response:
     """Everything that can be wrong with a request is answered before anything is written; then its
     events are recorded (see deskhand.gateway.ingest) and the answer waits for the commit."""
     account = found.account
@@ -268,12 +311,18 @@ async def _receive(
     if found.connector is None:
         return _error(401, "not_configured", found.problem or "the account cannot verify webhooks")
     try:
-        found.connector.verify_webhook(headers, body)
+        found.connector.verify_webhook(headers, body, default_tolerance=tolerance, url=url)
     except SignatureError as exc:
         log.warning("webhook rejected account=%s: %s", name, exc)
         return _error(401, "bad_signature", str(exc))
     except ConfigError as exc:
         return _error(401, "not_configured", str(exc))
+    hooks = found.connector.definition.webhooks
+    if hooks is not None and hooks.handshake.challenge is not None:
+        echo = webhooks.challenge(hooks, headers, body)
+        if echo is not None:  # a registration handshake: answered, nothing recorded
+            log.info("webhook handshake answered account=%s", name)
+            return _echo(echo)
     try:
         events = found.connector.parse_webhook(headers, body)
     except PayloadError as exc:

@@ -187,12 +187,21 @@ class Connector:
         *,
         now: datetime | None = None,
         tolerance: float | None = None,
+        default_tolerance: float = webhooks.DEFAULT_TOLERANCE_S,
+        url: str | None = None,
     ) -> None:
+        """`default_tolerance`: the freshness window when the definition sets none (the gateway passes
+        DESKHAND_WEBHOOK_TOLERANCE_S); `url`: the URL the delivery came to ({callback_url} when the
+        account has no `callback_url` value)."""
         spec = self._webhooks().verify
         if spec is None:
             raise ConfigError(f"{self.provider} webhooks carry no signature; verify them another way")
         secret = fill(spec.secret, self.values)
-        webhooks.verify(spec, secret, headers, body, values=self._text_values(), now=now, tolerance=tolerance)
+        values = self._text_values()
+        if url and not values.get("callback_url"):
+            values["callback_url"] = url
+        webhooks.verify(spec, secret, headers, body, values=values, now=now, tolerance=tolerance,
+                        default_tolerance=default_tolerance)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
         return webhooks.parse_events(self._webhooks(), self.provider, self.account, headers, body)

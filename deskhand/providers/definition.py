@@ -39,13 +39,14 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
         web_url: "{root}/agent/tickets/{id}"   # ticket only; {id} is the ticket's id
     actions:                          # reply | note | set_status | add_tags | assign | set_priority | escalate
       <kind>: <call>
-    webhooks:
-      verify: {scheme: hmac_sha256_base64 | hmac_sha256_hex | hmac_sha1_base64 | hmac_sha1_hex,
-               secret: "{webhook_secret}", signature_header, prefix: "sha256=",
-               timestamp_header | timestamp (body path), signed: "{timestamp}{body}", tolerance: 300}
+    webhooks:                         # verify, delivery_id, handshake: see deskhand/providers/spec_webhooks.py
+      verify: {scheme: hmac_sha256_base64 | hmac_sha256_hex | hmac_sha1_base64 | hmac_sha1_hex | shared_secret
+               | basic, secret: "{webhook_secret}", signature_header, prefix: "sha256=", signed: "{timestamp}{body}",
+               username, timestamp_header | timestamp (body path), timestamp_unit, tolerance: 300}
+      handshake: {check: [HEAD, GET], challenge: {header | path, reply: [json, header, text], field}}
       type: <path of the event type in the body>
       items: <path of a list of events>       # when one delivery carries several
-      delivery_id: {header: name} | {path: dotted}   # else a sha256 of the body
+      delivery_id: {header: name} | {path: dotted}   # else a digest of the signed content
       occurred_at: <path>
       events: {<provider type>: {kind, ticket_id, comment_id, author_id, when: {path: value}} | [rules]}
                                               # a rule with `ignore: true` (and a `when`) drops the event
@@ -74,6 +75,7 @@ from deskhand.errors import ConfigError, Meaning
 from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
 from deskhand.providers.fields import map_key
 from deskhand.providers.spec_limits import LimitsSpec
+from deskhand.providers.spec_webhooks import DeliveryIdSpec, HandshakeSpec, VerifySpec
 
 DEFS_DIR = Path(__file__).parent / "defs"
 _CALL = re.compile(r"^(GET|POST|PUT|PATCH|DELETE)\s+(\S+)$")
@@ -326,27 +328,12 @@ class EventRuleSpec(_Strict):
         return self
 
 
-class VerifySpec(_Strict):
-    scheme: Literal["hmac_sha256_base64", "hmac_sha256_hex", "hmac_sha1_base64", "hmac_sha1_hex"]
-    secret: str = "{webhook_secret}"
-    signature_header: str
-    prefix: str = ""
-    timestamp_header: str | None = None
-    timestamp: str | None = None
-    signed: str = "{body}"
-    tolerance: float = Field(300, gt=0)
-
-
-class DeliveryIdSpec(_Strict):
-    header: str | None = None
-    path: str | None = None
-
-
 class WebhooksSpec(_Strict):
     verify: VerifySpec | None = None
     type: str
     items: str | None = None
     delivery_id: DeliveryIdSpec = Field(default_factory=DeliveryIdSpec)
+    handshake: HandshakeSpec = Field(default_factory=HandshakeSpec)
     occurred_at: str | None = None
     events: dict[str, EventRuleSpec | list[EventRuleSpec]]
     max_body_bytes: int = Field(1_000_000, gt=0)  # larger deliveries are refused (413) while being read

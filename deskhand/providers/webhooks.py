@@ -1,4 +1,6 @@
-"""Webhooks: signature verification (constant-time) and event mapping from the definition."""
+"""Webhooks as data: verification (HMAC, shared secret, Basic auth; constant-time), freshness,
+registration handshakes, delivery ids and event mapping, all read from the definition
+(deskhand.providers.spec_webhooks says the syntax)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +20,7 @@ from deskhand.providers.definition import EventRuleSpec, VerifySpec, WebhooksSpe
 from deskhand.providers.fields import get_path, map_key
 
 _PART = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_TOLERANCE_S = 300.0
 
 
 def _hmac(algorithm: str, encode: Callable[[bytes], str]) -> Callable[[bytes, bytes], str]:
@@ -85,6 +89,19 @@ def parse_timestamp(value: Any) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def read_timestamp(value: Any, unit: str) -> datetime:
+    """A delivery's timestamp in its declared unit (``auto``: ISO 8601, or unix seconds / ms by size)."""
+    if unit == "auto":
+        return parse_timestamp(value)
+    if unit == "iso8601":
+        if isinstance(value, int | float):
+            raise ValueError(f"{value!r} is a number, not an ISO 8601 time")
+        when = datetime.fromisoformat(str(value).strip())
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    number = float(value)
+    return datetime.fromtimestamp(number / 1000 if unit == "ms" else number, UTC)
+
+
 def verify(
     spec: VerifySpec,
     secret: str | None,
@@ -94,31 +111,73 @@ def verify(
     values: Mapping[str, str] | None = None,
     now: datetime | None = None,
     tolerance: float | None = None,
+    default_tolerance: float = DEFAULT_TOLERANCE_S,
 ) -> None:
-    """Raise SignatureError unless the delivery is signed with `secret` and recent enough."""
+    """Raise SignatureError unless the delivery carries `secret` as `spec` says and is recent enough.
+
+    `tolerance` overrides everything (tests); else the definition's `tolerance`, else `default_tolerance`
+    (the gateway passes DESKHAND_WEBHOOK_TOLERANCE_S). Every comparison is constant-time."""
     if not secret:
         raise ConfigError("no webhook_secret is configured for this account: deskhand connect … --webhook-secret …")
     h = Headers(headers)
+    context = dict(values or {})
+    if spec.timestamp_header or spec.timestamp:
+        window = tolerance if tolerance is not None else spec.tolerance or default_tolerance
+        context["timestamp"] = _fresh(spec, h, body, now or datetime.now(UTC), window)
+    if spec.scheme == "basic":
+        _check_basic(spec, secret, h.get("authorization"), context)
+        return
+    assert spec.signature_header is not None  # checked at load
     given = h.get(spec.signature_header)
     if not given:
         raise SignatureError(f"missing signature header {spec.signature_header}")
-    context = dict(values or {})
-    if spec.timestamp_header or spec.timestamp:
-        raw = h.get(spec.timestamp_header) if spec.timestamp_header else _body_path(body, spec.timestamp)
-        if raw is None:
-            raise SignatureError(f"missing signature timestamp {spec.timestamp_header or spec.timestamp}")
-        try:
-            sent_at = parse_timestamp(raw)
-        except (ValueError, OverflowError) as exc:
-            raise SignatureError(f"unreadable signature timestamp {raw!r}") from exc
-        age = ((now or datetime.now(UTC)) - sent_at).total_seconds()
-        window = spec.tolerance if tolerance is None else tolerance
-        if abs(age) > window:
-            raise SignatureError(f"signature timestamp {raw} is {age:.0f} s old (tolerance {window:.0f} s)")
-        context["timestamp"] = str(raw)
+    if spec.scheme == "shared_secret":
+        if not hmac.compare_digest(given.strip().encode(), (spec.prefix + secret).encode()):
+            raise SignatureError(f"the secret in {spec.signature_header} does not match")
+        return
     expected = sign(spec, secret, body, context)
     if not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise SignatureError(f"signature in {spec.signature_header} does not match")
+
+
+def _fresh(spec: VerifySpec, h: Headers, body: bytes, now: datetime, window: float) -> str:
+    """The delivery's timestamp as sent (for the signed template), after checking it is within `window`."""
+    raw = h.get(spec.timestamp_header) if spec.timestamp_header else _body_path(body, spec.timestamp)
+    where = spec.timestamp_header or spec.timestamp
+    if raw in (None, ""):
+        raise SignatureError(f"missing signature timestamp {where}")
+    try:
+        sent_at = read_timestamp(raw, spec.timestamp_unit)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise SignatureError(f"unreadable signature timestamp {raw!r} at {where} ({spec.timestamp_unit})") from exc
+    age = (now - sent_at).total_seconds()
+    if abs(age) > window:
+        raise SignatureError(f"signature timestamp {raw} is {age:.0f} s old (tolerance {window:.0f} s): a replay?")
+    return str(raw)
+
+
+def _check_basic(spec: VerifySpec, secret: str, authorization: str | None, values: Mapping[str, str]) -> None:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not token:
+        raise SignatureError("missing Basic credentials in the Authorization header")
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SignatureError("unreadable Basic credentials in the Authorization header") from exc
+    expected_user = _filled(spec.username, values)
+    user_ok = hmac.compare_digest(user.encode(), expected_user.encode()) if expected_user else True
+    password_ok = hmac.compare_digest(password.encode(), secret.encode())  # both compared, always
+    if not (sep and user_ok and password_ok):
+        raise SignatureError("the Basic credentials do not match")
+
+
+def _filled(template: str | None, values: Mapping[str, str]) -> str | None:
+    if not template:
+        return None
+    try:
+        return _PART.sub(lambda m: str(values[m.group(1)]), template)
+    except KeyError:
+        return None
 
 
 def _body_path(body: bytes, path: str | None) -> Any:
@@ -129,6 +188,41 @@ def _body_path(body: bytes, path: str | None) -> Any:
 
 
 MAX_JSON_DEPTH = 64  # real deliveries nest < 10 deep; deeper ones cannot be stored and read back safely
+def content_id(spec: VerifySpec | None, headers: Mapping[str, str], body: bytes) -> str:
+    """A delivery id derived from what the sender signed: the body, and the timestamp when the
+    signature covers it. A replayed body is the same delivery; two events sent at different times
+    are not."""
+    digest = hashlib.sha256()
+    if spec is not None and spec.timestamp_header and spec.signs_timestamp:
+        digest.update((Headers(headers).get(spec.timestamp_header) or "").encode() + b"\n")
+    digest.update(body)
+    return "sha256:" + digest.hexdigest()
+
+
+def check_method(spec: WebhooksSpec, method: str) -> bool:
+    """Whether the callback URL answers `method` (a registration check such as Trello's HEAD)."""
+    return method.upper() in spec.handshake.check
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """A registration challenge to echo: `value`, in the `reply` forms the definition declares."""
+
+    value: str
+    reply: tuple[str, ...]
+    field: str
+    header: str | None
+
+
+def challenge(spec: WebhooksSpec, headers: Mapping[str, str], body: bytes) -> Challenge | None:
+    """The challenge a (verified) delivery carries when it is a registration handshake, else None."""
+    declared = spec.handshake.challenge
+    if declared is None:
+        return None
+    value = Headers(headers).get(declared.header) if declared.header else _body_path(body, declared.path)
+    if value in (None, "") or isinstance(value, dict | list):
+        return None
+    return Challenge(str(value), tuple(declared.reply), declared.field, declared.header)
 
 
 def load_body(body: bytes) -> Any:
@@ -173,7 +267,7 @@ def parse_events(
         if ticket_id in (None, ""):
             kind = get_path(record, spec.type)
             raise PayloadError(f"{provider} webhook {kind!r} has no ticket id at {rule.ticket_id}")
-        delivery = _delivery_id(spec, record, header_id, body, index, len(records))
+        delivery = _delivery_id(spec, record, header_id, headers, body, index, len(records))
         events.append(
             Event(
                 provider=provider,
@@ -201,7 +295,8 @@ def _rule_for(spec: WebhooksSpec, record: dict[str, Any]) -> EventRuleSpec | Non
 
 
 def _delivery_id(
-    spec: WebhooksSpec, record: dict[str, Any], header_id: str | None, body: bytes, index: int, count: int
+    spec: WebhooksSpec, record: dict[str, Any], header_id: str | None, headers: Mapping[str, str], body: bytes,
+    index: int, count: int,
 ) -> str:
     suffix = f":{index}" if count > 1 else ""
     if spec.delivery_id.path:
@@ -210,7 +305,7 @@ def _delivery_id(
             return str(value)
     if header_id:
         return header_id + suffix
-    return "sha256:" + hashlib.sha256(body).hexdigest() + suffix
+    return content_id(spec.verify, headers, body) + suffix
 
 
 def _occurred_at(record: dict[str, Any], path: str | None) -> datetime | None:
