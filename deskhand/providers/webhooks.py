@@ -188,6 +188,8 @@ def _body_path(body: bytes, path: str | None) -> Any:
 
 
 MAX_JSON_DEPTH = 64  # real deliveries nest < 10 deep; deeper ones cannot be stored and read back safely
+
+
 def content_id(spec: VerifySpec | None, headers: Mapping[str, str], body: bytes) -> str:
     """A delivery id derived from what the sender signed: the body, and the timestamp when the
     signature covers it. A replayed body is the same delivery; two events sent at different times
