@@ -127,7 +127,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code)
+        codes = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Starlette names only the first route's methods for a path
             headers["Allow"] = allowed_methods(app, request.url.path) or headers.get("Allow", "")
