@@ -364,3 +364,44 @@ def test_a_throttled_answer_without_retry_after_waits_for_the_announced_reset(en
     assert caught.value.retry_after == pytest.approx(90, abs=1.5)
     assert "requests budget exhausted" in (caught.value.reason or "")
     assert clock() == T0  # deferred, not slept
+
+
+@pytest.mark.parametrize(("reset_in", "sent", "waited"), [(90.0, 1, 0.0), (3.0, 2, 3.0)],
+                         ids=["long-reset-defers", "short-reset-waits-and-sends-again"])
+def test_linear_throttling_waits_for_the_announced_epoch_ms_reset(  # type: ignore[no-untyped-def]
+    engine, reset_in: float, sent: int, waited: float
+) -> None:
+    """Linear throttles with HTTP 400 + extensions.code RATELIMITED and no Retry-After (the definition's
+    errors: rules make it RateLimited); the wait is its requests budget's reset, in epoch milliseconds."""
+    import httpx
+
+    from deskhand.errors import RateLimited
+    from deskhand.providers.client import ProviderHTTP
+    from deskhand.providers.definition import ErrorRuleSpec
+    from deskhand.providers.error_rules import body_reader
+
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, LINEAR, provider="linear")
+    answers: list[float] = []
+
+    def linear(request: httpx.Request) -> httpx.Response:
+        answers.append(clock())
+        if len(answers) > 1:
+            return httpx.Response(200, json={"data": {"viewer": {"id": "u1"}}})
+        headers = {"x-ratelimit-requests-limit": "5000", "x-ratelimit-requests-remaining": "0",
+                   "x-ratelimit-requests-reset": str(int((T0 + reset_in) * 1000))}
+        body = {"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]}
+        return httpx.Response(400, json=body, headers=headers)
+
+    rules = [ErrorRuleSpec(path="errors", code="extensions.code", message="message",
+                           map={"RATELIMITED": "rate_limited"})]
+    http = ProviderHTTP("http://linear", None, limiter=lim, sleep=clock.advance, errors=body_reader(rules),
+                        http=httpx.Client(transport=httpx.MockTransport(linear)))
+    if sent == 1:
+        with pytest.raises(RateLimited) as caught:
+            http.request("POST", "/graphql", json={"query": "{ viewer { id } }"})
+        assert caught.value.retry_after == pytest.approx(reset_in, abs=1.5)
+    else:
+        http.request("POST", "/graphql", json={"query": "{ viewer { id } }"})
+    assert len(answers) == sent
+    assert clock() - T0 == pytest.approx(waited, abs=1.5)
