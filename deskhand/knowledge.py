@@ -41,6 +41,7 @@ class SyncReport:
     chunks: int = 0
     source: str | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)  # {path, reason}: files refused
+    flagged: dict[str, str] = field(default_factory=dict)  # source id → why it is kept out of retrieval
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,8 @@ def add_documents(
 ) -> SyncReport:
     """Store each document whose content hash changed; with ``prune_prefix``, remove the stored
     documents under that prefix that ``docs`` no longer has."""
+    from deskhand import knowledge_reviews
+    from deskhand.ai.allowlist import injection_reason
     from deskhand.ai.chunk import Article, chunk_article
 
     store.ensure_tenant(tenant_id)
@@ -143,7 +146,13 @@ def add_documents(
         if known.get(doc.source_id) == content_hash:
             report.unchanged.append(doc.source_id)
             continue
-        chunks = [
+        injected = injection_reason(f"{doc.title}\n{doc.text}")
+        if injected:  # stored without chunks: nothing of it can be retrieved; `kb list` says why
+            knowledge_reviews.flag(store, tenant_id, doc.source_id, content_hash, injected)
+            report.flagged[doc.source_id] = injected
+        elif doc.source_id in known:
+            knowledge_reviews.clear_flag(store, tenant_id, doc.source_id)
+        chunks = [] if injected else [
             {
                 "kind": doc.kind,
                 "title": ch.title,
@@ -179,9 +188,18 @@ def add_resolved_tickets(
     return add_documents(store, tenant_id, docs, prune_prefix=prefix if prune else None)
 
 
-def replica_pairs(engine: Engine, account: str, *, bot_ids: Iterable[str] = ()) -> list[ResolvedPair]:
+def replica_pairs(
+    engine: Engine,
+    account: str,
+    *,
+    bot_ids: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    vocabulary: Iterable[str] = (),
+) -> list[ResolvedPair]:
     """Pairs of every solved/closed, not deleted ticket the sync replica holds for ``account``;
-    staff are the replica's agents and admins, names known to it are scrubbed too."""
+    staff are the replica's agents and admins, names known to it are scrubbed too. Each pair is
+    generalised (``deskhand.ai.generalise``): links outside ``allowed_hosts`` and capitalised words
+    outside ``vocabulary`` (the tenant's knowledge base's own words) drop their sentence."""
     from sqlalchemy import select
 
     from deskhand.ai.scrub import resolved_pair
@@ -200,6 +218,7 @@ def replica_pairs(engine: Engine, account: str, *, bot_ids: Iterable[str] = ()) 
             comments.setdefault(r.ticket_id, []).append(
                 Comment(r.id, r.ticket_id, r.body, Visibility(r.visibility), r.author_id)
             )
+    hosts, vocab = list(allowed_hosts), frozenset(vocabulary)
     staff = {u.id for u in users.values() if u.role in ("agent", "admin")}
     names = [u.name for u in users.values() if u.name]
     pairs = []
@@ -210,7 +229,8 @@ def replica_pairs(engine: Engine, account: str, *, bot_ids: Iterable[str] = ()) 
             requester=Contact(t.requester_id, requester.name if requester else None) if t.requester_id else None,
             comments=tuple(comments.get(t.id, ())),
         )
-        pair = resolved_pair(ticket, staff_ids=staff, bot_ids=bot_ids, names=names)
+        pair = resolved_pair(ticket, staff_ids=staff, bot_ids=bot_ids, names=names, allowed_hosts=hosts,
+                             vocabulary=vocab)
         if pair is not None:
             pairs.append(pair)
     return pairs

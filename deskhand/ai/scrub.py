@@ -108,10 +108,20 @@ class ResolvedPair:
 
 
 def resolved_pair(
-    ticket: Ticket, *, staff_ids: Iterable[str], bot_ids: Iterable[str] = (), names: Iterable[str] = ()
+    ticket: Ticket,
+    *,
+    staff_ids: Iterable[str],
+    bot_ids: Iterable[str] = (),
+    names: Iterable[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    vocabulary: Iterable[str] = (),
 ) -> ResolvedPair | None:
-    """The problem → resolution pair of a solved/closed ticket (None: not solved, or no human agent
-    answered in public). Internal notes and bot answers (``bot_ids``, e.g. our own API user) are left out."""
+    """The problem → resolution pair of a solved/closed ticket (None: not solved, no human agent
+    answered in public, or nothing general is left). Internal notes and bot answers (``bot_ids``, e.g.
+    our own API user) are left out. Problem and resolution are generalised: every sentence specific to
+    this customer is dropped whole (``deskhand.ai.generalise``), then what is left is scrubbed again."""
+    from deskhand.ai.generalise import generalise
+
     if ticket.status not in (Status.SOLVED, Status.CLOSED):
         return None
     staff, bots = set(staff_ids), set(bot_ids)
@@ -127,10 +137,20 @@ def resolved_pair(
             problem.append(c.body.strip())
     if not answers:
         return None
+    hosts, vocab = list(allowed_hosts), frozenset(vocabulary)
+
+    def general(text: str) -> str:
+        kept = generalise(text, names=known, allowed_hosts=hosts, vocabulary=vocab).text
+        return scrub(kept, known)
+
+    resolution = general("\n\n".join(answers))
+    question = general("\n\n".join(p.strip() for p in problem if p.strip()))
+    if not resolution:
+        return None
     return ResolvedPair(
         ticket_id=ticket.id,
-        title=scrub(ticket.subject, known),
-        problem=scrub("\n\n".join(p.strip() for p in problem if p.strip()), known),
-        resolution=scrub("\n\n".join(answers), known),
+        title=general(ticket.subject) or "Solved ticket",
+        problem=question or "(the customer's own details were removed)",
+        resolution=resolution,
         url=ticket.url,
     )

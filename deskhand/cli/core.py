@@ -202,14 +202,24 @@ def accounts_list(as_json: JsonOpt = False) -> None:
 # -- knowledge ----------------------------------------------------------------------------
 @kb_app.command("list")
 def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
-    """List indexed articles."""
-    rows = runtime().store.list_articles(tenant)
+    """List indexed articles (review: flagged articles are kept out of retrieval, with why; articles
+    derived from solved tickets are pending until `deskhand kb approve`)."""
+    from deskhand.knowledge_reviews import reviews
+
+    rt = runtime()
+    rows = rt.store.list_articles(tenant)
+    seen = reviews(rt.store, tenant)
+    for r in rows:
+        review = seen.get(r["source_id"])
+        r["review"] = review.status if review else None
+        r["review_reason"] = review.reason if review else None
     if as_json:
         print_json({"articles": rows})
         return
-    table = Table("source", "title", "updated")
+    table = Table("source", "title", "updated", "review")
     for r in rows:
-        table.add_row(r["source_id"], r["title"], str(r["updated_at"]))
+        note = f"{r['review']}: {r['review_reason']}" if r["review_reason"] else (r["review"] or "")
+        table.add_row(r["source_id"], r["title"], str(r["updated_at"]), note)
     out.print(table)
 
 

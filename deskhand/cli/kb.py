@@ -55,6 +55,7 @@ def kb_add(
         return
     for s in report.skipped:
         err.print(f"[yellow]skipped[/yellow] {s['path']}: {s['reason']}", soft_wrap=True, highlight=False)
+    _print_flagged(report.flagged)
     out.print(
         f"source [bold]{report.source}[/bold]: {len(report.added)} added, {len(report.changed)} changed, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, {len(report.skipped)} skipped "
@@ -113,10 +114,17 @@ def _print(report: object, as_json: bool, what: str) -> None:
     if as_json:
         print_json(data)
         return
+    _print_flagged(data.get("flagged") or {})
     out.print(
         f"{what}: {len(data['added'])} added, {len(data['changed'])} changed, {len(data['unchanged'])} unchanged, "
         f"{len(data['removed'])} removed ({data['chunks']} chunks written)"
     )
+
+
+def _print_flagged(flagged: dict[str, str]) -> None:
+    for source_id, why in flagged.items():
+        err.print(f"[yellow]flagged[/yellow] {source_id}: {why}; it is kept out of retrieval (fix the article and "
+                  "add it again)", soft_wrap=True, highlight=False)
 
 
 @kb_app.command("pull")
@@ -138,9 +146,13 @@ def kb_pull(account: str, as_json: JsonOpt = False) -> None:
 def kb_tickets(
     account: str,
     bot: Annotated[list[str] | None, typer.Option(help="Author ids whose answers are a bot's (excluded).")] = None,
+    review: Annotated[bool, typer.Option("--review", help="Then list the derived articles and their review.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Turn the replica's solved tickets into scrubbed problem → resolution knowledge (run `sync` first)."""
+    """Turn the replica's solved tickets into generalised problem → resolution knowledge (run `sync` first).
+    Sentences specific to their customer are dropped whole; a derived article supports an automatic
+    reply only with a knowledge-base article agreeing or once approved (`deskhand kb approve`)."""
+    from deskhand.cli.kb_review import print_reviews, tenant_allow_list
     from deskhand.knowledge import add_resolved_tickets, replica_pairs
 
     rt = runtime()
@@ -148,8 +160,11 @@ def kb_tickets(
         record = rt.store.get_account(account)
         own = rt.identity(record).own_id  # our own API user's answers are the bot's
         bots = set(bot or []) | ({own} if own else set())
-        pairs = replica_pairs(rt.store.engine, account, bot_ids=bots)
+        hosts, vocabulary = tenant_allow_list(rt, record)
+        pairs = replica_pairs(rt.store.engine, account, bot_ids=bots, allowed_hosts=hosts, vocabulary=vocabulary)
         report = add_resolved_tickets(rt.store, record.tenant_id, account, pairs)
     except DeskhandError as exc:
         raise fail(exc) from exc
     _print(report, as_json, f"resolved tickets of {account}")
+    if review and not as_json:
+        print_reviews(rt, record.tenant_id, prefix=f"tickets/{account}/")

@@ -23,12 +23,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from deskhand.ai.allowlist import plain_name
 from deskhand.ai.classify import Classified, categories_from_settings, classify
 from deskhand.ai.guardrails import GROUNDING_THRESHOLD, GuardReport, check_reply
 from deskhand.ai.llm import Completion, LLMError
 from deskhand.ai.taxonomy import TaxonomyModel
 from deskhand.model import Decision, Route, Ticket, Triage
-from deskhand.responder import rules
+from deskhand.responder import provenance, rules
 from deskhand.responder.compose import compose_reply
 from deskhand.responder.decide import decide
 from deskhand.responder.policy import Policy
@@ -101,6 +102,9 @@ def respond(
                                  system_prompt=_system_prompt())
     decision = decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)
     decision = apply_guardrails(decision, report, policy)
+    decision, screened = provenance.screen(rt, account, decision, sources)  # derived knowledge, links, secrets
+    if screened:
+        evidence["provenance"] = screened
     evidence["llm"] = {"usage": usage, "cost_usd": _total_cost(usage)}
     if report is not None:
         evidence["guardrails"] = {"passed": report.passed, "grounding": report.grounding,
@@ -123,7 +127,7 @@ class _Seed:
 
 
 def _reply(llm: Any, message: str, sources: list[Any], ticket: Ticket) -> tuple[str | None, list[dict[str, Any]]]:
-    name = ticket.requester.name if ticket.requester else None
+    name = plain_name(ticket.requester.name if ticket.requester else None)  # never a URL in a greeting
     if llm is None:
         return compose_reply(message, sources, customer_name=name), []
     from deskhand.ai.generate import generate_reply
