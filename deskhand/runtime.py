@@ -71,7 +71,7 @@ class Runtime:
 
         spec = load_definition(account.provider).limits
         return budget_limiter(self.store.engine, account.provider, account.name, spec,
-                              redis_url=self.settings.redis_url)
+                              redis_url=self.settings.redis_url, values=account.config)
 
     def identity(self, account: AccountRecord) -> Identity:
         with self._lock:

@@ -155,3 +155,24 @@ def test_invalid_updates_are_problem_documents(api: Api, body: dict[str, Any]) -
     r = api.client.patch(f"/v1/tickets/{t['id']}", headers=api.auth, json=body)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["status"] == 422 and r.json()["type"].startswith("urn:deskhand:problem:")
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_provider_throttling_is_a_429_problem_with_retry_after(case: Case, store: Store) -> None:
+    from deskhand.sim.base import ManualClock
+
+    sim = case.start_limited(ManualClock())
+    try:
+        store.save_account("acme", case.name, case.config(sim.url), tenant_id="t")
+        _, key = create_key(store.engine, "t", ["tickets:read"])
+        with TestClient(create_app(Runtime(store))) as client:
+            answers = [client.get("/v1/tickets", params={"account": "acme", "fresh": "true"},
+                                  headers={"Authorization": f"Bearer {key}"}) for _ in range(4)]
+        throttled = [r for r in answers if r.status_code == 429]
+        assert throttled, [r.status_code for r in answers]
+        r = throttled[0]
+        assert r.headers["content-type"] == "application/problem+json" and r.json()["code"] == "provider_throttled"
+        assert int(r.headers["retry-after"]) >= 1 and r.headers["ratelimit-remaining"] == "0"
+        assert "ratelimit-reset" in r.headers
+    finally:
+        sim.stop()

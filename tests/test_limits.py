@@ -364,3 +364,87 @@ def test_a_throttled_answer_without_retry_after_waits_for_the_announced_reset(en
     assert caught.value.retry_after == pytest.approx(90, abs=1.5)
     assert "requests budget exhausted" in (caught.value.reason or "")
     assert clock() == T0  # deferred, not slept
+
+
+@pytest.mark.parametrize(("reset_in", "sent", "waited"), [(90.0, 1, 0.0), (3.0, 2, 3.0)],
+                         ids=["long-reset-defers", "short-reset-waits-and-sends-again"])
+def test_linear_throttling_waits_for_the_announced_epoch_ms_reset(  # type: ignore[no-untyped-def]
+    engine, reset_in: float, sent: int, waited: float
+) -> None:
+    """Linear throttles with HTTP 400 + extensions.code RATELIMITED and no Retry-After (the definition's
+    errors: rules make it RateLimited); the wait is its requests budget's reset, in epoch milliseconds."""
+    import httpx
+
+    from deskhand.errors import RateLimited
+    from deskhand.providers.client import ProviderHTTP
+    from deskhand.providers.definition import ErrorRuleSpec
+    from deskhand.providers.error_rules import body_reader
+
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, LINEAR, provider="linear")
+    answers: list[float] = []
+
+    def linear(request: httpx.Request) -> httpx.Response:
+        answers.append(clock())
+        if len(answers) > 1:
+            return httpx.Response(200, json={"data": {"viewer": {"id": "u1"}}})
+        headers = {"x-ratelimit-requests-limit": "5000", "x-ratelimit-requests-remaining": "0",
+                   "x-ratelimit-requests-reset": str(int((T0 + reset_in) * 1000))}
+        body = {"errors": [{"message": "Rate limit exceeded", "extensions": {"code": "RATELIMITED"}}]}
+        return httpx.Response(400, json=body, headers=headers)
+
+    rules = [ErrorRuleSpec(path="errors", code="extensions.code", message="message",
+                           map={"RATELIMITED": "rate_limited"})]
+    http = ProviderHTTP("http://linear", None, limiter=lim, sleep=clock.advance, errors=body_reader(rules),
+                        http=httpx.Client(transport=httpx.MockTransport(linear)))
+    if sent == 1:
+        with pytest.raises(RateLimited) as caught:
+            http.request("POST", "/graphql", json={"query": "{ viewer { id } }"})
+        assert caught.value.retry_after == pytest.approx(reset_in, abs=1.5)
+    else:
+        http.request("POST", "/graphql", json={"query": "{ viewer { id } }"})
+    assert len(answers) == sent
+    assert clock() - T0 == pytest.approx(waited, abs=1.5)
+
+
+SHARED_KEY = _spec("""
+window_s: 10
+budgets:
+  api_key: {default_limit: 3, shared_by: api_key}
+  api_token: {default_limit: 2}
+""")
+
+
+def test_a_budget_shared_by_a_connection_value_is_spent_by_every_account_with_it(engine) -> None:  # type: ignore[no-untyped-def]
+    """Trello: 300 requests / 10 s per app key, whichever token (account) spends them; 100 per token."""
+    clock = ManualClock(T0)
+    a = limiter(engine, clock, SHARED_KEY, account="a", provider="trello", values={"api_key": "k-1", "token": "ta"})
+    b = limiter(engine, clock, SHARED_KEY, account="b", provider="trello", values={"api_key": "k-1", "token": "tb"})
+    other = limiter(engine, clock, SHARED_KEY, account="c", provider="trello", values={"api_key": "k-2"})
+    send(a, "POST", "http://t/1/cards")
+    send(a, "POST", "http://t/1/cards")
+    send(b, "POST", "http://t/1/cards")  # the key's third: b's token has spent one of its two
+    with pytest.raises(BudgetWait) as caught:
+        send(b, "POST", "http://t/1/cards")
+    assert "api_key" in caught.value.verdict.key and "k-1" not in caught.value.verdict.key  # a digest, not the key
+    assert caught.value.retry_after == pytest.approx(11, abs=1.5)
+    send(other, "POST", "http://t/1/cards")  # another app key: its own budget
+    assert clock() == T0
+
+
+def test_a_budget_with_calls_is_spent_only_by_those_calls(engine) -> None:  # type: ignore[no-untyped-def]
+    """Zendesk's incremental export: 10 requests a minute, apart from the account's budget."""
+    spec = _spec("""
+budgets:
+  exports: {default_limit: 2, window_s: 60, calls: ["GET /incremental/tickets/cursor.json"]}
+""")
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, spec)
+    export = "GET /incremental/tickets/cursor.json"
+    for _ in range(2):
+        send(lim, "GET", "http://z/api/v2/incremental/tickets/cursor.json", endpoint=export)
+    for _ in range(5):
+        send(lim, "GET", "http://z/api/v2/tickets.json", endpoint="GET /tickets.json")
+    with pytest.raises(BudgetWait) as caught:
+        send(lim, "GET", "http://z/api/v2/incremental/tickets/cursor.json?cursor=x", endpoint=export)
+    assert "exports" in caught.value.verdict.key and caught.value.retry_after == pytest.approx(61, abs=1.5)

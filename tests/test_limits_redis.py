@@ -286,5 +286,6 @@ def test_the_runtime_puts_budgets_in_redis_when_it_is_configured(
     account = AccountRecord.__new__(AccountRecord)
     object.__setattr__(account, "provider", "zendesk")
     object.__setattr__(account, "name", "acme")
+    object.__setattr__(account, "config", {})
     assert isinstance(rt.limiter(account).book, book_type)
     rt.close()

@@ -3,7 +3,6 @@ tenant's decisions only (replaces the unauthenticated /api/decisions)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -12,12 +11,12 @@ from sqlalchemy import select
 from deskhand.api.auth import require, runtime
 from deskhand.api.keys import Principal
 from deskhand.api.models import Decision, DecisionAction, Page
-from deskhand.api.paging import int_cursor
-from deskhand.api.problems import not_found
+from deskhand.api.paging import Timestamp, int_cursor, parse_time
+from deskhand.api.problems import PROBLEMS, not_found
 from deskhand.runtime import Runtime
 from deskhand.store import schema as t
 
-router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=PROBLEMS)
 Reader = Annotated[Principal, Depends(require("decisions:read"))]
 Rt = Annotated[Runtime, Depends(runtime)]
 MAX_LIMIT = 200
@@ -37,7 +36,7 @@ def list_decisions(
     ticket_id: Annotated[str | None, Query(max_length=64)] = None,
     route: Annotated[str | None, Query(max_length=16)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
-    created_after: datetime | None = None,
+    created_after: Timestamp = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Page[Decision]:
@@ -47,7 +46,7 @@ def list_decisions(
         if value is not None:
             q = q.where(column == value)
     if created_after is not None:
-        q = q.where(c.created_at > created_after)
+        q = q.where(c.created_at > parse_time(created_after))
     if cursor is not None:
         q = q.where(c.id < int_cursor(cursor))
     with rt.store.engine.connect() as conn:

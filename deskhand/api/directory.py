@@ -19,13 +19,13 @@ from deskhand.api import live
 from deskhand.api import models as m
 from deskhand.api.auth import account_of, require, runtime, tenant_account_names
 from deskhand.api.keys import Principal
-from deskhand.api.problems import ApiProblem
+from deskhand.api.problems import PROBLEMS, ApiProblem
 from deskhand.api.tickets import Live, _providers
 from deskhand.model import Role
 from deskhand.runtime import Runtime
 from deskhand.store.tables_sync import replica_teams, replica_tickets, replica_users
 
-router = APIRouter(prefix="/v1", tags=["directory"])
+router = APIRouter(prefix="/v1", tags=["directory"], responses=PROBLEMS)
 Reader = Annotated[Principal, Depends(require("tickets:read"))]
 Rt = Annotated[Runtime, Depends(runtime)]
 Account = Annotated[str | None, Query(max_length=64)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -43,6 +44,23 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     code: str | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description,
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _documented("The body is not JSON"),
+    401: _documented("No API key, or an unknown or revoked one"),
+    403: _documented("The API key lacks the scope"),
+    404: _documented("No such object for this API key's tenant"),
+    409: _documented("The first request with this Idempotency-Key is still being performed"),
+    422: _documented("The request is not valid (or not for this helpdesk)"),
+    429: _documented("The helpdesk's rate limit is reached: retry after Retry-After"),
+    502: _documented("The helpdesk did not answer usefully"),
+}
 
 
 class ApiProblem(Exception):
@@ -88,6 +106,16 @@ def throttled_headers(exc: RateLimited) -> dict[str, str]:
     return headers
 
 
+def allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method the description documents for `path` ("" when it documents none)."""
+    table: list[tuple[re.Pattern[str], str]] | None = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(p)) + "$"),
+                  ", ".join(sorted(m.upper() for m in ops))) for p, ops in app.openapi().get("paths", {}).items()]
+        app.state.allowed_methods = table
+    return next((methods for pattern, methods in table if pattern.match(path)), "")
+
+
 def install(app: FastAPI) -> None:
     """Answer every error of `app` with a problem document."""
 
@@ -99,9 +127,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code)
-        return problem_response(exc.status_code, code, detail, instance=request.url.path,
-                                headers=dict(exc.headers or {}))
+        codes = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods for a path
+            headers["Allow"] = allowed_methods(app, request.url.path) or headers.get("Allow", "")
+        return problem_response(exc.status_code, code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

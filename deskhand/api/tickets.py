@@ -25,7 +25,8 @@ from deskhand.api import models as m
 from deskhand.api.auth import account_of, require, runtime, tenant_account_names
 from deskhand.api.idempotency import fingerprint, run_once
 from deskhand.api.keys import Principal
-from deskhand.api.problems import ApiProblem, not_found
+from deskhand.api.paging import Timestamp, parse_time
+from deskhand.api.problems import PROBLEMS, ApiProblem, not_found
 from deskhand.errors import ProviderError
 from deskhand.runtime import Runtime
 from deskhand.store import AccountRecord
@@ -33,7 +34,7 @@ from deskhand.store.tables_sync import replica_comments as rc
 from deskhand.store.tables_sync import replica_tickets as rt_
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=PROBLEMS)
 Reader = Annotated[Principal, Depends(require("tickets:read"))]
 Writer = Annotated[Principal, Depends(require("tickets:write"))]
 Rt = Annotated[Runtime, Depends(runtime)]
@@ -97,7 +98,7 @@ def list_tickets(
     who: Reader, rt: Rt, lc: Live,
     account: Annotated[str | None, Query(max_length=64)] = None,
     status: m.Status | None = None,
-    updated_after: datetime | None = None,
+    updated_after: Timestamp = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
@@ -105,10 +106,11 @@ def list_tickets(
     fresh: Fresh = False,
     remote_data: RemoteData = False,
 ) -> m.Page[m.Ticket]:
+    after = parse_time(updated_after) if updated_after else None
     if fresh or remote_data:
         if account is None:
             raise ApiProblem(422, "account_required", "a live listing (fresh or remote_data) needs ?account=")
-        return _list_live(rt, lc, account_of(rt, who, account), status, updated_after, tag, assignee, limit, cursor,
+        return _list_live(rt, lc, account_of(rt, who, account), status, after, tag, assignee, limit, cursor,
                           remote_data)
     names = [account_of(rt, who, account).name] if account else tenant_account_names(rt, who.tenant_id)
     c = rt_.c
@@ -117,8 +119,8 @@ def list_tickets(
          .order_by(updated.desc(), c.account.desc(), c.id.desc()).limit(limit + 1))
     if status:
         q = q.where(c.status == status)
-    if updated_after:
-        q = q.where(c.updated_at > updated_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    if after:
+        q = q.where(c.updated_at > after.strftime("%Y-%m-%dT%H:%M:%SZ"))
     if assignee:
         q = q.where(c.assignee_id == assignee)
     if tag:

@@ -13,6 +13,7 @@ endpoint, the record, or the whole account until the quota resets (always deferr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -75,6 +76,19 @@ def endpoint_of(method: str, url: str) -> str:
     return f"{method} {'/'.join(parts)}"
 
 
+def _spends(budget: BudgetSpec, endpoint: str) -> bool:
+    return budget.calls is None or endpoint in budget.calls
+
+
+def _shared_prefix(provider: str, value_name: str | None, values: Mapping[str, object] | None) -> str | None:
+    """The key prefix of a budget shared by every account with the same connection value (a digest:
+    the value may be a credential, and keys are logged)."""
+    value = (values or {}).get(value_name) if value_name else None
+    if value in (None, ""):
+        return None
+    return f"{provider}:shared-{hashlib.sha256(f'{provider}:{value_name}={value}'.encode()).hexdigest()[:16]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     """What observe() says: the budgets now hold requests back for `wait_s`, because `reason`."""
@@ -101,10 +115,14 @@ class BudgetLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         max_sleep_s: Mapping[str, float] | None = None,
+        values: Mapping[str, object] | None = None,
     ) -> None:
+        """`values`: the account's connection values, for budgets `shared_by` one of them."""
         self.book = book
         self.spec = spec
         self.account_key = f"{provider}:{account}"
+        self._prefixes = {name: _shared_prefix(provider, b.shared_by, values) or self.account_key
+                          for name, b in spec.budgets.items()}
         self.clock = clock
         self.sleep = sleep
         self.max_sleep_s = dict(max_sleep_s or MAX_SLEEP_S)
@@ -112,10 +130,10 @@ class BudgetLimiter:
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "waits": 0, "wait_s": 0.0, "blocks": 0}
         self.last: Verdict | None = None
-        account_wide = [n for n, b in spec.budgets.items() if b.scope == "account"]
+        account_wide = [n for n, b in spec.budgets.items() if b.scope == "account" and b.calls is None]
         # account-wide holds go to every account-wide budget (each request takes from them anyway),
         # or to the bare account key when the provider announces none
-        self._account_holders = [f"{self.account_key}|{n}" for n in account_wide] or [self.account_key]
+        self._account_holders = [f"{self._prefixes[n]}|{n}" for n in account_wide] or [self.account_key]
         self._endpoint_budget = next((n for n, b in spec.budgets.items() if b.scope == "endpoint"), None)
         scopes = set(spec.reason.scopes.values()) | {spec.reason.default} if spec.reason else set()
         self._endpoint_holds = "endpoint" in scopes and self._endpoint_budget is None
@@ -127,7 +145,7 @@ class BudgetLimiter:
         return declared if declared else endpoint_of(method, url)
 
     def budget_key(self, name: str, budget: BudgetSpec, endpoint: str) -> str:
-        key = f"{self.account_key}|{name}"
+        key = f"{self._prefixes[name]}|{name}"
         return f"{key}|{endpoint}" if budget.scope == "endpoint" else key
 
     def _endpoint_hold_key(self, endpoint: str) -> str:
@@ -142,6 +160,8 @@ class BudgetLimiter:
         endpoint = self._endpoint(method, url)
         keys = [] if self._account_holders[0] != self.account_key else [_Key(self.account_key)]
         for name, budget in self.spec.budgets.items():
+            if not _spends(budget, endpoint):
+                continue
             static = (budget.default_limit, self.spec.window_of(budget)) if budget.default_limit else None
             keys.append(_Key(self.budget_key(name, budget, endpoint), static, budget.spread))
         if self._endpoint_holds:
@@ -196,6 +216,8 @@ class BudgetLimiter:
         sent_at = getattr(self._local, "sent_at", now)
         hold: Hold | None = None
         for name, budget in self.spec.budgets.items():
+            if not _spends(budget, endpoint):
+                continue
             seen = reading.budgets[name]
             key = self.budget_key(name, budget, endpoint)
             window = seen.window_s or self.spec.window_of(budget)
@@ -250,11 +272,14 @@ def budget_limiter(
     sleep: Callable[[float], None] = time.sleep,
     max_sleep_s: Mapping[str, float] | None = None,
     redis_url: str | None = None,
+    values: Mapping[str, object] | None = None,
 ) -> BudgetLimiter:
-    """Budgets in Redis when `redis_url` is set (DESKHAND_REDIS_URL), else in the store."""
+    """Budgets in Redis when `redis_url` is set (DESKHAND_REDIS_URL), else in the store. `values`: the
+    account's connection values (budgets `shared_by` one of them are shared by every account with it)."""
     book: Book = BudgetBook(engine)
     if redis_url:
         from deskhand.limits.redis import redis_book
 
         book = redis_book(redis_url)
-    return BudgetLimiter(book, provider, account, spec, clock=clock, sleep=sleep, max_sleep_s=max_sleep_s)
+    return BudgetLimiter(book, provider, account, spec, clock=clock, sleep=sleep, max_sleep_s=max_sleep_s,
+                         values=values)

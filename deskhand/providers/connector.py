@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from deskhand.errors import BadResponse, ConfigError, ProviderError
+from deskhand.errors import ConfigError
 from deskhand.model import Action, Comment, Event, Priority, Team, Ticket, User
 from deskhand.providers import records, webhooks
 from deskhand.providers.client import ProviderHTTP
@@ -32,8 +32,8 @@ from deskhand.providers.definition import (
     ProviderDefinition,
     TokenPaging,
 )
-from deskhand.providers.fields import fill, get_path, map_key, set_path
-from deskhand.providers.pages import items_at
+from deskhand.providers.fields import fill, get_path, map_key
+from deskhand.providers.pages import ListingPage, items_at, response_json, walk
 from deskhand.providers.paginate import NextUrlPaginator, OffsetPaginator, Paginator, TokenPaginator
 
 
@@ -243,37 +243,28 @@ class Connector:
             return self._hook_fns[spec.hook](self, self._args(spec, args))
         return response_json(self.send(spec, args))
 
-    def iter_records(self, spec: CallSpec, args: Mapping[str, Any], *, page_size: int | None = None) -> Iterator[Any]:
-        """Every record of a list call, following the pagination its definition names."""
+    def pages(self, spec: CallSpec, args: Mapping[str, Any], *, page_size: int | None = None,
+              follow: bool = True) -> Iterator[ListingPage]:
+        """Every page of a list call, following the pagination its definition names (only the first
+        page when `follow` is false): the one paging loop, :func:`deskhand.providers.pages.walk`."""
         if spec.hook:
-            yield from items_at(self.call(spec, args), spec.items, f"{self.provider} hook {spec.hook}")
+            body = self.call(spec, args)
+            yield ListingPage(items_at(body, spec.items, f"{self.provider} hook {spec.hook}"), body, {}, None)
             return
         paging = self.definition.paginate if spec.paginate is None else spec.paginate
-        paginator = build_paginator(paging, page_size) if paging else None
+        paginator = build_paginator(paging, page_size) if paging and follow else None
         context = {**self.values, **self._args(spec, args)}
         params = {**(fill(spec.params, context) or {}), **(paginator.first() if paginator else {})}
-        json_body = fill(spec.json_body, context)
-        url: str | None = None
-        seen: set[str] = set()
-        while True:
-            key = f"{url}|{sorted(params.items())}|{json_body}"
-            if key in seen:
-                raise ProviderError(f"{self.provider} pagination repeats a page ({url or spec.path}); stopping")
-            seen.add(key)
-            response = self.send(spec, args, url=url, params=params or None, json=json_body)
-            body = response_json(response)
-            where = f"{self.provider} {response.request.method} {response.request.url}"
-            items = items_at(body, spec.items, where, status=response.status_code)
-            yield from items
-            step = paginator.next(body, response.headers, params, len(items)) if paginator else None
-            if step is None:
-                return
-            if step.url:
-                url, params = step.url, {}
-            else:
-                params = {**params, **step.params}
-                for dotted, value in step.json.items():
-                    set_path(json_body, dotted, value)
+
+        def send(url: str | None, query: dict[str, Any], json_body: Any) -> httpx.Response:
+            return self.send(spec, args, url=url, params=query or None, json=json_body)
+
+        yield from walk(send, paginator, params, fill(spec.json_body, context), spec.items, self.provider)
+
+    def iter_records(self, spec: CallSpec, args: Mapping[str, Any], *, page_size: int | None = None) -> Iterator[Any]:
+        """Every record of a list call, following the pagination its definition names."""
+        for page in self.pages(spec, args, page_size=page_size):
+            yield from page.records
 
     def _args(self, spec: CallSpec, args: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(args)
@@ -318,18 +309,3 @@ def load_hooks(definition: ProviderDefinition) -> ModuleType | None:
     if not definition.hook_names():
         return None
     return import_module(definition.hook_module())
-
-
-def response_json(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError as exc:
-        where = f"{response.request.method} {response.request.url}"
-        kind = response.headers.get("content-type", "no content type")
-        raise BadResponse(
-            f"{where}: HTTP {response.status_code} answered {kind}, not JSON: {response.text[:200]!r}",
-            status=response.status_code,
-            body=response.text[:500],
-        ) from exc

@@ -184,7 +184,8 @@ class ErrorRuleSpec(_Strict):
 class FeedSpec(_Strict):
     """The change feed a sync reads: ``cursor`` (an opaque resume cursor, e.g. Zendesk's incremental
     export) or ``updated`` (a query on the updated time with an overlap window, e.g. Jira JQL). The call
-    gets the arguments ``start_time`` (unix) and ``cursor``, or ``query`` (the template with ``{since}``)."""
+    gets the arguments ``start_time`` (unix) and ``cursor``, or ``since`` (formatted by ``since_format``)
+    and ``query`` (the template filled with ``{since}``); an updated feed's pages follow its paginator."""
 
     type: Literal["cursor", "updated"]
     call: CallSpec

@@ -19,6 +19,9 @@
           default_limit: 300       # the size when no header says: we count it ourselves (e.g. Trello)
           scope: account | endpoint   # one budget per account, or per account x endpoint (default account)
           spread: false            # a token bucket without reset: send evenly, window / limit apart
+          calls: ["PUT /tickets/{ticket_id}.json"]   # only these calls (as declared) spend it (default all)
+          shared_by: api_key       # a connection value: every account with the same value shares the
+                                   #   budget (Trello's 300 / 10 s per app key; Jira's app-wide pool)
       reason:                      # why a throttled answer was throttled, and what it holds back
         header: ratelimit-reason   # (or a list of headers, first present wins)
         scopes: {<reason value>: account | endpoint | record | quota}
@@ -64,6 +67,17 @@ class BudgetSpec(_Strict):
     default_limit: int | None = Field(None, gt=0)
     scope: Literal["account", "endpoint"] = "account"
     spread: bool = False
+    calls: list[str] | None = None
+    shared_by: str | None = None
+
+    @field_validator("calls")
+    @classmethod
+    def _declared(cls, value: list[str] | None) -> list[str] | None:
+        for call in value or []:
+            method, _, path = call.partition(" ")
+            if method not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not path.startswith("/"):
+                raise ValueError(f"calls: {call!r} must be a call as declared, e.g. 'PUT /tickets/{{ticket_id}}.json'")
+        return value
 
 
 class ReasonSpec(_Strict):

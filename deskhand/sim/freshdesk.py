@@ -347,3 +347,24 @@ def serve(port: int = 8083, *, host: str = "127.0.0.1", state: FreshdeskState | 
         run_forever(app, host, port, on_ready=banner)
     finally:
         app.state.delivery.close()
+
+
+def truth(state: FreshdeskState) -> tuple[list[tuple[str, str]], set[str], int]:
+    """The helpdesk as a replica should hold it: (id, content hash) of each live ticket with its
+    conversations, the deleted ids, and the number of conversations (for ``bench sync``)."""
+    from deskhand.providers.records import to_datetime
+    from deskhand.sync import replica
+
+    with state.lock:
+        pairs = []
+        for t in state.tickets.values():
+            if t["_deleted"]:
+                continue
+            fields = {"id": str(t["id"]), "subject": t["subject"], "raw_status": str(t["status"]),
+                      "tags": sorted(t["tags"]), "updated_at": replica.iso(to_datetime(t["updated_at"]))}
+            comments = [{"id": str(c["id"]), "body": c["body_text"], "public": not c["private"]}
+                        for c in state.conversations[t["id"]]]
+            pairs.append((str(t["id"]), replica.ticket_hash(fields, comments)))
+        deleted = {str(i) for i, t in state.tickets.items() if t["_deleted"]}
+        count = sum(len(state.conversations[i]) for i, t in state.tickets.items() if not t["_deleted"])
+        return pairs, deleted, count
