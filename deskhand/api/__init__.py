@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from deskhand.api import decisions, directory, docs, problems, tickets
+from deskhand.api import decisions, directory, docs, problems, review, tickets
 
-ROUTERS: tuple[APIRouter, ...] = (tickets.router, directory.router, decisions.router, docs.router)
+ROUTERS: tuple[APIRouter, ...] = (tickets.router, directory.router, decisions.router, review.router, docs.router)
 
 
 def mount(app: FastAPI) -> None:

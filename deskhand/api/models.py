@@ -138,3 +138,47 @@ class TicketUpdate(BaseModel):
 class CommentCreate(BaseModel):
     body: str = Field(min_length=1, max_length=65_536)
     visibility: Literal["public", "internal"] = "internal"  # internal is the safe default
+
+
+# -- the review queue -------------------------------------------------------------------------
+
+
+class ReviewVerdict(BaseModel):
+    decision_id: int
+    verdict: Literal["approved", "rejected"]
+    body: str | None = None  # what was posted as the public reply
+    edit_distance: float | None = None  # normalised, draft → posted
+    reason: str | None = None
+    reviewer: str
+    result: dict[str, Any] | None = None  # the helpdesk's answer (comment id …)
+
+
+class Draft(BaseModel):
+    """A draft reply waiting for a human, with the evidence it rests on."""
+
+    decision_id: int
+    account: str
+    ticket_id: str  # the ticket's unified id
+    remote_ticket_id: str
+    subject: str | None = None
+    reply: str
+    category: str | None = None
+    urgency: str | None = None
+    confidence: float
+    reasons: list[str] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list)
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+    triage_scores: dict[str, float] = Field(default_factory=dict)
+    guardrails: dict[str, Any] | None = None
+    outcome: str | None = None  # the ledger's verdict so far (pending until reviewed or answered)
+    verdict: ReviewVerdict | None = None
+    created_at: datetime
+
+
+class Approval(BaseModel):
+    body: str | None = Field(default=None, min_length=1, max_length=65_536,
+                             description="the reply to post instead of the draft (an edit); omit to post the draft")
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)

@@ -70,3 +70,19 @@ webhook_outbox = Table(
     Column("delivered_at", Float),
 )
 Index("ix_webhook_outbox_due", webhook_outbox.c.status, webhook_outbox.c.next_at)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("decision_id", Integer, primary_key=True),  # one human verdict per draft
+    Column("tenant_id", String(64), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("verdict", String(16), nullable=False),  # approved | rejected
+    Column("body", Text),  # what was posted (approved): the draft, or the reviewer's edit of it
+    Column("edit_distance", Float),  # normalised, draft → posted
+    Column("reason", Text),  # why it was rejected
+    Column("reviewer", String(100), nullable=False),  # "key:<id>" or "cli:<user>"
+    Column("result", JSON),  # the provider's answer to the reply
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_reviews_tenant", reviews.c.tenant_id, reviews.c.decision_id)
