@@ -1,7 +1,7 @@
 """review queue verdicts (issue 16)
 
 Revision ID: api_0002
-Revises: kb_0001
+Revises: kb_0001, security_0001 (also joins those two heads)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "api_0002"
-down_revision = "kb_0001"
+down_revision = ("kb_0001", "security_0001")
 branch_labels = None
 depends_on = None
 
