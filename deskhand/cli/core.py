@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -34,9 +35,38 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def runtime() -> Any:
-    from deskhand.runtime import Runtime
+    """The process's runtime from the environment; a bad setting or an unopenable database is one
+    line on stderr and exit code 2 (never a traceback)."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return Runtime.open()
+    from deskhand.runtime import Runtime
+    from deskhand.settings import Settings, redact
+
+    try:
+        settings = Settings.from_env()
+        announce_data_folder(settings)
+        return Runtime.open(settings)
+    except DeskhandError as exc:
+        raise fail(exc) from exc
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise fail(ConfigError(f"cannot open the database {redact(settings.database_url)}: "
+                               f"{str(reason).strip().splitlines()[0]}")) from exc
+
+
+def announce_data_folder(settings: Any) -> None:
+    """Say once, on stderr, where deskhand keeps its data when no DESKHAND_DATABASE_URL chose it."""
+    if not settings.database_is_default:
+        return
+    db = settings.data_folder() / "deskhand.db"
+    if db.exists():
+        return
+    err.print(f"deskhand keeps its data in {settings.data_folder()} (database and key, owner-only); set "
+              "DESKHAND_DATABASE_URL or DESKHAND_HOME to choose another place", soft_wrap=True, highlight=False)
+    if Path("deskhand.db").is_file():
+        err.print(f"[yellow]note:[/yellow] ./deskhand.db (an earlier version's default) is not used: keep it "
+                  f"with DESKHAND_DATABASE_URL=sqlite:///{Path('deskhand.db').resolve()}", soft_wrap=True,
+                  highlight=False)
 
 
 def fail(exc: Exception) -> typer.Exit:

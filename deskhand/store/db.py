@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -19,7 +20,7 @@ from alembic.config import Config
 from sqlalchemy import Column, Connection, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 from deskhand.errors import ConfigError
 from deskhand.store import tables as tables
@@ -45,6 +46,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     """An engine for the store at `url`, migrated to the newest schema."""
     url = normalise_url(url)
     if is_sqlite(url):
+        _private_sqlite_file(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
     elif url.startswith("postgresql"):
@@ -57,8 +59,35 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
             "or postgresql://user@host/db"
         )
     if migrate:
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except OperationalError as exc:
+            if not is_sqlite(url):
+                raise
+            raise ConfigError(f"cannot open the SQLite database {url.removeprefix('sqlite:///')}: {exc.orig}; "
+                              "check that the file is writable, or set DESKHAND_DATABASE_URL") from exc
     return engine
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create a new SQLite database file readable by its owner only (0600: it holds the ticket
+    replica); SQLite gives its -wal and -shm files the same mode. A missing folder is an error."""
+    path = url.removeprefix("sqlite:///")
+    if not url.startswith("sqlite:///") or not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    if file.exists():
+        return
+    if not file.parent.is_dir():
+        raise ConfigError(f"cannot create the SQLite database {file}: its folder {file.parent} does not exist "
+                          "(create it, or set DESKHAND_DATABASE_URL)")
+    try:
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another process created it first
+    except OSError as exc:
+        raise ConfigError(f"cannot create the SQLite database {file}: {exc.strerror}; choose a writable folder "
+                          "with DESKHAND_DATABASE_URL") from exc
 
 
 PING_IDLE_S = 1.0  # a pooled connection unused for longer is pinged before it is handed out

@@ -87,6 +87,8 @@ class Store:
     @classmethod
     def open(cls, settings: Settings | None = None) -> Store:
         s = settings or Settings.from_env()
+        if s.database_is_default:
+            s.data_folder().mkdir(mode=0o700, parents=True, exist_ok=True)
         return cls(open_engine(s.database_url), SecretBox.open(s.secret_key, s.data_dir()))
 
     @contextlib.contextmanager
