@@ -10,6 +10,7 @@ from deskhand.cli import bench_pipeline as bench_pipeline  # bench pipeline
 from deskhand.cli import bench_retrieval as bench_retrieval  # bench retrieval
 from deskhand.cli import bench_sync as bench_sync  # bench sync
 from deskhand.cli import bench_webhooks as bench_webhooks  # bench webhooks
+from deskhand.cli import config as config  # config
 from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
 from deskhand.cli import eval_quality as eval_quality  # eval triage|answers, triage train
 from deskhand.cli import eval_retrieval as eval_retrieval  # eval retrieval
@@ -26,8 +27,15 @@ from deskhand.cli import sync as sync  # sync ACCOUNT [--full]
 from deskhand.cli.apps import app
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The console script: a DeskhandError that escaped a command is one line on stderr, exit 2."""
+    from deskhand.cli.core import fail
+    from deskhand.errors import DeskhandError
+
+    try:
+        app()
+    except DeskhandError as exc:
+        raise SystemExit(fail(exc).exit_code) from None
 
 
 __all__ = ["app", "main"]

@@ -8,6 +8,7 @@ commands turn it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import re
+import socket
 import sys
 
 import typer
@@ -75,3 +76,15 @@ def confirm(question: str, *, yes: bool) -> None:
         raise ConfigError(f"{question} — not a terminal: add --yes to confirm")
     if not typer.confirm(question, default=False):
         raise ConfigError("cancelled: nothing was changed")
+
+
+def free_port(host: str, port: int) -> None:
+    """Refuse, in one line, a host:port something else already listens on (before a server starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another deskhand or "
+                              "service using it?): choose another --port") from exc

@@ -26,12 +26,20 @@ from deskhand.errors import ConfigError, DeskhandError, NotFoundError
 from deskhand.model import DEFAULT_TENANT
 
 
+CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "asyncio", "hpack", "multipart", "python_multipart", "alembic",
+                  "openai", "anthropic", "uvicorn.access")
+
+
 def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=os.environ.get("DESKHAND_LOG_LEVEL", level),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    """deskhand's own loggers at DESKHAND_LOG_LEVEL (default ``level``); third-party libraries that log
+    every request (httpx, urllib3, …) at WARNING unless DESKHAND_LOG_LEVEL=DEBUG asks for everything."""
+    chosen = os.environ.get("DESKHAND_LOG_LEVEL", level).upper()
+    if chosen not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        chosen = level
+    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    if chosen != "DEBUG":
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def runtime() -> Any:
@@ -382,14 +390,24 @@ def serve(
     """Run the gateway (webhooks, health, API) with in-process workers by default. Every wait is
     bounded (request heads, bodies, idle keep-alive 5 s, shutdown); the read API and
     /metrics need DESKHAND_API_TOKEN (a bearer token) and are refused without one."""
+    from deskhand.cli.checks import free_port
     from deskhand.gateway import server
     from deskhand.gateway.app import create_app
+    from deskhand.settings import redact
 
     setup_logging()
+    try:
+        free_port(host, port)
+    except DeskhandError as exc:
+        raise fail(exc) from exc
     rt = runtime()
     app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval,
                       body_timeout_s=body_timeout)
     bounds = server.Bounds(header_timeout_s=header_timeout, graceful_s=graceful_timeout)
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"deskhand listening on http://{shown}:{port} — webhooks: /webhooks/<provider>/<account>, health: "
+              f"/healthz; store: {redact(rt.settings.database_url)}; "
+              f"{0 if no_workers else workers} worker(s)", soft_wrap=True, highlight=False)
     server.run(app_, host, port, bounds, log_level="warning")
 
 

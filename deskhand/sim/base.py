@@ -31,6 +31,8 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 
+from deskhand.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -61,7 +63,12 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # proto set: asyncio then sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {_url(host, port)}: {exc.strerror or exc} "
+                          "(is another simulator or service using it?): choose another --port") from exc
     sock.listen(128)
     sock.setblocking(False)
     return sock
