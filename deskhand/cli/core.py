@@ -25,7 +25,6 @@ from deskhand.cli.apps import (
 from deskhand.errors import ConfigError, DeskhandError, NotFoundError
 from deskhand.model import DEFAULT_TENANT
 
-
 CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "asyncio", "hpack", "multipart", "python_multipart", "alembic",
                   "openai", "anthropic", "uvicorn.access")
 
