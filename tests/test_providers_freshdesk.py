@@ -228,3 +228,36 @@ def test_a_validation_failure_is_a_permanent_error_with_freshdesks_message(conn:
     with pytest.raises(ProviderError, match="invalid_value: There is no agent matching") as caught:
         act(conn, ActionKind.ASSIGN, tid, user_id="12345")
     assert (caught.value.status, caught.value.retryable, caught.value.code) == (400, False, "invalid_value")
+
+
+# a list row in the shape of a real capture (keys and value kinds of airbytehq/airbyte source-freshdesk
+# unit_tests/resource/http/response/tickets.json; the values here are made up)
+REAL_SHAPED_ROW = {
+    "cc_emails": [], "fwd_emails": [], "reply_cc_emails": [], "ticket_cc_emails": [], "ticket_bcc_emails": [],
+    "fr_escalated": False, "spam": False, "email_config_id": 67000000001, "group_id": None, "priority": 1,
+    "requester_id": 67000000002, "responder_id": 67000000003, "source": 10, "company_id": 67000000004, "status": 5,
+    "subject": "Test", "association_type": None, "support_email": "support@example.freshdesk.com",
+    "to_emails": ["support@example.freshdesk.com"], "product_id": None, "id": 21, "type": None,
+    "due_by": "2022-11-19T15:59:28Z", "fr_due_by": "2022-11-17T15:59:28Z", "is_escalated": False, "custom_fields": {},
+    "created_at": "2022-11-16T15:59:28Z", "updated_at": "2022-11-16T15:59:28Z", "associated_tickets_count": None,
+    "tags": [], "description": '<div style="font-size: 14px"><div dir="ltr">Test</div></div>',
+    "description_text": "Test", "structured_description": None, "nr_due_by": None, "nr_escalated": False,
+    "requester": {"id": 67000000002, "name": "Ann Example", "email": "ann@example.test", "mobile": None, "phone": None},
+    "stats": {"agent_responded_at": None, "requester_responded_at": None, "first_responded_at": None,
+              "status_updated_at": "2022-11-16T15:59:28Z", "reopened_at": None,
+              "resolved_at": "2022-11-16T15:59:28Z", "closed_at": "2022-11-16T15:59:28Z", "pending_since": None},
+}
+
+
+def test_a_row_shaped_like_a_real_capture_normalises() -> None:
+    from datetime import UTC, datetime
+
+    with open_connector("freshdesk", "acme", config("")) as conn:
+        ticket = records.read_ticket(conn.readers["ticket"], REAL_SHAPED_ROW, url_values=conn.values)
+    assert (ticket.id, ticket.subject, ticket.description) == ("21", "Test", "Test")
+    assert (ticket.status, ticket.raw_status, ticket.priority) == (Status.CLOSED, "5", Priority.LOW)
+    assert (ticket.assignee_id, ticket.team_id, ticket.tags) == ("67000000003", None, ())
+    assert ticket.requester is not None and (ticket.requester.id, ticket.requester.organization_id) == (
+        "67000000002", "67000000004")
+    assert ticket.created_at == datetime(2022, 11, 16, 15, 59, 28, tzinfo=UTC)
+    assert ticket.url == "https://sim.freshdesk.com/a/tickets/21"

@@ -164,6 +164,26 @@ def test_deleted_ticket_leaves_lists_shows_deleted_and_can_be_restored(sim, api,
     assert "deleted" not in http.get(f"/tickets/{ticket['id']}").json()
 
 
+# every key of a real list row fetched with include=description,requester,stats (key names of the
+# capture in airbytehq/airbyte source-freshdesk unit_tests/resource/http/response/tickets.json)
+REAL_LIST_ROW = {
+    "cc_emails", "fwd_emails", "reply_cc_emails", "ticket_cc_emails", "ticket_bcc_emails", "fr_escalated", "spam",
+    "email_config_id", "group_id", "priority", "requester_id", "responder_id", "source", "company_id", "status",
+    "subject", "association_type", "support_email", "to_emails", "product_id", "id", "type", "due_by", "fr_due_by",
+    "is_escalated", "custom_fields", "created_at", "updated_at", "associated_tickets_count", "tags", "description",
+    "description_text", "requester", "stats", "structured_description", "nr_due_by", "nr_escalated",
+}
+
+
+def test_list_rows_have_the_keys_of_a_real_capture(sim, http) -> None:
+    new_ticket(http)
+    [row] = http.get("/tickets", params={"include": "description,requester,stats"}).json()
+    assert set(row) == REAL_LIST_ROW
+    assert set(row["requester"]) == {"id", "name", "email", "mobile", "phone"}
+    assert set(row["stats"]) == {"agent_responded_at", "requester_responded_at", "first_responded_at",
+                                 "status_updated_at", "reopened_at", "resolved_at", "closed_at", "pending_since"}
+
+
 def test_list_rows_omit_the_description_unless_included(sim, http) -> None:
     new_ticket(http)
     row = http.get("/tickets").json()[0]

@@ -159,7 +159,8 @@ class FreshdeskState:
             priority = values.get("priority") or 1
             ticket: dict[str, Any] = {
                 "cc_emails": list(data.get("cc_emails") or []), "fwd_emails": [], "reply_cc_emails": [],
-                "ticket_cc_emails": [], "fr_escalated": False, "spam": False, "email_config_id": None,
+                "ticket_cc_emails": [], "ticket_bcc_emails": [], "fr_escalated": False, "spam": False,
+                "email_config_id": None,
                 "group_id": values.get("group_id"), "priority": priority, "requester_id": requester_id,
                 "responder_id": values.get("responder_id"), "source": values.get("source") or 2,
                 "company_id": values.get("company_id") or (contact or {}).get("company_id"),
