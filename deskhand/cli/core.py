@@ -102,7 +102,10 @@ def connect(
                                                     "signing secret (its webhooks will be refused).")] = False,
 ) -> None:
     """Connect a helpdesk account. Connection values are the provider's own options, for Zendesk:
-    --subdomain S --email E --api-token T --webhook-secret W [--base-url URL]."""
+    --subdomain S --email E --api-token T --webhook-secret W [--base-url URL]. Keep secrets off the
+    command line: `--api-token -` reads it from stdin, `--api-token-env VAR` from the variable VAR, and
+    DESKHAND_API_TOKEN / DESKHAND_WEBHOOK_SECRET are used when the option is not given."""
+    from deskhand.cli import secret_args
     from deskhand.cli.checks import account_name, known_provider
     from deskhand.providers import connection_fields, open_connector
     from deskhand.providers.checks import check_connection
@@ -113,7 +116,8 @@ def connect(
         rt = runtime()
         old = _existing(rt.store, name, provider, tenant, update)
         tenant = tenant or (old.tenant_id if old else DEFAULT_TENANT)
-        config = _parse_connection(ctx.args, fields, base=old.config if old else None)
+        args = secret_args.resolve(ctx.args, fields)  # secrets from stdin ('-'), --x-env VAR or DESKHAND_X
+        config = _parse_connection(args, fields, base=old.config if old else None)
         settings = dict(_parse_setting(s) for s in setting or [])
         _check_settings(rt.store, name, {**(old.settings if old else {}), **settings})  # before storing anything
         if "webhook_secret" in fields and not config.get("webhook_secret") and not no_webhook_secret:
