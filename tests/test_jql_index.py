@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deskhand.providers.adf import text_to_adf
 from deskhand.sim.jira import JiraSimServer, RateLimits, start
+from deskhand.sim.jira_adf import text_to_adf
 from deskhand.sim.jira_seed import seed_issues
 from deskhand.sim.jira_state import DEFAULT_EMAIL, DEFAULT_TOKEN, JiraState, User
 from deskhand.sim.jql import Context, parse, search

@@ -10,7 +10,7 @@ from deskhand.model import Comment, Contact, Status, Ticket, Visibility
 from deskhand.responder.loopguard import answered_after, auto_reply_reason, is_echo, screen
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 AUTO_REPLIES = [
     ("", "I am currently out of the office until Monday 3 June with limited access to email. For urgent "
@@ -70,7 +70,7 @@ PASSWORD = ("How do I reset my password?", "I forgot my password and cannot sign
 
 
 def test_loopback_echoes_ooo_and_human_threads_never_get_an_automatic_reply(store: Store, settings: Settings) -> None:
-    with zendesk_loop(store, settings, mode="auto") as loop:
+    with sim_loop("zendesk", store, settings, mode="auto") as loop:
         answered = loop.create(*PASSWORD)
         human = loop.create(*PASSWORD)
         loop.drain()
@@ -91,7 +91,7 @@ def test_loopback_echoes_ooo_and_human_threads_never_get_an_automatic_reply(stor
 def test_a_redelivered_customer_message_gets_one_automatic_reply(store: Store, settings: Settings) -> None:
     from deskhand.responder.handle import handle_event
 
-    with zendesk_loop(store, settings, mode="auto") as loop:
+    with sim_loop("zendesk", store, settings, mode="auto") as loop:
         tid = loop.create(*PASSWORD)
         loop.drain()
         first = [d for d in loop.decisions(tid) if d["route"] == "auto_reply"]

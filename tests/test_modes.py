@@ -19,7 +19,7 @@ from deskhand.responder.modes import (
 )
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 AUTO = Decision(route=Route.AUTO_REPLY, triage=Triage("how_to", Urgency.LOW, 0.9), confidence=0.9,
                 reasons=("confident",), reply="Hi")
@@ -81,7 +81,7 @@ def _snapshot(state: object) -> object:
 
 
 def test_shadow_mode_records_decisions_and_leaves_the_helpdesk_untouched(store: Store, settings: Settings) -> None:
-    with zendesk_loop(store, settings, mode="shadow") as loop:
+    with sim_loop("zendesk", store, settings, mode="shadow") as loop:
         tids = [loop.create("How do I reset my password?", "I forgot my password. How do I reset it?"),
                 loop.create("Everything is down", "The app is down for everyone, all requests fail with 503.")]
         before = _snapshot(loop.sim.state)
@@ -97,7 +97,7 @@ def test_shadow_mode_records_decisions_and_leaves_the_helpdesk_untouched(store: 
 
 
 def test_draft_mode_posts_an_internal_note_instead_of_a_reply(store: Store, settings: Settings) -> None:
-    with zendesk_loop(store, settings, mode=None) as loop:  # a new account: draft
+    with sim_loop("zendesk", store, settings, mode=None) as loop:  # a new account: draft
         tid = loop.create("How do I reset my password?", "I forgot my password. How do I reset it?")
         loop.drain()
         (d,) = [d for d in loop.decisions(tid) if d["route"] != "ignore"]

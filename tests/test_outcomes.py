@@ -16,7 +16,7 @@ from deskhand.responder.scores import compute
 from deskhand.runtime import Identity
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 HELD_OUT = [  # real-looking replies, none of them in the training examples
     ("Hi, thanks a lot — I followed your steps and can log in again!", Feedback.WORKED),
@@ -129,7 +129,7 @@ def test_later_events_settle_the_outcome(entry: dict[str, Any], event: Event, ti
 
 
 def test_a_sent_draft_is_measured_and_shows_in_metrics_and_prometheus(store: Store, settings: Settings) -> None:
-    with zendesk_loop(store, settings, mode="draft") as loop:
+    with sim_loop("zendesk", store, settings, mode="draft") as loop:
         tid = loop.create("How do I reset my password?", "I forgot my password. How do I reset it?")
         loop.drain()
         (entry,) = entries(store)

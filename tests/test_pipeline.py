@@ -17,7 +17,7 @@ from deskhand.providers.connector import Connector
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import drain, wait_for_event, zendesk_loop
+from deskhand.testing.loop import drain, sim_loop, wait_for_event
 
 pytestmark = pytest.mark.every_backend
 
@@ -32,7 +32,7 @@ class Env:
 
 @pytest.fixture
 def env(store: Store, settings: Settings) -> Iterator[Env]:
-    with zendesk_loop(store, settings, mode="auto") as loop:  # new accounts start in draft
+    with sim_loop("zendesk", store, settings, mode="auto") as loop:  # new accounts start in draft
         yield Env(loop.rt, loop.sim, loop.customer, settings)
 
 

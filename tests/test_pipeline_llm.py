@@ -18,7 +18,7 @@ from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.store import Store
 from deskhand.testing.fake_llm import Fail, FakeLLMServer, Reply
-from deskhand.testing.loop import drain, wait_for_event, zendesk_loop
+from deskhand.testing.loop import drain, sim_loop, wait_for_event
 
 PRICES = PriceTable({"cheap-classifier": Price(input=0.1, output=0.4), "strong-writer": Price(input=2.0, output=8.0)})
 GOOD_ANSWER = {
@@ -42,7 +42,7 @@ def env(store: Store, settings: Settings) -> Iterator[Env]:
     fake = FakeLLMServer().start()
     common = {"api_key": "k", "prices": PRICES, "sleep": lambda s: None, "max_retries": 2}
     try:
-        with zendesk_loop(store, settings, mode="auto") as loop:
+        with sim_loop("zendesk", store, settings, mode="auto") as loop:
             loop.rt._llms = (
                 open_llm(f"openai:cheap-classifier@{fake.openai_base_url}", env={}, **common),
                 open_llm(f"openai:strong-writer@{fake.openai_base_url}", env={}, **common),

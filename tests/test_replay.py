@@ -14,7 +14,7 @@ from deskhand.responder.replay import ReplayCase, readiness
 from deskhand.settings import Settings
 from deskhand.sim.zendesk_state import ZendeskState
 from deskhand.store import Store
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 
 def _case(cat: str, sim: float | None, same: bool | None, route: str = "auto_reply") -> ReplayCase:
@@ -40,7 +40,7 @@ def test_replay_on_a_seeded_history_prints_a_readiness_report_and_writes_nothing
     assert solved
     env = {"DESKHAND_DATABASE_URL": settings.database_url, "DESKHAND_SECRET_KEY": settings.secret_key or "",
            "COLUMNS": "200"}
-    with zendesk_loop(store, settings, mode="draft", state=state):
+    with sim_loop("zendesk", store, settings, mode="draft", state=state):
         before = copy.deepcopy((state.tickets, state.comments))
         as_json = CliRunner().invoke(app, ["replay", "acme", "--json", "--since", "2000-01-01"], env=env)
         assert as_json.exit_code == 0, as_json.output
@@ -60,7 +60,7 @@ def test_advice_and_gaps_from_a_drafted_history(store: Store, settings: Settings
     from deskhand.responder.advice import advise, promote
     from deskhand.responder.gaps import find_gaps
 
-    with zendesk_loop(store, settings, mode="draft") as loop:
+    with sim_loop("zendesk", store, settings, mode="draft") as loop:
         for subject, body in [("Custom domain for our help center", "Can we use our own domain for the portal?"),
                               ("Custom domain setup", "How do I point help.acme.com at your portal?"),
                               ("How do I reset my password?", "I forgot my password. How do I reset it?")]:

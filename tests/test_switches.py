@@ -18,7 +18,7 @@ from deskhand.settings import Settings
 from deskhand.sim.base import SimServer
 from deskhand.store import Store
 from deskhand.store.tables_autonomy import outcomes
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -129,7 +129,7 @@ def test_scripted_didnt_help_replies_and_a_reopen_trip_the_switch_and_demote_the
 ) -> None:
     url, got = alerts
     cfg = {"autonomy_min_sample": "4", "autonomy_failure_threshold": "0.3", "alert_webhook_url": url}
-    with zendesk_loop(store, settings, mode="auto", account_settings=cfg) as loop:
+    with sim_loop("zendesk", store, settings, mode="auto", account_settings=cfg) as loop:
         tids = [loop.create(*RESET_Q) for _ in range(5)]
         loop.drain()
         cats = {d["category"] for t in tids for d in loop.decisions(t) if d["route"] == "auto_reply"}

@@ -13,10 +13,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from deskhand.bench.sync import jira_truth, zendesk_truth
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import jira, zendesk
+from deskhand.sim import jira, registry, zendesk
 from deskhand.sim.jira_seed import seed_issues
 from deskhand.sim.jira_state import DEFAULT_EMAIL, DEFAULT_TOKEN, JiraState
 from deskhand.sim.zendesk_state import ZendeskState
@@ -73,7 +72,7 @@ def test_zendesk_backfill_equals_the_simulator_and_a_second_run_reads_nothing_ag
     connect_zendesk(rt, zd.url)
     first = sync_account(rt, "acme")
     assert (first.mode, first.written, first.done) == ("full", 60, True)
-    assert equal_to_truth(rt, zendesk_truth(zd.state))
+    assert equal_to_truth(rt, registry.get("zendesk").truth(zd.state))
     summary = replica.summary(rt.store.engine, "acme")
     assert summary["users"] == len(zd.state.users) and summary["teams"] == len(zd.state.groups)
     second = sync_account(rt, "acme")
@@ -88,7 +87,7 @@ def test_zendesk_updates_and_deletions_reach_the_replica_without_ghosts(rt: Runt
     zd.state.delete_ticket(ids[1], zd.state.admin)
     stats = sync_account(rt, "acme")
     assert (stats.written, stats.deleted) == (2, 1)
-    assert equal_to_truth(rt, zendesk_truth(zd.state))
+    assert equal_to_truth(rt, registry.get("zendesk").truth(zd.state))
     with rt.store.engine.connect() as c:
         ghost = c.execute(select(func.count()).select_from(replica_comments)
                           .where(replica_comments.c.ticket_id == str(ids[1]))).scalar_one()
@@ -109,15 +108,15 @@ def test_a_full_pass_tombstones_records_the_feed_no_longer_lists(rt: Runtime, zd
 def test_jira_syncs_on_updated_with_overlap_and_dedupes_by_id_and_updated(rt: Runtime, jr: Any) -> None:
     connect_jira(rt, jr.url)
     first = sync_account(rt, "acme")
-    assert first.written == 60 and equal_to_truth(rt, jira_truth(jr.state))
+    assert first.written == 60 and equal_to_truth(rt, registry.get("jira").truth(jr.state))
     issue = next(iter(jr.state.issues.values()))
-    from deskhand.providers.adf import text_to_adf
+    from deskhand.sim.jira_adf import text_to_adf
 
     jr.state.add_comment(issue, author=issue.reporter, body=text_to_adf("Still broken"),
                          now=datetime.now(UTC))
     again = sync_account(rt, "acme")
     assert again.written == 1  # the overlap re-reads a few, the replica skips them
-    assert equal_to_truth(rt, jira_truth(jr.state))
+    assert equal_to_truth(rt, registry.get("jira").truth(jr.state))
 
 
 def test_jira_deleted_issues_are_found_by_the_sweep_of_a_full_pass(rt: Runtime, jr: Any) -> None:
@@ -129,7 +128,7 @@ def test_jira_deleted_issues_are_found_by_the_sweep_of_a_full_pass(rt: Runtime, 
     assert sync_account(rt, "acme").deleted == 0  # JQL cannot show a deletion
     assert sync_account(rt, "acme", full=True).deleted == 1
     assert gone.key in replica.summary(rt.store.engine, "acme")["deleted_ids"]
-    assert equal_to_truth(rt, jira_truth(jr.state))
+    assert equal_to_truth(rt, registry.get("jira").truth(jr.state))
 
 
 def test_only_tickets_created_after_the_start_are_fed_to_the_responder_once(rt: Runtime, zd: Any) -> None:

@@ -18,11 +18,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from deskhand.bench.sync import zendesk_truth
 from deskhand.model import Action, ActionKind
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import zendesk
+from deskhand.sim import registry, zendesk
 from deskhand.sim.zendesk_state import ZendeskState
 from deskhand.store.tables_sync import replica_comments, replica_tickets
 from deskhand.sync import replica
@@ -60,7 +59,7 @@ def sync_process(db: Path, key: str, **env: str) -> subprocess.Popen[bytes]:
 
 
 def assert_equal_and_unique(rt: Runtime, state: ZendeskState) -> None:
-    pairs, _, comments = zendesk_truth(state)
+    pairs, _, comments = registry.get("zendesk").truth(state)
     got = replica.summary(rt.store.engine, "acme")
     assert (got["tickets"], got["comments"], got["checksum"]) == (len(pairs), comments, replica.checksum(pairs))
     with rt.store.engine.connect() as c:

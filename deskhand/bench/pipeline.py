@@ -1,7 +1,7 @@
 """`deskhand bench pipeline`: end-to-end tickets per second with K `deskhand worker` processes.
 
-For each K, on a fresh database: the Zendesk simulator (in this process, its own HTTP thread)
-sends signed `ticket.created` webhooks to deskhand's gateway (also in this process), which records
+For each K, on a fresh database: a provider's simulator (in this process, its own HTTP thread)
+sends signed ticket-created webhooks to deskhand's gateway (also in this process), which records
 the events and their jobs exactly as in production. The measured tickets' jobs are then held (their
 `run_at` pushed far ahead), K `deskhand worker --concurrency 1` processes are started and warm up
 on a few tickets of their own (models loaded, connections open: every worker must have finished at
@@ -32,7 +32,7 @@ from sqlalchemy import Engine, func, or_, select, update
 from deskhand.bench.webhooks import bench_database
 from deskhand.store.schema import jobs
 
-ACCOUNT = "bench-zendesk"  # + a suffix per run: no budget or delivery key in a shared Redis outlives its run
+ACCOUNT = "bench"  # + the provider and a suffix per run: no budget or delivery key in a shared Redis outlives its run
 WARMUP_FROM = 10**6  # warm-up tickets' numbers (the measured ones count from 0)
 HOLD_AT = 1e12  # run_at of held jobs: far beyond any clock
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -42,22 +42,22 @@ Say = Callable[[str], None]
 
 @dataclass
 class Desk:
-    """A simulated Zendesk wired to an in-process gateway, and the store they share."""
+    """A simulated helpdesk wired to an in-process gateway, and the store they share."""
 
     rt: Any
     customer: Any
     url: str
     key: str
     redis_url: str | None = None
+    names_requester: bool = True
 
 
 @contextmanager
-def desk(url: str, say: Say, redis_url: str | None = None) -> Iterator[Desk]:
+def desk(url: str, say: Say, redis_url: str | None = None, provider: str | None = None) -> Iterator[Desk]:
     """Migrate `url`, start the gateway and the simulator, connect the account in auto mode, add the
     demo's knowledge base."""
     from cryptography.fernet import Fernet
 
-    from deskhand.demo.run import API_EMAIL, INTAKE_EMAIL
     from deskhand.demo.scenario import KB_DIR
     from deskhand.gateway.app import create_app
     from deskhand.knowledge import add_folder
@@ -66,7 +66,7 @@ def desk(url: str, say: Say, redis_url: str | None = None) -> Iterator[Desk]:
     from deskhand.responder.modes import set_mode
     from deskhand.runtime import Runtime
     from deskhand.settings import Settings
-    from deskhand.sim import zendesk
+    from deskhand.sim import registry
     from deskhand.sim.base import SimServer
     from deskhand.store import Store
 
@@ -78,20 +78,20 @@ def desk(url: str, say: Say, redis_url: str | None = None) -> Iterator[Desk]:
         gateway = SimServer(create_app(rt)).start()
         stack.callback(gateway.stop)
         secret = "bench-pipeline-secret"
-        account = f"{ACCOUNT}-{uuid.uuid4().hex[:8]}"
-        hook = f"{gateway.url}/webhooks/zendesk/{account}"
-        # a limit no run reaches: the bench measures deskhand, not a rate budget
-        sim = zendesk.start(webhook_url=hook, webhook_secret=secret, rate_limit=10**7)
+        spec = registry.get(provider or registry.default_slug())
+        account = f"{ACCOUNT}-{spec.slug}-{uuid.uuid4().hex[:8]}"
+        hook = f"{gateway.url}/webhooks/{spec.slug}/{account}"
+        # no rate limits: the bench measures deskhand, not a rate budget
+        sim = spec.start(registry.SimConfig(webhook_url=hook, webhook_secret=secret, limits=False))
         stack.callback(sim.stop)
-        config = {"subdomain": "acme", "email": API_EMAIL, "api_token": zendesk.DEFAULT_TOKEN}
-        config |= {"base_url": sim.url, "webhook_secret": secret}
-        rt.store.save_account(account, "zendesk", config, tenant_id=DEFAULT_TENANT)
+        config = spec.connect(sim)
+        rt.store.save_account(account, spec.slug, config, tenant_id=DEFAULT_TENANT)
         set_mode(rt.store, account, "auto", actor="bench", reason="the bench measures every action")
         kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
         say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
-        customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
+        customer = open_connector(spec.slug, "customer", spec.customer(config))
         stack.callback(customer.close)
-        yield Desk(rt, customer, url, key, redis_url)
+        yield Desk(rt, customer, url, key, redis_url, spec.names_requester)
 
 
 def create_tickets(d: Desk, n: int, start: int = 0) -> None:
@@ -103,7 +103,8 @@ def create_tickets(d: Desk, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         t = TICKETS[i % len(TICKETS)]
         body = f"{t.body}\n\n(Sent from workspace {1000 + i}.)"
-        d.customer.create_ticket(subject=t.subject, body=body, requester_name=t.name, requester_email=t.email)
+        who = {"requester_name": t.name, "requester_email": t.email} if d.names_requester else {}
+        d.customer.create_ticket(subject=t.subject, body=body, **who)
 
 
 def count_jobs(engine: Engine, *where: Any) -> int:
@@ -202,10 +203,10 @@ def warm_up(engine: Engine, procs: Sequence[subprocess.Popen[bytes]], timeout_s:
 
 def measure_once(
     url: str, k: int, tickets: int, *, warmup: int, embed_threads: int, timeout_s: float, say: Say,
-    redis_url: str | None = None,
+    redis_url: str | None = None, provider: str | None = None,
 ) -> dict[str, Any]:
     """One run with `k` worker processes on a fresh database at `url`."""
-    with desk(url, say, redis_url) as d:
+    with desk(url, say, redis_url, provider) as d:
         engine = d.rt.store.engine
         # the measured tickets are the same ones whatever k (the warm-up's are numbered apart)
         last_warm = record(d, warmup * k, WARMUP_FROM, timeout_s)
@@ -278,6 +279,7 @@ def run_pipeline_bench(
     timeout_s: float = 600.0,
     redis_url: str | None = None,
     say: Say | None = None,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     """Tickets per second with each count of worker processes, the counts taken in turn `repeat`
     times (1, 2, 1, 2, …: a shared machine whose speed drifts then affects each count alike);
@@ -295,7 +297,7 @@ def run_pipeline_bench(
             load0 = os.getloadavg()[0]
             with bench_database(backend) as url:
                 run = measure_once(url, k, tickets, warmup=warmup, embed_threads=threads, timeout_s=timeout_s,
-                                   say=note, redis_url=redis_url)
+                                   say=note, redis_url=redis_url, provider=provider)
             run["load_avg_1m"] = {"before": round(load0, 2), "after": round(os.getloadavg()[0], 2)}
             note(f"{k} worker(s): {run['tickets_per_s']} tickets/s over {run['seconds']} s")
             runs.append(run)

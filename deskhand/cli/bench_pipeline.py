@@ -25,10 +25,13 @@ def bench_pipeline(
     redis_url: Annotated[
         str | None, typer.Option(help="Rate budgets and duplicate suppression in this Redis (the scaled-out set-up).")
     ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="The simulator to measure against (a slug; default: the first registered).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Tickets fully handled (decision + actions done) per second by K `deskhand worker` processes,
-    offline responder, simulated Zendesk; start-up and model loading excluded (workers warm first)."""
+    offline responder, a simulated helpdesk (--provider); start-up and model loading excluded (workers warm first)."""
     from deskhand.bench.pipeline import run_pipeline_bench
 
     if backend not in ("sqlite", "postgres"):
@@ -50,6 +53,7 @@ def bench_pipeline(
         timeout_s=timeout,
         redis_url=redis_url,
         say=say,
+        provider=provider,
     )
     if as_json:
         sys.stdout.write(json.dumps(r, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""`deskhand bench sync --provider zendesk|jira --tickets N --limit R [--window-s W] [--json]`."""
+"""`deskhand bench sync --provider SLUG --tickets N --limit R [--window-s W] [--json]`."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from deskhand.cli.core import setup_logging
 
 @bench_app.command("sync")
 def bench_sync(
-    provider: Annotated[str, typer.Option(help="zendesk | jira")] = "zendesk",
+    provider: Annotated[str, typer.Option(help="A simulator's slug (deskhand sim --help lists them).")],
     tickets: Annotated[int, typer.Option(help="Tickets seeded in the simulator and synced.")] = 1000,
-    limit: Annotated[int, typer.Option(help="Zendesk: requests per window; Jira: burst requests per second.")] = 700,
-    window_s: Annotated[float, typer.Option(help="Zendesk rate-limit window (60 like Zendesk; shorter = quicker "
-                                                  "runs at the same rate).")] = 60.0,
+    limit: Annotated[int, typer.Option(help="The simulator's main request budget (its --rate-limit).")] = 700,
+    window_s: Annotated[float, typer.Option(help="Rate-limit window, where the provider has one (shorter = "
+                                                  "quicker runs at the same rate).")] = 60.0,
     seed: Annotated[int, typer.Option(help="Random seed of the seeded tickets.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:

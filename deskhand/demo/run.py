@@ -1,5 +1,5 @@
-"""`deskhand demo`: a local Zendesk and a local Jira Service Management side by side, deskhand in
-front of both, on loopback with temporary storage; the report is read back from the helpdesks."""
+"""`deskhand demo`: every registered simulator (deskhand.sim.registry) side by side, deskhand in
+front of them all, on loopback with temporary storage; the report is read back from the helpdesks."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ from deskhand.demo.scenario import KB_DIR, TICKETS, DemoTicket
 from deskhand.model import DEFAULT_TENANT, Route
 from deskhand.settings import Settings
 
-API_EMAIL = "deskhand@acme.example"
-INTAKE_EMAIL = "intake@acme.example"  # the channel customers write through (a separate API user)
-JIRA_CUSTOMER = "cara@customer.test"  # a JSM customer of the simulator's default state
-JIRA_ESCALATIONS = "557058:demo-escalations"
-
 
 @dataclass
 class Desk:
@@ -42,6 +37,7 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
     from deskhand.gateway.app import create_app
     from deskhand.knowledge import add_folder
     from deskhand.runtime import Runtime
+    from deskhand.sim import registry
     from deskhand.sim.base import SimServer
     from deskhand.store import Store
 
@@ -57,7 +53,7 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
         stack.callback(rt.close)
         gateway = SimServer(create_app(rt, workers=2), lifespan="on").start()
         stack.callback(gateway.stop)
-        desks = [_zendesk(rt, gateway.url, stack), _jira(rt, gateway.url, stack)]
+        desks = [_desk(rt, slug, gateway.url, stack) for slug in registry.slugs()]
         stack.callback(gateway.stop)  # workers stop before the helpdesks they talk to (idempotent)
         say(f"deskhand gateway at {gateway.url}; " + ", ".join(f"{d.provider} account {d.account!r}" for d in desks))
         kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
@@ -90,58 +86,21 @@ def _connect(rt: Any, provider: str, account: str, config: dict[str, str]) -> No
     set_mode(rt.store, account, "auto", actor="demo", reason="the demo shows automatic replies")
 
 
-def _zendesk(rt: Any, gateway_url: str, stack: ExitStack) -> Desk:
+def _desk(rt: Any, slug: str, gateway_url: str, stack: ExitStack) -> Desk:
+    """Start the simulator of `slug`, connect an account ``acme-<slug>`` to it, and open its customer side."""
     from deskhand.providers import open_connector
-    from deskhand.sim import zendesk
+    from deskhand.sim import registry
 
+    spec = registry.get(slug)
+    account = f"acme-{slug}"
     secret = secrets.token_urlsafe(24)
-    sim = zendesk.start(webhook_url=f"{gateway_url}/webhooks/zendesk/acme-zendesk", webhook_secret=secret)
+    sim = spec.start(registry.SimConfig(webhook_url=f"{gateway_url}/webhooks/{slug}/{account}", webhook_secret=secret))
     stack.callback(sim.stop)
-    config = {
-        "subdomain": "acme",
-        "email": API_EMAIL,
-        "api_token": zendesk.DEFAULT_TOKEN,
-        "base_url": sim.url,
-        "webhook_secret": secret,
-    }
-    _connect(rt, "zendesk", "acme-zendesk", config)
-    customer = open_connector("zendesk", "customer", {**config, "email": INTAKE_EMAIL})
+    config = spec.connect(sim)
+    _connect(rt, slug, account, config)
+    customer = open_connector(slug, "customer", spec.customer(config))
     stack.callback(customer.close)
-    return Desk("zendesk", "acme-zendesk", customer, names_requester=True)
-
-
-def _jira(rt: Any, gateway_url: str, stack: ExitStack) -> Desk:
-    from deskhand.providers import open_connector
-    from deskhand.sim import jira
-    from deskhand.sim.jira_state import JiraState, User
-
-    state = JiraState.default()
-    state.add_user(
-        User(
-            account_id=JIRA_ESCALATIONS,
-            display_name="Escalations Desk",
-            email="escalations@acme.example",
-            account_type="atlassian",
-            active=True,
-            time_zone="UTC",
-        )
-    )
-    secret = secrets.token_urlsafe(24)
-    sim = jira.start(state, webhook_url=f"{gateway_url}/webhooks/jira/acme-jira", webhook_secret=secret)
-    stack.callback(sim.stop)
-    config = {
-        "site": "acme",
-        "email": jira.DEFAULT_EMAIL,
-        "api_token": jira.DEFAULT_TOKEN,
-        "base_url": sim.url,
-        "webhook_secret": secret,
-        "project": "SUP",
-        "teams": f"Escalations={JIRA_ESCALATIONS}",
-    }
-    _connect(rt, "jira", "acme-jira", config)
-    customer = open_connector("jira", "customer", {**config, "email": JIRA_CUSTOMER})
-    stack.callback(customer.close)
-    return Desk("jira", "acme-jira", customer, names_requester=False)
+    return Desk(slug, account, customer, names_requester=spec.names_requester)
 
 
 def _wait(rt: Any, wanted: list[tuple[str, str]], *, deadline: float) -> dict[tuple[str, str], dict[str, Any]]:

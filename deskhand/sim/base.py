@@ -79,6 +79,9 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+START_TIMEOUT_S = 120.0  # generous: start-up on a loaded machine takes seconds, never minutes
+
+
 class SimServer:
     """Run an ASGI app with uvicorn on a background thread.
 
@@ -112,7 +115,10 @@ class SimServer:
         """Base URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
         return _url(self.host, self.port)
 
-    def start(self, timeout: float = 10.0) -> SimServer:
+    def start(self, timeout: float = START_TIMEOUT_S) -> SimServer:
+        """Serve on a background thread; return once uvicorn accepts connections (its start-up, the
+        app's lifespan included, has finished). A thread that dies on the way fails at once, with its
+        error; one merely slow (a loaded machine) is waited for up to `timeout` seconds."""
         if self._thread is not None:
             return self
         self._sock = _bind(self.host, self._requested_port)
@@ -120,16 +126,30 @@ class SimServer:
         config = uvicorn.Config(self.app, log_level=self._log_level, lifespan=self._lifespan, access_log=False)
         self._server = uvicorn.Server(config)
         sockets = [self._sock]
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": sockets}, name=f"sim-{self.port}", daemon=True
-        )
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                assert self._server is not None
+                self._server.run(sockets=sockets)
+            except BaseException as exc:  # reported by start(), below
+                failure.append(exc)
+                raise
+
+        self._thread = threading.Thread(target=run, name=f"sim-{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+        server = self._server
+        while not server.started:
+            if not self._thread.is_alive():
                 self.stop()
-                raise RuntimeError(f"simulator on {self.url} did not start within {timeout}s")
-            time.sleep(0.01)
+                cause = f": {failure[0]!r}" if failure else " (its start-up failed; see the log above)"
+                raise RuntimeError(f"server on {self.url} stopped before it was ready{cause}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server on {self.url} was not ready after {timeout:g}s: the machine may be "
+                                   f"overloaded (see `uptime`); pass a longer timeout to start()")
+            self._thread.join(0.01)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:

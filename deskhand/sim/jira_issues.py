@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from deskhand.providers.adf import adf_to_text
+from deskhand.sim.jira_adf import adf_to_text
 from deskhand.sim.jira_http import Call, HttpError, require
 from deskhand.sim.jira_render import ALL_FIELDS, Renderer, body_in
 from deskhand.sim.jira_state import PRIORITIES, Comment, Issue, Project

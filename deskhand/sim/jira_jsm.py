@@ -12,8 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from deskhand.providers.adf import adf_to_text, text_to_adf
-from deskhand.providers.wiki import wiki_to_text
+from deskhand.sim.jira_adf import adf_to_text, text_to_adf, wiki_to_adf
 from deskhand.sim.jira_http import Call, HttpError, require
 from deskhand.sim.jira_issues import INTERNAL_PROPERTY, do_transition, emit_comment
 from deskhand.sim.jira_issues import _emit_issue as emit_issue
@@ -134,7 +133,7 @@ def create_request(call: Call) -> Response:
     description = values.get("description")
     issue = call.sim.state.create_issue(
         project, summary=str(summary), issuetype=issuetype, reporter=reporter, now=call.sim.now(),
-        description=text_to_adf(wiki_to_text(description)) if isinstance(description, str) else None,
+        description=wiki_to_adf(description) if isinstance(description, str) else None,
         request_type_id=type_id)
     emit_issue(call, "jira:issue_created", issue, "issue_created")
     return JSONResponse(_request_json(call, issue), 201)

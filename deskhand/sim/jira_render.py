@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deskhand.providers.adf import adf_to_text, text_to_adf
-from deskhand.providers.wiki import adf_to_wiki, wiki_to_text
+from deskhand.sim.jira_adf import adf_to_text, adf_to_wiki, wiki_to_adf
 from deskhand.sim.jira_state import CATEGORIES, PRIORITIES, Comment, Issue, JiraState, Project, Status, User
 
 NAVIGABLE = ("summary", "description", "issuetype", "project", "status", "priority", "labels", "assignee",
@@ -49,7 +48,7 @@ def body_in(value: Any, version: str) -> dict[str, Any] | None:
     if isinstance(value, str):
         if version == "3":
             raise ValueError("Operation value must be an Atlassian Document (see the Atlassian Document Format).")
-        return text_to_adf(wiki_to_text(value))
+        return wiki_to_adf(value)
     raise ValueError("Operation value must be a string.")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from deskhand.providers.adf import text_to_adf
+from deskhand.sim.jira_adf import text_to_adf
 from deskhand.sim.jira_state import JiraState, User
 from deskhand.sim.zendesk_seed import FIRST, FOLLOWUPS, LAST, REPLIES, TOPICS
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from deskhand.providers.adf import adf_to_text
+from deskhand.sim.jira_adf import adf_to_text
 from deskhand.sim.jira_stamps import LAST, Tracked, TrackedTable, stamp
 from deskhand.sim.jql import Context, Facts, Query
 from deskhand.sim.jql_index import Index

@@ -1,5 +1,6 @@
-"""A whole responder loop on loopback for tests: Zendesk simulator → signed webhooks → gateway →
-queue → worker, with helpers to script customers and agents. Real SQLite, HTTP and models."""
+"""A whole responder loop on loopback for tests: any registered simulator (deskhand.sim.registry) →
+signed webhooks → gateway → queue → worker, with helpers to script customers and agents through the
+simulator. Real SQLite, HTTP and models."""
 
 from __future__ import annotations
 
@@ -55,41 +56,36 @@ def drain(rt: Runtime, *, lease_s: float = 5.0, timeout: float = 60.0) -> None:
 @dataclass
 class Loop:
     rt: Runtime
-    sim: Any  # ZendeskSim: .state is the ZendeskState
+    sim: Any  # a registry.RunningSim: .state is the simulator's state, .spec its SimSpec
     customer: Any  # a Connector acting as the intake channel
     account: str = "acme"
 
     def create(self, subject: str, body: str, *, email: str = "ann@example.com") -> str:
-        t = self.customer.create_ticket(subject=subject, body=body, requester_name="Ann Example", requester_email=email)
+        extra = {"requester_name": "Ann Example", "requester_email": email} if self.sim.spec.names_requester else {}
+        t = self.customer.create_ticket(subject=subject, body=body, **extra)
         self.wait_event(t.id, "ticket_created")
         return str(t.id)
 
     def customer_says(self, ticket_id: str, body: str) -> None:
-        state = self.sim.state
-        requester = state.users[state.tickets[int(ticket_id)]["requester_id"]]
         n = self.events(ticket_id, "comment_added")
-        state.update_ticket(int(ticket_id), {"comment": {"body": body, "author_id": requester["id"]}}, requester)
+        self.sim.spec.customer_says(self.sim, str(ticket_id), body)
         self.wait_event(ticket_id, "comment_added", more_than=n)
 
     def agent_says(self, ticket_id: str, body: str, *, public: bool = True, status: str | None = None) -> None:
-        state = self.sim.state
-        agent = state.agents[0]
         n = self.events(ticket_id, "comment_added")
-        data: dict[str, Any] = {"comment": {"body": body, "public": public, "author_id": agent["id"]}}
-        if status:
-            data["status"] = status
-        state.update_ticket(int(ticket_id), data, agent)
+        self.sim.spec.agent_says(self.sim, str(ticket_id), body, public, status)
         self.wait_event(ticket_id, "comment_added", more_than=n)
 
     def set_status(self, ticket_id: str, status: str) -> None:
+        """Move the ticket to a unified status (``solved``, ``pending`` …) as a human agent would."""
         n = self.events(ticket_id, "ticket_updated")
-        self.sim.state.update_ticket(int(ticket_id), {"status": status}, self.sim.state.agents[0])
+        self.sim.spec.set_status(self.sim, str(ticket_id), status)
         self.wait_event(ticket_id, "ticket_updated", more_than=n)
 
     def events(self, ticket_id: str, kind: str) -> int:
         return count_events(self.rt, ticket_id, kind)
 
-    def wait_event(self, ticket_id: str, kind: str, *, more_than: int = 0, timeout: float = 15.0) -> None:
+    def wait_event(self, ticket_id: str, kind: str, *, more_than: int = 0, timeout: float = 60.0) -> None:
         wait_for_event(self.rt, ticket_id, kind, more_than=more_than, timeout=timeout)
 
     def drain(self) -> None:
@@ -104,7 +100,8 @@ class Loop:
 
 
 @contextlib.contextmanager
-def zendesk_loop(
+def sim_loop(
+    provider: str,
     store: Store,
     settings: Settings,
     *,
@@ -112,31 +109,29 @@ def zendesk_loop(
     state: Any = None,
     account_settings: dict[str, Any] | None = None,
     knowledge: bool = True,
+    limits: bool = True,
 ) -> Iterator[Loop]:
+    """The whole loop around the simulator of `provider` (a registry slug), account ``acme``."""
     from deskhand.demo.scenario import KB_DIR
     from deskhand.gateway.app import create_app
     from deskhand.knowledge import add_folder
     from deskhand.providers import open_connector
     from deskhand.responder.modes import set_mode
-    from deskhand.sim import zendesk
+    from deskhand.sim import registry
     from deskhand.sim.base import SimServer
 
+    spec = registry.get(provider)
     rt = Runtime(store, settings)
-    gateway = SimServer(create_app(rt, workers=0)).start()
-    sim = zendesk.start(state, webhook_url=f"{gateway.url}/webhooks/zendesk/acme", webhook_secret=SECRET)
-    config = {
-        "subdomain": "acme",
-        "email": "deskhand@acme.test",
-        "api_token": "deskhand-sim-token",
-        "base_url": sim.url,
-        "webhook_secret": SECRET,
-    }
-    store.save_account("acme", "zendesk", config, settings=account_settings or {})
+    gateway = SimServer(create_app(rt, workers=0)).start(timeout=120.0)
+    sim = spec.start(registry.SimConfig(webhook_url=f"{gateway.url}/webhooks/{provider}/acme", webhook_secret=SECRET,
+                                        state=state, limits=limits, quick_retries=True))
+    config = spec.connect(sim)
+    store.save_account("acme", provider, config, settings=account_settings or {})
     if mode:
         set_mode(store, "acme", mode, actor="test")
     if knowledge:
         add_folder(store, "default", KB_DIR)
-    customer = open_connector("zendesk", "customer", {**config, "email": "intake@acme.test"})
+    customer = open_connector(provider, "customer", spec.customer(config))
     try:
         yield Loop(rt, sim, customer)
     finally:

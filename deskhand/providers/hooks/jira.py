@@ -22,11 +22,11 @@ from weakref import WeakKeyDictionary
 
 from deskhand.errors import ConfigError, TransitionError
 from deskhand.model import Action, Status
-from deskhand.providers.adf import adf_to_text
-from deskhand.providers.adf import text_to_adf as _text_to_adf
 from deskhand.providers.connector import Connector
 from deskhand.providers.fields import parse_pairs
-from deskhand.providers.wiki import wiki_to_text
+from deskhand.providers.hooks.jira_adf import adf_to_text
+from deskhand.providers.hooks.jira_adf import text_to_adf as _text_to_adf
+from deskhand.providers.hooks.jira_wiki import wiki_to_text
 
 MAX_TRANSITIONS = 6  # transitions one set_status may take, exploring included
 _SPACE = re.compile(r"\s+")

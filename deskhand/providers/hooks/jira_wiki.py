@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from deskhand.providers.adf import Node, adf_to_text, text_to_adf
+from deskhand.providers.hooks.jira_adf import Node, adf_to_text, text_to_adf
 
 _WIKI_MARKS = {"strong": "*", "em": "_", "strike": "-"}
 

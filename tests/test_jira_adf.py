@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from deskhand.providers.adf import adf_to_text, text_to_adf
-from deskhand.providers.wiki import text_to_wiki, wiki_to_text
+from deskhand.providers.hooks.jira_adf import adf_to_text, text_to_adf
+from deskhand.providers.hooks.jira_wiki import text_to_wiki, wiki_to_text
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DESKHAND_SHARED_DIR") or REPO.parent / "shared")
