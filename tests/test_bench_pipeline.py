@@ -17,7 +17,7 @@ def test_inference_threads_share_the_cores_among_worker_processes(workers: int, 
 
 def test_two_worker_processes_warm_up_then_handle_every_measured_ticket() -> None:
     notes: list[str] = []
-    r = run_pipeline_bench(tickets=4, workers=(2,), warmup=2, timeout_s=90, say=notes.append)
+    r = run_pipeline_bench(tickets=4, workers=(2,), warmup=2, timeout_s=600, say=notes.append)  # loaded CI: minutes
     assert [run["workers"] for run in r["runs"]] == [2]
     for run in r["runs"]:
         assert run["decided"] == 4 and run["actions_not_done"] == 0

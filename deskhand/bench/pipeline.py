@@ -84,7 +84,7 @@ def desk(url: str, say: Say, redis_url: str | None = None, provider: str | None 
         # no rate limits: the bench measures deskhand, not a rate budget
         sim = spec.start(registry.SimConfig(webhook_url=hook, webhook_secret=secret, limits=False))
         stack.callback(sim.stop)
-        config = spec.connect(sim)
+        config = spec.connect_to(sim)
         rt.store.save_account(account, spec.slug, config, tenant_id=DEFAULT_TENANT)
         set_mode(rt.store, account, "auto", actor="bench", reason="the bench measures every action")
         kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)

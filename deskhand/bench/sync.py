@@ -60,7 +60,7 @@ def run_sync_bench(provider: str, tickets: int, limit: int, *, window_s: float =
     built = spec.build(sim_config)
     counter = Counter(built.app, built.bucket)
     server = registry.RunningSim(spec, sim_config, registry.BuiltSim(counter, built.state, built.close)).start()
-    config = spec.connect(server)
+    config = spec.connect_to(server)
     tmp = tempfile.mkdtemp(prefix="deskhand-bench-")
     settings = Settings(database_url=database_url or f"sqlite:///{Path(tmp) / 'bench.db'}",
                         secret_key=Fernet.generate_key().decode())

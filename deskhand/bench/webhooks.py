@@ -1,4 +1,4 @@
-"""`deskhand bench webhooks`: signed Zendesk webhooks against a real `deskhand serve --no-workers`.
+"""`deskhand bench webhooks`: a simulator's signed webhooks against a real `deskhand serve --no-workers`.
 
 Two phases per target, on loopback: an open-loop fixed rate (latency measured from each request's
 scheduled send time, so a stalled server cannot hide its queueing), then saturation (a closed loop of
@@ -12,10 +12,6 @@ Afterwards the database is read back: persisted must equal accepted, lost and du
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import os
 import socket
 import subprocess
@@ -23,9 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,33 +59,12 @@ def baseline_app() -> Any:
     limiter = CapacityLimiter(BASELINE_THREADS)
 
     async def receive(request: Request) -> JSONResponse:
-        await to_thread.run_sync(store, (await request.body()).decode(), limiter=limiter)
+        # the delivery's id first (read back by read_back), then the body as received
+        row = request.headers.get("x-bench-delivery", "") + " " + (await request.body()).decode()
+        await to_thread.run_sync(store, row, limiter=limiter)
         return JSONResponse({"accepted": True})
 
     return Starlette(routes=[Route("/webhooks/{provider}/{account}", receive, methods=["POST"])])
-
-
-# -- signed deliveries ------------------------------------------------------------------------------
-def signed_delivery(delivery_id: str) -> tuple[bytes, dict[str, str]]:
-    body = json.dumps(
-        {
-            "type": "zen:event-type:ticket.created",
-            "account_id": 1,
-            "id": delivery_id,
-            "time": "2026-11-25T10:00:00Z",
-            "zendesk_event_version": "2022-06-20",
-            "subject": "zen:ticket:1",
-            "detail": {"id": "1", "subject": "How do I reset my password?", "status": "NEW", "requester_id": "9"},
-            "event": {},
-        }
-    ).encode()
-    ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    sig = base64.b64encode(hmac.new(SECRET.encode(), ts.encode() + body, hashlib.sha256).digest()).decode()
-    return body, {
-        "content-type": "application/json",
-        "x-zendesk-webhook-signature": sig,
-        "x-zendesk-webhook-signature-timestamp": ts,
-    }
 
 
 # -- load -------------------------------------------------------------------------------------------
@@ -133,7 +107,9 @@ class Connection:
 class Load:
     """Sends deliveries to one target and remembers which were acknowledged and how fast."""
 
-    def __init__(self, port: int, path: str, prefix: str) -> None:
+    def __init__(self, port: int, path: str, prefix: str,
+                 sign: Callable[[str, str], tuple[bytes, dict[str, str]]]) -> None:
+        self.sign = sign
         self.port = port
         self.path = path
         self.prefix = prefix
@@ -144,7 +120,8 @@ class Load:
     def next_delivery(self) -> tuple[str, bytes, dict[str, str]]:
         self.n += 1
         delivery_id = f"{self.prefix}-{self.n}"
-        return (delivery_id, *signed_delivery(delivery_id))
+        body, headers = self.sign(delivery_id, SECRET)
+        return delivery_id, body, {**headers, "x-bench-delivery": delivery_id}
 
     async def send(self, conn: Connection, item: tuple[str, bytes, dict[str, str]]) -> bool:
         delivery_id, body, headers = item
@@ -267,14 +244,14 @@ def bench_database(backend: str) -> Iterator[str]:
         admin.dispose()
 
 
-def prepare(database_url: str, secret_key: str) -> Engine:
-    """Migrate, connect the bench account, create the baseline's table."""
+def prepare(database_url: str, secret_key: str, spec: Any) -> Engine:
+    """Migrate, connect the bench account (to a helpdesk that does not exist), create the baseline's table."""
     from deskhand.settings import Settings
+    from deskhand.sim.registry import SimConfig
     from deskhand.store import Store
 
     store = Store.open(Settings(database_url=database_url, secret_key=secret_key))
-    config = {"subdomain": "bench", "email": "bench@bench.test", "api_token": "t", "webhook_secret": SECRET}
-    store.save_account(ACCOUNT, "zendesk", {**config, "base_url": "http://127.0.0.1:9"})
+    store.save_account(ACCOUNT, spec.slug, spec.connect("http://127.0.0.1:9", SimConfig(webhook_secret=SECRET), None))
     serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if database_url.startswith("sqlite") else "BIGSERIAL PRIMARY KEY"
     with store.engine.begin() as c:
         c.execute(text(f"CREATE TABLE {BASELINE_TABLE} (id {serial}, body TEXT NOT NULL)"))
@@ -288,7 +265,7 @@ def read_back(engine: Engine, kind: str, accepted: list[str]) -> dict[str, int]:
             rows = [r[0] for r in c.execute(text("SELECT delivery_id FROM events WHERE account = :a"), {"a": ACCOUNT})]
             jobs = c.execute(text("SELECT count(*) FROM jobs WHERE kind = 'handle_event'")).scalar_one()
         else:
-            rows = [json.loads(r[0])["id"] for r in c.execute(text(f"SELECT body FROM {BASELINE_TABLE}"))]
+            rows = [r[0].split(" ", 1)[0] for r in c.execute(text(f"SELECT body FROM {BASELINE_TABLE}"))]
             jobs = len(rows)
     stored = set(rows)
     acked = set(accepted)
@@ -320,9 +297,18 @@ def run_webhooks_bench(
     concurrency: int = 32,
     redis_url: str | None = None,
     say: Any = None,
+    provider: str | None = None,
 ) -> dict[str, Any]:
-    """Both phases against `deskhand serve --no-workers` and the bare baseline; figures as a dict."""
+    """Both phases against `deskhand serve --no-workers` and the bare baseline; figures as a dict.
+    The deliveries are the ticket-created webhooks of `provider`'s simulator (default: the first)."""
     from cryptography.fernet import Fernet
+
+    from deskhand.sim import registry
+
+    spec = registry.get(provider or registry.default_slug())
+    if spec.signed_delivery is None:
+        raise ValueError(f"the {spec.slug} simulator declares no signed_delivery: no webhooks to send")
+    sign = spec.signed_delivery
 
     def note(msg: str) -> None:
         if say:
@@ -330,7 +316,7 @@ def run_webhooks_bench(
 
     key = Fernet.generate_key().decode()
     with bench_database(backend) as url:
-        engine = prepare(url, key)
+        engine = prepare(url, key, spec)
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESKHAND_")}
         env |= {"DESKHAND_DATABASE_URL": url, "DESKHAND_SECRET_KEY": key}
         if redis_url:
@@ -342,11 +328,12 @@ def run_webhooks_bench(
         base_cmd = [sys.executable, "-m", "uvicorn", "deskhand.bench.webhooks:baseline_app", "--factory"]
         base_cmd += ["--port", str(p_base), "--log-level", "warning", "--no-access-log"]
         with server(serve_cmd, env, p_serve), server(base_cmd, env, p_base):
-            path = f"/webhooks/zendesk/{ACCOUNT}"
+            path = f"/webhooks/{spec.slug}/{ACCOUNT}"
             # delivery ids unique to this run: a shared Redis remembers earlier runs' deliveries as
             # committed (for 7 days) and the gateway would rightly answer them as duplicates
             run = uuid.uuid4().hex[:8]
-            loads = {"deskhand": Load(p_serve, path, f"dh-{run}"), "baseline": Load(p_base, path, f"base-{run}")}
+            loads = {"deskhand": Load(p_serve, path, f"dh-{run}", sign),
+                     "baseline": Load(p_base, path, f"base-{run}", sign)}
             for load in loads.values():  # warm-up: connections, caches, prepared statements
                 asyncio.run(load.saturate(1.0, 4))
             latencies: dict[str, list[float]] = {}

@@ -22,7 +22,7 @@ from deskhand.cli import metrics as metrics  # metrics, kb gaps
 from deskhand.cli import policy as policy  # policy show|set|advice, switch trip|reset|list
 from deskhand.cli import replay as replay  # replay ACCOUNT
 from deskhand.cli import review as review  # review list|show|approve|reject
-from deskhand.cli import sim as sim  # sim zendesk | jira | freshdesk
+from deskhand.cli import sim as sim  # sim <slug>: one command per registered simulator
 from deskhand.cli import sync as sync  # sync ACCOUNT [--full]
 from deskhand.cli.apps import app
 

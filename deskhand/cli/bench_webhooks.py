@@ -18,9 +18,12 @@ def bench_webhooks(
     backend: Annotated[str, typer.Option(help="sqlite | postgres (a fresh database, dropped after).")] = "sqlite",
     concurrency: Annotated[int, typer.Option(help="Connections in the saturation phase.")] = 32,
     redis_url: Annotated[str | None, typer.Option(help="Give the gateway Redis duplicate suppression.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="Whose signed webhooks to send (a simulator's slug; default: the first).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Signed Zendesk webhooks at a fixed rate, then at saturation, against a real `deskhand serve
+    """A helpdesk's signed ticket-created webhooks at a fixed rate, then at saturation, against a real `deskhand serve
     --no-workers` and, in the same run, a bare Starlette app that only inserts the body."""
     from deskhand.bench.webhooks import run_webhooks_bench
 
@@ -28,7 +31,8 @@ def bench_webhooks(
         raise typer.BadParameter("--backend takes sqlite or postgres")
     say = None if as_json else (lambda m: err.print(f"[dim]bench:[/dim] {m}"))
     r = run_webhooks_bench(
-        rate=rate, seconds=seconds, backend=backend, concurrency=concurrency, redis_url=redis_url, say=say
+        rate=rate, seconds=seconds, backend=backend, concurrency=concurrency, redis_url=redis_url, say=say,
+        provider=provider,
     )
     if as_json:
         sys.stdout.write(json.dumps(r, indent=2) + "\n")

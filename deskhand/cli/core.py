@@ -91,7 +91,7 @@ def print_json(obj: Any) -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def connect(
     ctx: typer.Context,
-    provider: Annotated[str, typer.Argument(help="zendesk, jira, …")],
+    provider: Annotated[str, typer.Argument(help="The provider's slug (its definition's name).")],
     name: Annotated[str, typer.Option(help="A short name for this account (used in webhook URLs).")],
     tenant: Annotated[str | None, typer.Option(help="The tenant (customer) the account belongs to "
                                                     f"(default: {DEFAULT_TENANT}).")] = None,
@@ -441,8 +441,8 @@ def worker(
 
 @app.command()
 def demo(as_json: JsonOpt = False, timeout: float = 120.0) -> None:
-    """Run the whole thing on loopback: a local Zendesk and Jira Service Management, deskhand, a
-    knowledge base, 14 tickets."""
+    """Run the whole thing on loopback: every simulated helpdesk, deskhand, a knowledge base, 14
+    tickets."""
     from deskhand.demo.run import print_report, run_demo
 
     setup_logging("WARNING")

@@ -1,1 +1,1 @@
-"""The end-to-end demo: a local Zendesk, deskhand, a knowledge base and a dozen real-looking tickets."""
+"""The end-to-end demo: every simulated helpdesk, deskhand, a knowledge base and a dozen real-looking tickets."""

@@ -96,7 +96,7 @@ def _desk(rt: Any, slug: str, gateway_url: str, stack: ExitStack) -> Desk:
     secret = secrets.token_urlsafe(24)
     sim = spec.start(registry.SimConfig(webhook_url=f"{gateway_url}/webhooks/{slug}/{account}", webhook_secret=secret))
     stack.callback(sim.stop)
-    config = spec.connect(sim)
+    config = spec.connect_to(sim)
     _connect(rt, slug, account, config)
     customer = open_connector(slug, "customer", spec.customer(config))
     stack.callback(customer.close)

@@ -132,9 +132,9 @@ class SimServer:
             try:
                 assert self._server is not None
                 self._server.run(sockets=sockets)
-            except BaseException as exc:  # reported by start(), below
+            except BaseException as exc:  # reported by start() (below) and logged, not raised into the void
                 failure.append(exc)
-                raise
+                log.error("server on %s stopped: %r", self.url, exc)
 
         self._thread = threading.Thread(target=run, name=f"sim-{self.port}", daemon=True)
         self._thread.start()

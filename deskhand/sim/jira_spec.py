@@ -6,6 +6,7 @@ customer or the agent, workflow transitions), so every step raises the webhook J
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -51,15 +52,15 @@ def build(cfg: SimConfig) -> BuiltSim:
                     banner=banner)
 
 
-def connect(sim: RunningSim) -> dict[str, str]:
+def connect(url: str, cfg: SimConfig, state: Any) -> dict[str, str]:
     from deskhand.sim.jira_state import DEFAULT_EMAIL, User
 
-    if ESCALATIONS not in sim.state.users:
-        sim.state.add_user(User(account_id=ESCALATIONS, display_name="Escalations Desk",
-                                email="escalations@acme.example", account_type="atlassian"))
-    config = {"site": "acme", "email": DEFAULT_EMAIL, "api_token": sim.config.token, "base_url": sim.url,
+    if state is not None and ESCALATIONS not in state.users:
+        state.add_user(User(account_id=ESCALATIONS, display_name="Escalations Desk",
+                            email="escalations@acme.example", account_type="atlassian"))
+    config = {"site": "acme", "email": DEFAULT_EMAIL, "api_token": cfg.token, "base_url": url,
               "project": "SUP", "teams": f"Escalations={ESCALATIONS}"}
-    return config | ({"webhook_secret": sim.config.webhook_secret} if sim.config.webhook_secret else {})
+    return config | ({"webhook_secret": cfg.webhook_secret} if cfg.webhook_secret else {})
 
 
 def customer(config: dict[str, str]) -> dict[str, str]:
@@ -114,11 +115,25 @@ def set_status(sim: RunningSim, ticket_id: str, status: str) -> None:
                   ).raise_for_status()
 
 
+def signed_delivery(delivery_id: str, secret: str) -> tuple[bytes, dict[str, str]]:
+    """A ``jira:issue_created`` delivery, signed as Jira signs admin webhooks (X-Hub-Signature)."""
+    from deskhand.sim.jira_webhooks import sign
+
+    issue = {"id": "10001", "key": "SUP-1", "fields": {
+        "summary": "How do I reset my password?", "status": {"name": "Open", "statusCategory": {"key": "new"}},
+        "reporter": {"accountId": "qm:0c5e7d1a-cust-0001", "displayName": "Cara Customer"}, "labels": []}}
+    body = json.dumps({"timestamp": 1764064800000, "webhookEvent": "jira:issue_created",
+                       "issue_event_type_name": "issue_created", "issue": issue}, separators=(",", ":")).encode()
+    return body, {"Content-Type": "application/json; charset=utf-8", "X-Atlassian-Webhook-Identifier": delivery_id,
+                  "X-Hub-Signature": sign(secret, body)}
+
+
 register("jira", SimSpec(
     slug="jira", title="A local Jira Cloud + Jira Service Management (Basic {email}:{token}; REST v2, v3, "
                        "servicedeskapi).", port=8082,
     build=build, connect=connect, customer=customer, truth=truth,
-    customer_says=customer_says, agent_says=agent_says, set_status=set_status, names_requester=False,
+    customer_says=customer_says, agent_says=agent_says, set_status=set_status, signed_delivery=signed_delivery,
+    names_requester=False,
     rate_limit_help="Burst limit: GET requests per second per endpoint (default: Jira's documented limits).",
     options=(
         SimOption("hourly_points", int, None, "Points-based hourly quota (off by default)."),

@@ -9,12 +9,14 @@ itself inside their functions), so listing the simulators costs no start-up time
 A spec says, as plain functions over one :class:`SimConfig`:
 
 - ``build``: the simulator as an ASGI app with its state (seeded), and what closes it;
-- ``connect``: the connect values of a deskhand account pointed at a running simulator, and
-  ``customer``: those of the customer side (the channel through which tickets are raised);
+- ``connect``: the connect values of a deskhand account pointed at a simulator's URL (preparing
+  its state, e.g. a team to escalate to, when one is given), and ``customer``: those of the
+  customer side (the channel through which tickets are raised);
 - ``truth``: the ground truth of ``bench sync`` (ticket ids with content hashes, from the
   simulator's own state, never through deskhand's readers);
 - ``customer_says`` / ``agent_says`` / ``set_status``: script the helpdesk's people for tests and
-  the demo (each raises the webhook the real service would).
+  the demo (each raises the webhook the real service would);
+- ``signed_delivery``: one ticket-created webhook delivery as the helpdesk signs it (``bench webhooks``).
 """
 
 from __future__ import annotations
@@ -122,15 +124,20 @@ class SimSpec:
     title: str  # "Zendesk Support API v2": the help of `deskhand sim <slug>`
     port: int  # the default port of `deskhand sim <slug>`
     build: Callable[[SimConfig], BuiltSim]
-    connect: Callable[[RunningSim], dict[str, str]]  # an account's connect values (prepares the sim if needed)
+    connect: Callable[[str, SimConfig, Any], dict[str, str]]  # (url, config, state or None) -> connect values
     customer: Callable[[dict[str, str]], dict[str, str]]  # those values, changed to act as the customer side
     truth: Callable[[Any], Truth]
     customer_says: Callable[[RunningSim, str, str], None]  # (sim, ticket id, body): the requester comments
     agent_says: Callable[[RunningSim, str, str, bool, str | None], None]  # (sim, id, body, public, status)
     set_status: Callable[[RunningSim, str, str], None]  # (sim, ticket id, unified status): a human agent
+    signed_delivery: Callable[[str, str], tuple[bytes, dict[str, str]]] | None = None  # (delivery id, secret)
     names_requester: bool = True  # True: tickets are raised naming their requester; False: as the customer
     rate_limit_help: str = "Requests per window."
     options: tuple[SimOption, ...] = ()
+
+    def connect_to(self, sim: RunningSim) -> dict[str, str]:
+        """The connect values of an account pointed at the running simulator `sim`."""
+        return self.connect(sim.url, sim.config, sim.state)
 
     def start(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
               timeout: float = 120.0) -> RunningSim:

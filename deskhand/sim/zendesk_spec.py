@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from deskhand.sim.registry import BuiltSim, RunningSim, SimConfig, SimOption, SimSpec, register, ticket_truth
@@ -36,10 +38,9 @@ def build(cfg: SimConfig) -> BuiltSim:
     return BuiltSim(app, state, close=delivery.close, window_s=window_s, banner=banner)
 
 
-def connect(sim: RunningSim) -> dict[str, str]:
-    config = {"subdomain": "acme", "email": "deskhand@acme.test", "api_token": sim.config.token,
-              "base_url": sim.url}
-    return config | ({"webhook_secret": sim.config.webhook_secret} if sim.config.webhook_secret else {})
+def connect(url: str, cfg: SimConfig, state: Any) -> dict[str, str]:
+    config = {"subdomain": "acme", "email": "deskhand@acme.test", "api_token": cfg.token, "base_url": url}
+    return config | ({"webhook_secret": cfg.webhook_secret} if cfg.webhook_secret else {})
 
 
 def customer(config: dict[str, str]) -> dict[str, str]:
@@ -76,10 +77,26 @@ def set_status(sim: RunningSim, ticket_id: str, status: str) -> None:
     sim.state.update_ticket(int(ticket_id), {"status": STATUS[status]}, sim.state.agents[0])
 
 
+def signed_delivery(delivery_id: str, secret: str) -> tuple[bytes, dict[str, str]]:
+    """A ``ticket.created`` event-subscription delivery, signed as Zendesk signs it."""
+    from deskhand.sim.zendesk_webhooks import sign
+
+    body = json.dumps({
+        "type": "zen:event-type:ticket.created", "account_id": 1, "id": delivery_id,
+        "time": "2026-11-25T10:00:00Z", "zendesk_event_version": "2022-06-20", "subject": "zen:ticket:1",
+        "detail": {"id": "1", "subject": "How do I reset my password?", "status": "NEW", "requester_id": "9"},
+        "event": {},
+    }).encode()
+    ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return body, {"content-type": "application/json", "x-zendesk-webhook-signature": sign(secret, ts, body),
+                  "x-zendesk-webhook-signature-timestamp": ts}
+
+
 register("zendesk", SimSpec(
     slug="zendesk", title="A local Zendesk Support API v2 (Basic {email}/token:{token}).", port=8081,
     build=build, connect=connect, customer=customer, truth=truth,
-    customer_says=customer_says, agent_says=agent_says, set_status=set_status, names_requester=True,
+    customer_says=customer_says, agent_says=agent_says, set_status=set_status, signed_delivery=signed_delivery,
+    names_requester=True,
     rate_limit_help="Requests per minute (per --window-s); default 700.",
     options=(
         SimOption("window_s", float, 60.0, "Length of the rate-limit window in seconds."),

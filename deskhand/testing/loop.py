@@ -125,7 +125,7 @@ def sim_loop(
     gateway = SimServer(create_app(rt, workers=0)).start(timeout=120.0)
     sim = spec.start(registry.SimConfig(webhook_url=f"{gateway.url}/webhooks/{provider}/acme", webhook_secret=SECRET,
                                         state=state, limits=limits, quick_retries=True))
-    config = spec.connect(sim)
+    config = spec.connect_to(sim)
     store.save_account("acme", provider, config, settings=account_settings or {})
     if mode:
         set_mode(store, "acme", mode, actor="test")
