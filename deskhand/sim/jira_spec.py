@@ -116,13 +116,15 @@ def set_status(sim: RunningSim, ticket_id: str, status: str) -> None:
 
 
 def signed_delivery(delivery_id: str, secret: str) -> tuple[bytes, dict[str, str]]:
-    """A ``jira:issue_created`` delivery, signed as Jira signs admin webhooks (X-Hub-Signature)."""
+    """A ``jira:issue_created`` delivery, signed as Jira signs admin webhooks (X-Hub-Signature), sent
+    now (its ``timestamp``, ms, is inside the signed body). Jira's delivery id header is not signed, so
+    receivers tell deliveries apart by their body: the id is also the issue's, one issue per delivery."""
     from deskhand.sim.jira_webhooks import sign
 
-    issue = {"id": "10001", "key": "SUP-1", "fields": {
+    issue = {"id": delivery_id, "key": f"SUP-{delivery_id}", "fields": {
         "summary": "How do I reset my password?", "status": {"name": "Open", "statusCategory": {"key": "new"}},
         "reporter": {"accountId": "qm:0c5e7d1a-cust-0001", "displayName": "Cara Customer"}, "labels": []}}
-    body = json.dumps({"timestamp": 1764064800000, "webhookEvent": "jira:issue_created",
+    body = json.dumps({"timestamp": int(time.time() * 1000), "webhookEvent": "jira:issue_created",
                        "issue_event_type_name": "issue_created", "issue": issue}, separators=(",", ":")).encode()
     return body, {"Content-Type": "application/json; charset=utf-8", "X-Atlassian-Webhook-Identifier": delivery_id,
                   "X-Hub-Signature": sign(secret, body)}
