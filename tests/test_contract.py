@@ -7,11 +7,9 @@ Captured real payloads are checked against hand-written expectations in test_cap
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,8 +25,6 @@ from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
 from deskhand.sim.jira_state import Status as JiraStatus
 from deskhand.testing.receiver import WebhookReceiver
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DESKHAND_SHARED_DIR") or REPO.parent / "shared")
 TOKEN = "deskhand-sim-token"
 SECRET = "whsec-contract-secret"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 EXPORT_Q = ("How do I export my data?", "How can I export all my projects and tasks to CSV?")
 
@@ -13,7 +13,7 @@ EXPORT_Q = ("How do I export my data?", "How can I export all my projects and ta
 def test_a_customer_saying_it_did_not_help_gets_a_human_and_never_another_automatic_reply(
     store: Store, settings: Settings
 ) -> None:
-    with zendesk_loop(store, settings, mode="auto") as loop:
+    with sim_loop("zendesk", store, settings, mode="auto") as loop:
         tid = loop.create(*EXPORT_Q)
         loop.drain()
         (first,) = [d for d in loop.decisions(tid) if d["route"] == "auto_reply"]
@@ -45,7 +45,7 @@ def test_a_customer_saying_it_did_not_help_gets_a_human_and_never_another_automa
 def test_a_reopen_after_an_automatic_reply_hands_the_ticket_over_without_a_new_message(
     store: Store, settings: Settings
 ) -> None:
-    with zendesk_loop(store, settings, mode="auto") as loop:
+    with sim_loop("zendesk", store, settings, mode="auto") as loop:
         tid = loop.create(*EXPORT_Q)
         loop.drain()
         assert loop.sim.state.tickets[int(tid)]["status"] == "pending"

@@ -14,11 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
-from deskhand.bench.sync import zendesk_truth
 from deskhand.cli import app
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import zendesk
+from deskhand.sim import registry, zendesk
 from deskhand.sim.base import SimServer
 from deskhand.sim.zendesk_state import ZendeskState
 from deskhand.sync import replica
@@ -122,6 +121,6 @@ def test_the_next_sync_after_the_helpdesk_recovers_completes_without_deleting_an
     assert result.exit_code == 0, result.output
     stats = json.loads(result.stdout)
     assert (stats["deleted"], stats["done"], stats["replica"]["tickets"]) == (0, True, TICKETS)
-    pairs, _, comments = zendesk_truth(sim.state)
+    pairs, _, comments = registry.get("zendesk").truth(sim.state)
     after = summary(settings)
     assert (after["checksum"], after["comments"]) == (replica.checksum(pairs), comments)
