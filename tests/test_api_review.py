@@ -18,12 +18,12 @@ from deskhand.gateway.app import create_app
 from deskhand.responder.outcomes import entries
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import Loop, zendesk_loop
+from deskhand.testing.loop import Loop, sim_loop
 
 
 @pytest.fixture
 def loop(store: Store, settings: Settings) -> Iterator[Loop]:
-    with zendesk_loop(store, settings, mode="draft") as running:
+    with sim_loop("zendesk", store, settings, mode="draft") as running:
         yield running
 
 
@@ -51,7 +51,7 @@ def _ledger(store: Store, decision_id: int) -> dict[str, Any]:
 
 
 def test_an_edited_approval_is_posted_once_and_the_ledger_learns_the_edit(loop: Loop, store: Store, api) -> None:
-    client, auth, other = api
+    client, auth, _other = api
     tid, decision_id = _draft(loop, "How do I reset my password?")
     waiting = client.get("/v1/review", headers=auth).json()["data"]
     (item,) = [d for d in waiting if d["decision_id"] == decision_id]
@@ -104,7 +104,7 @@ def test_the_cli_lists_shows_and_approves_drafts(loop: Loop, settings: Settings,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESKHAND_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("DESKHAND_SECRET_KEY", settings.secret_key or "")
-    tid, decision_id = _draft(loop, "Forgot my password")
+    _tid, decision_id = _draft(loop, "Forgot my password")
     runner = CliRunner()
     listed = runner.invoke(cli_app, ["review", "list", "--json"])
     assert listed.exit_code == 0, listed.output
