@@ -12,7 +12,7 @@ ZD = NextUrlPaginator(next_url="links.next", has_more="meta.has_more", size_para
 
 
 def test_next_url_first_request_sets_page_size() -> None:
-    assert ZD.first() == {"page[size]": 100}
+    assert ZD.first().params == {"page[size]": 100}
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ JIRA = TokenPaginator(token="nextPageToken", param="nextPageToken", is_last="isL
     ids=["passes-token", "is-last-stops", "no-token-stops"],
 )
 def test_token_paginator(body: dict[str, Any], expected: NextRequest | None) -> None:
-    assert JIRA.first() == {"maxResults": 50}
+    assert JIRA.first().params == {"maxResults": 50}
     assert JIRA.next(body, {}, {}, 3) == expected
 
 
@@ -94,4 +94,4 @@ def test_offset_paginator(
 
 
 def test_offset_first_request_starts_at_start() -> None:
-    assert OffsetPaginator("startAt", "maxResults", 50).first() == {"startAt": 0, "maxResults": 50}
+    assert OffsetPaginator("startAt", "maxResults", 50).first().params == {"startAt": 0, "maxResults": 50}

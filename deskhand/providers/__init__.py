@@ -64,5 +64,5 @@ def open_connector(
     values = resolve_values(definition, account, config)
     auth = build_auth(definition.auth, values)
     client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep,
-                          max_retry_after=max_retry_after, errors=body_reader(definition.errors))
+                          max_retry_after=max_retry_after, errors=body_reader(definition.error_rules()))
     return Connector(definition, account, values, client, load_hooks(definition))

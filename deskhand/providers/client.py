@@ -106,23 +106,26 @@ class ProviderHTTP:
         headers: Mapping[str, str] | None = None,
         endpoint: str | None = None,
         record: str | None = None,
+        idempotent: bool = False,
     ) -> httpx.Response:
         """Send with retries; a 2xx response, or the ProviderError of the last attempt. `endpoint`
-        (``"METHOD /declared/path"``) and `record` tell the limiter which budgets the call falls under."""
+        (``"METHOD /declared/path"``) and `record` tell the limiter which budgets the call falls under;
+        `idempotent` marks a request safe to repeat whatever its method (a GraphQL query)."""
         method = method.upper()
         token = _CALL.set((endpoint, record))
         try:
-            return self._request(method, path, params, json, headers)
+            return self._request(method, path, params, json, headers, idempotent or method in _SAFE_METHODS)
         finally:
             _CALL.reset(token)
 
     def _request(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, headers: Mapping[str, str] | None
+        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, headers: Mapping[str, str] | None,
+        safe: bool,
     ) -> httpx.Response:
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
-            retry=retry_if_exception(lambda exc: self._should_retry(method, exc)),
+            retry=retry_if_exception(lambda exc: self._should_retry(safe, exc)),
             sleep=self._sleep,
             before_sleep=self._log_retry,
             reraise=True,
@@ -174,13 +177,13 @@ class ProviderHTTP:
             raise error
         return response
 
-    def _should_retry(self, method: str, exc: BaseException) -> bool:
+    def _should_retry(self, safe: bool, exc: BaseException) -> bool:
         if isinstance(exc, RateLimited):  # status None: a budget's "later", raised before sending
             return exc.status is not None and (exc.retry_after is None or exc.retry_after <= self._max_retry_after)
         if isinstance(exc, ConnectionFailed):
-            return not exc.sent or method in _SAFE_METHODS
+            return not exc.sent or safe
         if isinstance(exc, ProviderError):
-            return exc.status is not None and exc.status >= 500 and method in _SAFE_METHODS
+            return exc.status is not None and exc.status >= 500 and safe
         return False
 
     def _wait(self, state: RetryCallState) -> float:

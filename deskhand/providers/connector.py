@@ -24,17 +24,10 @@ from deskhand.errors import ConfigError
 from deskhand.model import Action, Comment, Event, Priority, Team, Ticket, User
 from deskhand.providers import records, webhooks
 from deskhand.providers.client import ProviderHTTP
-from deskhand.providers.definition import (
-    CallSpec,
-    NextUrlPaging,
-    OffsetPaging,
-    PagingSpec,
-    ProviderDefinition,
-    TokenPaging,
-)
-from deskhand.providers.fields import fill, get_path, map_key
+from deskhand.providers.definition import CallSpec, ProviderDefinition
+from deskhand.providers.fields import fill, get_path, map_key, set_path
 from deskhand.providers.pages import ListingPage, items_at, response_json, walk
-from deskhand.providers.paginate import NextUrlPaginator, OffsetPaginator, Paginator, TokenPaginator
+from deskhand.providers.spec_paging import build_paginator
 
 
 def resolve_values(definition: ProviderDefinition, account: str, config: Mapping[str, str]) -> dict[str, Any]:
@@ -62,18 +55,6 @@ def resolve_values(definition: ProviderDefinition, account: str, config: Mapping
         raise ConfigError(f"{definition.name}: root {definition.root} needs {exc.args[0]}") from exc
     values["root"] = str(root).rstrip("/")
     return values
-
-
-def build_paginator(spec: PagingSpec, page_size: int | None = None) -> Paginator:
-    size_param = spec.size.param if spec.size else None
-    size = page_size or (spec.size.value if spec.size else None)
-    if isinstance(spec, NextUrlPaging):
-        return NextUrlPaginator(spec.next_url, spec.has_more, spec.link_header, size_param, size)
-    if isinstance(spec, TokenPaging):
-        return TokenPaginator(spec.token, spec.param, spec.is_last, spec.has_more, spec.location, size_param, size)
-    if isinstance(spec, OffsetPaging):
-        return OffsetPaginator(spec.offset, size_param, size, spec.total, spec.is_last, spec.start)
-    raise TypeError(f"unknown paginate spec {spec!r}")
 
 
 class Connector:
@@ -220,22 +201,31 @@ class Connector:
     def send(self, spec: CallSpec, args: Mapping[str, Any], **overrides: Any) -> httpx.Response:
         """One HTTP call from a call spec and its arguments (args converted, placeholders filled)."""
         context = {**self.values, **self._args(spec, args)}
+        declared = self.definition.graphql_endpoint() if spec.graphql else spec.path
         path_values = {k: quote(str(v), safe="") for k, v in context.items() if isinstance(v, str | int)}
         try:
-            path = fill(spec.path, path_values)
+            path = fill(declared, path_values)
         except KeyError as exc:
-            raise ValueError(f"{self.provider} {spec.method} {spec.path} needs {exc.args[0]}") from exc
+            raise ValueError(f"{self.provider} {spec.method} {declared} needs {exc.args[0]}") from exc
         request = {
             "params": fill(spec.params, context) or None,
-            "json": fill(spec.json_body, context),
+            "json": self._json(spec, context),
             "headers": fill(spec.headers, context) or None,
         }
         url = overrides.pop("url", None)
         request.update(overrides)
         records = self.definition.limits.records  # the budgets the call falls under (deskhand.limits)
         record = args.get(records.arg) if records else None
-        return self.http.request(spec.method, url or path, endpoint=f"{spec.method} {spec.path}",
-                                 record=None if record in (None, "") else str(record), **request)
+        idempotent = bool(spec.graphql) and self.definition.operation(spec.graphql or "").kind == "query"
+        return self.http.request(spec.method, url or path, endpoint=f"{spec.method} {declared}",
+                                 record=None if record in (None, "") else str(record), idempotent=idempotent,
+                                 **request)
+
+    def _json(self, spec: CallSpec, context: Mapping[str, Any]) -> Any:
+        """The JSON body: the call's `json` template, or a GraphQL request of its operation."""
+        if spec.graphql:
+            return self.definition.operation(spec.graphql).request(fill(spec.variables, context))
+        return fill(spec.json_body, context)
 
     def call(self, spec: CallSpec, args: Mapping[str, Any]) -> Any:
         """The JSON body of a call (or what its hook returns)."""
@@ -254,12 +244,18 @@ class Connector:
         paging = self.definition.paginate if spec.paginate is None else spec.paginate
         paginator = build_paginator(paging, page_size) if paging and follow else None
         context = {**self.values, **self._args(spec, args)}
-        params = {**(fill(spec.params, context) or {}), **(paginator.first() if paginator else {})}
+        start = paginator.first() if paginator else None
+        params = {**(fill(spec.params, context) or {}), **(start.params if start else {})}
+        json_body = self._json(spec, context)
+        if start and start.json:
+            json_body = json_body if isinstance(json_body, dict) else {}
+            for dotted, value in start.json.items():
+                set_path(json_body, dotted, value)
 
-        def send(url: str | None, query: dict[str, Any], json_body: Any) -> httpx.Response:
-            return self.send(spec, args, url=url, params=query or None, json=json_body)
+        def send(url: str | None, query: dict[str, Any], body: Any) -> httpx.Response:
+            return self.send(spec, args, url=url, params=query or None, json=body)
 
-        yield from walk(send, paginator, params, fill(spec.json_body, context), spec.items, self.provider)
+        yield from walk(send, paginator, params, json_body, spec.items, self.provider)
 
     def iter_records(self, spec: CallSpec, args: Mapping[str, Any], *, page_size: int | None = None) -> Iterator[Any]:
         """Every record of a list call, following the pagination its definition names."""

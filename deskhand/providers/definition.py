@@ -69,12 +69,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from deskhand.errors import ConfigError, Meaning
+from deskhand.errors import ConfigError
 from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
+from deskhand.providers.error_rules import GRAPHQL_ERRORS, ErrorRuleSpec
 from deskhand.providers.fields import map_key
+from deskhand.providers.graphql import GraphQLSpec, Operation, document_paths, read_documents
 from deskhand.providers.spec_limits import LimitsSpec
+from deskhand.providers.spec_paging import (  # noqa: F401  (re-exported: the paging specs are part of the schema)
+    NextUrlPaging,
+    OffsetPaging,
+    PagingSpec,
+    RelayPaging,
+    SizeSpec,
+    TokenPaging,
+)
 from deskhand.providers.spec_webhooks import DeliveryIdSpec, HandshakeSpec, VerifySpec
 
 DEFS_DIR = Path(__file__).parent / "defs"
@@ -131,56 +141,6 @@ class QueryAuthSpec(_Strict):
 AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec, Field(discriminator="type")]
 
 
-class SizeSpec(_Strict):
-    param: str
-    value: int = Field(gt=0)
-
-
-class NextUrlPaging(_Strict):
-    type: Literal["next_url"]
-    next_url: str | None = None
-    has_more: str | None = None
-    link_header: bool = False
-    size: SizeSpec | None = None
-
-
-class TokenPaging(_Strict):
-    type: Literal["token"]
-    token: str
-    param: str
-    is_last: str | None = None
-    has_more: str | None = None
-    location: Literal["params", "json"] = Field("params", alias="in")
-    size: SizeSpec | None = None
-
-
-class OffsetPaging(_Strict):
-    type: Literal["offset"]
-    offset: str
-    total: str | None = None
-    is_last: str | None = None
-    start: int = 0
-    size: SizeSpec | None = None
-
-
-PagingSpec = Annotated[NextUrlPaging | TokenPaging | OffsetPaging, Field(discriminator="type")]
-
-
-class ErrorRuleSpec(_Strict):
-    """Where a body carries errors and what they mean (see deskhand.providers.error_rules)."""
-
-    path: str = Field(min_length=1)  # e.g. errors (GraphQL), error, errorMessages
-    code: str | None = None  # path inside one error, e.g. extensions.code
-    message: str | None = None  # path inside one error, e.g. message
-    map: dict[str, Meaning] = Field(default_factory=dict)  # provider code -> meaning
-    default: Meaning | None = None  # meaning of an unmapped code; none: as the HTTP status says
-
-    @field_validator("map", mode="before")
-    @classmethod
-    def _keys(cls, value: Any) -> Any:
-        return {map_key(k): v for k, v in value.items()} if isinstance(value, dict) else value
-
-
 class FeedSpec(_Strict):
     """The change feed a sync reads: ``cursor`` (an opaque resume cursor, e.g. Zendesk's incremental
     export) or ``updated`` (a query on the updated time with an overlap window, e.g. Jira JQL). The call
@@ -234,12 +194,18 @@ class CallSpec(_Strict):
     result: dict[str, str] = Field(default_factory=dict)
     refetch: str | None = None
     hook: str | None = None
+    graphql: str | None = None  # a named operation of the definition's GraphQL documents
+    variables: Any = None  # its variables (a template, filled like json)
 
     @model_validator(mode="before")
     @classmethod
     def _parse_call(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = {"call": value}
+        if isinstance(value, dict) and value.get("graphql"):
+            if "call" in value or "json" in value:
+                raise ValueError("a `graphql:` call takes `variables:`, not `call:` or `json:`")
+            value = {**value, "method": "POST"}  # to the definition's graphql.endpoint
         if isinstance(value, dict) and "call" in value:
             value = dict(value)
             call = str(value.pop("call")).strip()
@@ -249,7 +215,7 @@ class CallSpec(_Strict):
                 raise ValueError(f"call must look like 'METHOD /path' (e.g. {example}), got {call!r}")
             value["method"], value["path"] = match.groups()
         if isinstance(value, dict) and not value.get("method") and not value.get("hook"):
-            raise ValueError("needs `call: METHOD /path` or `hook: <function>`")
+            raise ValueError("needs `call: METHOD /path`, `graphql: <Operation>` or `hook: <function>`")
         return value
 
 
@@ -350,6 +316,7 @@ class ProviderDefinition(_Strict):
     auth: AuthSpec
     limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
     errors: list[ErrorRuleSpec] = Field(default_factory=list)
+    graphql: GraphQLSpec | None = None
     paginate: PagingSpec | None = None
     resources: dict[Literal["ticket", "comment", "user", "team", "help_center"], ResourceSpec]
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
@@ -381,6 +348,36 @@ class ProviderDefinition(_Strict):
                         where = f"resources.{resource}.fields.{name}.overrides"
                         raise ValueError(f"{where}: {rule.overrides!r} is not a connection value")
         return self
+
+    _operations: dict[str, Operation] = PrivateAttr(default_factory=dict)
+
+    def calls(self) -> dict[str, CallSpec]:
+        """Every call of the definition by where it is (``resources.ticket.get``, ``actions.reply`` …)."""
+        found = {f"resources.{r}.{op}": c for r, spec in self.resources.items()
+                 for op, c in (("get", spec.get), ("list", spec.list), ("create", spec.create), ("me", spec.me)) if c}
+        found |= {f"actions.{kind.value}": c for kind, c in self.actions.items()}
+        if self.sync:
+            found |= {k: c for k, c in (("sync.feed.call", self.sync.feed.call), ("sync.sweep", self.sync.sweep)) if c}
+        return found
+
+    def uses_graphql(self) -> bool:
+        return self.graphql is not None or any(c.graphql for c in self.calls().values())
+
+    def graphql_endpoint(self) -> str:
+        return self.graphql.endpoint if self.graphql else GraphQLSpec().endpoint
+
+    def operation(self, name: str) -> Operation:
+        """A named GraphQL operation of the definition's documents (loaded by read_definition)."""
+        if name not in self._operations:
+            have = ", ".join(sorted(self._operations)) or "none loaded"
+            raise ConfigError(f"{self.name}: no GraphQL operation {name!r} (operations: {have})")
+        return self._operations[name]
+
+    def error_rules(self) -> list[ErrorRuleSpec]:
+        """The `errors:` rules, plus GraphQL's own ``errors`` list when it uses GraphQL and names no rule for it."""
+        if self.uses_graphql() and not any(rule.path == "errors" for rule in self.errors):
+            return [*self.errors, ErrorRuleSpec.model_validate(GRAPHQL_ERRORS)]
+        return list(self.errors)
 
     def hook_names(self) -> set[str]:
         """Every hook function the definition names (checked against the hook module at load)."""
@@ -418,7 +415,25 @@ def read_definition(path: Path) -> ProviderDefinition:
     if definition.name != path.stem:
         raise ConfigError(f"{path}: name: {definition.name!r} must equal the file name {path.stem!r}")
     _check_hooks(path, definition)
+    _load_operations(path, definition)
     return definition
+
+
+def _load_operations(path: Path, definition: ProviderDefinition) -> None:
+    """Parse the GraphQL documents beside the definition; every call's operation must be there."""
+    if not definition.uses_graphql():
+        return
+    paths = document_paths(path.parent, definition.name, definition.graphql)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        wanted = missing or [f"{path.parent / definition.name}.graphql"]
+        raise ConfigError(f"{path}: graphql: no document {', '.join(wanted)}")
+    operations = read_documents(paths)
+    for where, call in definition.calls().items():
+        if call.graphql and call.graphql not in operations:
+            have = ", ".join(sorted(operations)) or "none"
+            raise ConfigError(f"{path}: {where}.graphql: no operation {call.graphql!r} in the documents (have: {have})")
+    definition._operations = operations
 
 
 def _check_hooks(path: Path, definition: ProviderDefinition) -> None:

@@ -17,13 +17,33 @@ and up to three messages are kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from deskhand.errors import BodyError, BodyReader
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from deskhand.errors import BodyError, BodyReader, Meaning
 from deskhand.providers.fields import get_path, map_key
 
-if TYPE_CHECKING:
-    from deskhand.providers.definition import ErrorRuleSpec
+GRAPHQL_ERRORS: dict[str, Any] = {"path": "errors", "code": "extensions.code", "message": "message"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ErrorRuleSpec(_Strict):
+    """Where a body carries errors and what they mean (see deskhand.providers.error_rules)."""
+
+    path: str = Field(min_length=1)  # e.g. errors (GraphQL), error, errorMessages
+    code: str | None = None  # path inside one error, e.g. extensions.code
+    message: str | None = None  # path inside one error, e.g. message
+    map: dict[str, Meaning] = Field(default_factory=dict)  # provider code -> meaning
+    default: Meaning | None = None  # meaning of an unmapped code; none: as the HTTP status says
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        return {map_key(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
 def _errors_at(body: Any, path: str) -> list[Any]:

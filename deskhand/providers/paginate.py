@@ -1,6 +1,7 @@
 """Paginators: small classes that say what the first request adds and what the next one is.
 
-Every paginator has two methods: ``first()`` → extra query parameters for the first request, and
+Every paginator has two methods: ``first()`` → what the first request adds (query parameters, or
+JSON fields for a paginator whose token travels in the body: a GraphQL page size variable), and
 ``next(body, headers, sent, count)`` → the next request (a URL to follow, or parameters / JSON
 fields to change) or None when the listing is done. An empty page always ends a listing.
 """
@@ -25,7 +26,7 @@ class NextRequest:
 
 
 class Paginator(Protocol):
-    def first(self) -> dict[str, Any]: ...
+    def first(self) -> NextRequest: ...
 
     def next(
         self, body: Any, headers: Mapping[str, str], sent: Mapping[str, Any], count: int
@@ -53,8 +54,8 @@ class NextUrlPaginator:
     size_param: str | None = None
     size: int | None = None
 
-    def first(self) -> dict[str, Any]:
-        return _size_params(self.size_param, self.size)
+    def first(self) -> NextRequest:
+        return NextRequest(params=_size_params(self.size_param, self.size))
 
     def next(self, body: Any, headers: Mapping[str, str], sent: Mapping[str, Any], count: int) -> NextRequest | None:
         if count == 0 or _flag(body, self.has_more) is False:
@@ -74,12 +75,13 @@ class TokenPaginator:
     param: str
     is_last: str | None = None
     has_more: str | None = None
-    location: str = "params"  # or "json": `param` is then a dotted path in the JSON body
+    location: str = "params"  # or "json": `param` (and `size_param`) are then dotted paths in the JSON body
     size_param: str | None = None
     size: int | None = None
 
-    def first(self) -> dict[str, Any]:
-        return _size_params(self.size_param, self.size)
+    def first(self) -> NextRequest:
+        size = _size_params(self.size_param, self.size)
+        return NextRequest(json=size) if self.location == "json" else NextRequest(params=size)
 
     def next(self, body: Any, headers: Mapping[str, str], sent: Mapping[str, Any], count: int) -> NextRequest | None:
         if count == 0 or _flag(body, self.is_last) is True or _flag(body, self.has_more) is False:
@@ -103,8 +105,8 @@ class OffsetPaginator:
     is_last: str | None = None
     start: int = 0
 
-    def first(self) -> dict[str, Any]:
-        return {self.offset_param: self.start, **_size_params(self.size_param, self.size)}
+    def first(self) -> NextRequest:
+        return NextRequest(params={self.offset_param: self.start, **_size_params(self.size_param, self.size)})
 
     def next(self, body: Any, headers: Mapping[str, str], sent: Mapping[str, Any], count: int) -> NextRequest | None:
         if count == 0 or _flag(body, self.is_last) is True:
