@@ -448,3 +448,28 @@ budgets:
     with pytest.raises(BudgetWait) as caught:
         send(lim, "GET", "http://z/api/v2/incremental/tickets/cursor.json?cursor=x", endpoint=export)
     assert "exports" in caught.value.verdict.key and caught.value.retry_after == pytest.approx(61, abs=1.5)
+
+
+@pytest.mark.parametrize(
+    ("reason", "held", "free"),
+    [("jira-quota-global-based", "http://j/rest/api/3/search/jql", None),
+     ("jira-burst-based", "http://j/rest/api/3/issue/SUP-1", "http://j/rest/api/3/search/jql"),
+     ("something-new", "http://j/rest/api/3/issue/SUP-1", "http://j/rest/api/3/search/jql")],
+    ids=["quota-holds-the-account", "burst-holds-the-endpoint", "unlisted-reason-takes-the-default-scope"],
+)
+def test_a_reason_holds_the_scope_its_definition_maps_it_to(  # type: ignore[no-untyped-def]
+    engine, reason: str, held: str, free: str | None
+) -> None:
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, JIRA, provider="jira", max_sleep_s={WRITE: 60.0, INTERACTIVE: 60.0, BACKFILL: 60.0})
+    send(lim, "GET", "http://j/rest/api/3/issue/SUP-1", {"retry-after": "3", "ratelimit-reason": reason})
+    if free:
+        send(lim, "POST", free)
+        assert clock() - T0 < 0.5
+    if reason.startswith("jira-quota"):
+        with pytest.raises(BudgetWait):  # a quota is always deferred, even a 3-second one: workers never park
+            send(lim, "GET", held)
+        assert clock() == T0
+    else:
+        send(lim, "GET", held)
+        assert clock() - T0 == pytest.approx(3.0, abs=0.5)
