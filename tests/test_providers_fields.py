@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from deskhand.providers.fields import Rule, fill, get_path, map_key, placeholders, set_path
+from deskhand.providers.fields import Rule, fill, get_path, map_key, set_path
 
 DOC = {
     "meta": {"has_more": False, "count": 0},
@@ -90,8 +90,6 @@ def test_fill_partial_placeholder_without_value_names_it() -> None:
         fill("{email}/token", {})
 
 
-def test_placeholders_finds_every_name() -> None:
-    assert placeholders({"a": "{x}", "b": ["{y}/z"], "c": 1}) == {"x", "y"}
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Mapping
 from typing import Any
 
 import httpx
 
+from deskhand.errors import ConfigError
 from deskhand.providers.definition import (
     AuthSpec,
     BasicAuthSpec,
@@ -49,14 +51,29 @@ class QueryAuth(httpx.Auth):
         yield request
 
 
+def _credential(template: str, values: Mapping[str, Any]) -> str:
+    """A credential template filled from the connection values; a missing or empty value is a
+    ConfigError naming it (never a request sent with ``Bearer None``)."""
+    try:
+        filled = fill(template, values)
+    except KeyError as exc:
+        filled, template = None, "{" + str(exc.args[0]) + "}"
+    if filled is None or str(filled) == "":
+        missing = ", ".join(sorted(set(re.findall(r"\{([^{}]+)\}", template)))) or template
+        option = "--" + missing.split(", ")[0].replace("_", "-")
+        raise ConfigError(f"the account has no {missing} for its {template!r} credential: "
+                          f"deskhand connect PROVIDER --name ACCOUNT --update {option} …")
+    return str(filled)
+
+
 def build_auth(spec: AuthSpec, values: Mapping[str, Any]) -> httpx.Auth:
     """The auth a definition names, with its {placeholders} filled from the connection values."""
     if isinstance(spec, BasicAuthSpec):
-        return httpx.BasicAuth(fill(spec.username, values), fill(spec.password, values))
+        return httpx.BasicAuth(_credential(spec.username, values), _credential(spec.password, values))
     if isinstance(spec, BearerAuthSpec):
-        return BearerAuth(fill(spec.token, values))
+        return BearerAuth(_credential(spec.token, values))
     if isinstance(spec, HeaderAuthSpec):
-        return HeaderAuth(spec.header, fill(spec.value, values))
+        return HeaderAuth(spec.header, _credential(spec.value, values))
     if isinstance(spec, QueryAuthSpec):
-        return QueryAuth({k: fill(v, values) for k, v in spec.params.items()})
+        return QueryAuth({k: _credential(v, values) for k, v in spec.params.items()})
     raise TypeError(f"unknown auth spec {spec!r}")

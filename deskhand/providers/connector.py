@@ -70,7 +70,6 @@ class Connector:
         self.provider = definition.name
         self.account = account
         self.http = http
-        self.hooks = hooks
         functions = {n: getattr(hooks, n) for n in definition.hook_names()} if hooks else {}
         self._hook_fns: dict[str, Callable[..., Any]] = functions
         self.values = dict(functions[definition.prepare](dict(values)) if definition.prepare else values)

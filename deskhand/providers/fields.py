@@ -65,17 +65,6 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
     current[last] = value
 
 
-def placeholders(template: Any) -> set[str]:
-    """Every {name} a template mentions (in strings, nested dicts and lists)."""
-    if isinstance(template, str):
-        return set(_PART.findall(template))
-    if isinstance(template, Mapping):
-        return set().union(*(placeholders(v) for v in template.values())) if template else set()
-    if isinstance(template, list):
-        return set().union(*(placeholders(v) for v in template)) if template else set()
-    return set()
-
-
 def fill(template: Any, values: Mapping[str, Any]) -> Any:
     """Fill {placeholders} in a JSON-like template.
 
