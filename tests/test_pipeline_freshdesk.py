@@ -27,7 +27,7 @@ from deskhand.settings import Settings
 from deskhand.sim import freshdesk
 from deskhand.sim.base import SimServer
 from deskhand.store import Store
-from deskhand.testing.loop import drain, wait_for_event
+from deskhand.testing.loop import count_events, drain, wait_for_event
 
 SECRET = "pipeline-freshdesk-secret"
 
@@ -122,6 +122,25 @@ def test_our_reply_coming_back_through_the_conversation_rule_is_ignored(env: Env
     drain(env.rt, lease_s=2)
     routes = sorted(d["route"] for d in env.rt.store.list_decisions(ticket_id=tid))
     assert routes.count("auto_reply") == 1 and len(_ours(env, tid)) == 1
+
+
+def test_a_customer_follow_up_is_handled_though_the_webhook_names_no_comment(env: Env, store: Store) -> None:
+    set_mode(store, "help", "draft", actor="test")  # drafts change no status: the follow-up is the only event
+    tid = _create(env, "How do I reset my password?", "I forgot my password and cannot sign in. How do I reset it?")
+    drain(env.rt, lease_s=2)
+    wait_for_event(env.rt, tid, "comment_added")  # our draft note, echoed by the conversation rule
+    drain(env.rt, lease_s=2)
+    seen = {d["id"] for d in env.rt.store.list_decisions(ticket_id=tid)}
+    requester = env.sim.state.tickets[int(tid)]["requester_id"]
+    before = count_events(env.rt, tid, "comment_added")
+    env.sim.state.reply(int(tid), {"body": "Thanks. And how do I export my data to CSV?", "user_id": requester},
+                        requester)
+    wait_for_event(env.rt, tid, "comment_added", more_than=before)
+    drain(env.rt, lease_s=2)
+    (answered,) = [d for d in env.rt.store.list_decisions(ticket_id=tid) if d["id"] not in seen]
+    assert answered["route"] == "draft", answered["reasons"]
+    notes = [c for c in env.sim.state.conversations[int(tid)] if c["private"]]
+    assert len(notes) == 2 and "export" in notes[-1]["body_text"].lower()
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Deskhand-Secret": "guess"}], ids=["no_secret", "wrong_secret"])

@@ -8,6 +8,7 @@ job and finds either nothing (starts over) or the decision (only re-enqueues its
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from deskhand.model import Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
@@ -37,6 +38,10 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         if not read:
             read.append(rt.connector(account).get_ticket(ev.ticket_id, with_comments=True))
         return read[0]
+
+    if ev.kind is EventKind.COMMENT_ADDED and ev.comment_id is None:
+        stored = _with_newest_comment(stored, ticket_now())
+        ev = stored.event
 
     # later events settle earlier AI actions in the outcome ledger
     settled = outcomes.observe(rt, stored, ticket_now=ticket_now)
@@ -96,6 +101,16 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         ",".join(decision.rules),
     )
     return decision_id
+
+
+def _with_newest_comment(stored: StoredEvent, ticket: Ticket) -> StoredEvent:
+    """A comment event whose webhook names no comment (Freshdesk's automation rules carry none) is
+    about the ticket's newest comment: its id and author are read from the ticket, so the event is
+    then screened (echo, staff, requester, already answered) like any other."""
+    if not ticket.comments:
+        return stored
+    newest = ticket.comments[-1]
+    return replace(stored, event=replace(stored.event, comment_id=newest.id, author_id=newest.author_id))
 
 
 def _enqueue_apply(rt: Runtime, conn: object, decision_id: int) -> None:
