@@ -80,6 +80,14 @@ def _instant(items: list[str]) -> str | None:
     return None
 
 
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}")
+
+
+def _domains(items: list[str]) -> str | None:
+    bad = [i for i in items if not _DOMAIN.fullmatch(i.lower())]
+    return f"not domain names: {', '.join(bad)} (e.g. acme.com,help.acme.com)" if bad else None
+
+
 EXTRA = (
     SettingSpec("supported_languages", "list", ("en",), "ISO 639-1 codes answered; others go to a human", _languages),
     SettingSpec("vip_organizations", "list", (), "organisation ids or names whose tickets go to a human"),
@@ -89,6 +97,8 @@ EXTRA = (
     SettingSpec("disabled_rules", "list", (), "account rules turned off", _rules),
     SettingSpec("categories", "list", (), "the account's own category names (default: the trained taxonomy's)"),
     SettingSpec("sync_start", "str", None, "oldest ticket update the sync reconciles (ISO 8601)", _instant),
+    SettingSpec("allowed_domains", "list", (), "domains public replies may link to or give e-mail addresses of "
+                "(and their subdomains); the helpdesk's and knowledge base's own hosts are always allowed", _domains),
 )
 CHECKS: dict[str, Check] = {"extra_outage_terms": _patterns}
 

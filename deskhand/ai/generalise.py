@@ -124,6 +124,19 @@ INTERFACE_WORDS = frozenset(
 )
 
 
+# hyphenated words a support answer uses; any other hyphenated token ("acme-prod") is taken for a name
+_HYPHENATED = re.compile(r"(?<![\w.-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+(?![\w-])", re.IGNORECASE)
+COMMON_HYPHENATED = frozenset(
+    """two-factor multi-factor sign-in sign-up sign-out log-in log-out e-mail e-mails one-time built-in add-on
+    add-ons pop-up pop-ups drop-down re-enter re-send re-run re-ran re-issued re-issue re-invite up-to-date
+    self-service double-check follow-up opt-in opt-out read-only real-time third-party single-sign-on time-out
+    check-out step-by-step end-to-end set-up sign-ins log-ins re-sync re-login in-app non-profit co-owner
+    so-called well-known long-term short-term full-text plain-text auto-renew auto-renewal pre-filled
+    first-time day-to-day per-user per-seat on-premise on-premises cross-device right-click left-click
+    six-digit 6-digit 4-digit two-step x-axis y-axis anti-virus e-commerce""".split()
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Generalised:
     text: str  # the sentences kept, in order
@@ -194,6 +207,10 @@ def why_specific(
     for m in _NAMED_VALUE.finditer(sentence):
         if m.group(1).lower() not in _NOT_A_VALUE:
             return "an account or workspace name"
+    for m in _HYPHENATED.finditer(sentence):
+        word = m.group(0).lower()
+        if word not in COMMON_HYPHENATED and word not in vocabulary and m.group(0) not in vocabulary:
+            return "an identifier (account, workspace or host name)"
     if proper := _proper_noun(sentence, vocabulary):
         return f"a name ({proper[:1]}…)"
     return None
@@ -245,5 +262,7 @@ def generalise(
 
 
 def vocabulary_of(texts: Iterable[str]) -> frozenset[str]:
-    """Capitalised words used in a tenant's own knowledge base (its product's interface words)."""
-    return frozenset(w for t in texts for w in _WORD.findall(t) if w[:1].isupper())
+    """Capitalised and hyphenated words of a tenant's own knowledge base (its product's own words)."""
+    texts = list(texts)
+    capitals = {w for t in texts for w in _WORD.findall(t) if w[:1].isupper()}
+    return frozenset(capitals | {w.lower() for t in texts for w in _HYPHENATED.findall(t)})

@@ -149,3 +149,12 @@ def test_knowledge_addressing_an_assistant_is_recognised(text: str, flagged: boo
 ], ids=["plain", "url", "email", "phone", "markup", "accents", "bare-host", "none"])
 def test_only_a_plain_first_name_is_greeted(name: str | None, greeting: str | None) -> None:
     assert plain_name(name) == greeting
+
+
+def test_allowed_domains_is_an_account_setting_checked_at_connect() -> None:
+    from deskhand.account_settings import parse_setting
+    from deskhand.errors import ConfigError
+
+    assert parse_setting("allowed_domains=acme.com, help.acme.com") == ("allowed_domains", "acme.com,help.acme.com")
+    with pytest.raises(ConfigError, match="not domain names"):
+        parse_setting("allowed_domains=https://acme.com/help")
