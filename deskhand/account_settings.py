@@ -15,10 +15,10 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from deskhand.errors import ConfigError
+from deskhand.timestamps import parse_timestamp
 
 Check = Callable[[list[str]], str | None]  # the items of a value → an error message, or None
 
@@ -74,9 +74,9 @@ def _patterns(items: list[str]) -> str | None:
 
 def _instant(items: list[str]) -> str | None:
     try:
-        datetime.fromisoformat(",".join(items).replace("Z", "+00:00"))
+        parse_timestamp(",".join(items))  # as the sync reads it (deskhand.sync.reconcile)
     except ValueError:
-        return "not an ISO 8601 date or time (e.g. 2024-01-31 or 2024-01-31T12:00:00Z)"
+        return "not an ISO 8601 date or time (e.g. 2024-01-31 or 2024-01-31T12:00:00Z) nor unix seconds"
     return None
 
 

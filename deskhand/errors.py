@@ -176,15 +176,12 @@ def _retry_after_seconds(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
         from datetime import UTC, datetime
 
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        from deskhand.timestamps import to_datetime
+
+        when = to_datetime(value, "http_date")
+        return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _short(body: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Query
 
 from deskhand.api.problems import ApiProblem
+from deskhand.timestamps import parse_timestamp
 
 
 def int_cursor(cursor: str) -> int:
@@ -24,7 +25,7 @@ Timestamp = Annotated[str | None, Query(pattern=RFC3339, max_length=40, json_sch
 def parse_time(value: str) -> datetime:
     """An RFC 3339 timestamp (the pattern above was already checked); a date that does not exist is 422."""
     try:
-        when = datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+        when = parse_timestamp(value.replace("z", "Z").replace("t", "T"), "iso8601")
     except ValueError as exc:
         raise ApiProblem(422, "invalid_request", f"{value!r} is not a valid date-time") from exc
     return when.astimezone(UTC)

@@ -32,6 +32,7 @@ from deskhand.runtime import Runtime
 from deskhand.store import AccountRecord
 from deskhand.store.tables_sync import replica_comments as rc
 from deskhand.store.tables_sync import replica_tickets as rt_
+from deskhand.timestamps import parse_timestamp
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=PROBLEMS)
@@ -63,7 +64,7 @@ def split_id(rt: Runtime, who: Principal, ticket_id: str) -> tuple[AccountRecord
 
 
 def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    return parse_timestamp(value, "iso8601") if value else None
 
 
 def _from_row(r: Any, provider: str) -> m.Ticket:

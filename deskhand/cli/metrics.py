@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -11,6 +11,7 @@ from rich.table import Table
 from deskhand.cli.apps import JsonOpt, app, kb_app, out
 from deskhand.cli.core import fail, print_json, runtime
 from deskhand.errors import ConfigError
+from deskhand.timestamps import parse_timestamp
 
 SinceOpt = Annotated[str | None, typer.Option("--since", help="ISO date, e.g. 2026-01-31.")]
 
@@ -19,10 +20,9 @@ def parse_since(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        since = datetime.fromisoformat(value)
+        return parse_timestamp(value, "iso8601")
     except ValueError as exc:
         raise fail(ConfigError(f"--since {value!r} is not an ISO date (YYYY-MM-DD)")) from exc
-    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 def _pct(v: float | None) -> str:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 from deskhand.providers.spec_limits import BudgetSpec, LimitsSpec, ResetUnit
+from deskhand.timestamps import to_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,17 +53,13 @@ def _number(value: str | None) -> float | None:
 
 
 def _instant(value: str) -> float | None:
-    try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    when = to_datetime(value, "iso8601")
+    return None if when is None else when.timestamp()
 
 
 def _http_date(value: str) -> float | None:
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
+    when = to_datetime(value, "http_date")
+    return None if when is None else when.timestamp()
 
 
 def reset_seconds(value: str | None, unit: ResetUnit, now: float) -> float | None:

@@ -1,15 +1,16 @@
-"""Provider records → unified model values, driven by a resource's field rules."""
+"""Provider records → unified model values, driven by a resource's field rules (times through
+:func:`deskhand.timestamps.to_datetime`: ISO 8601, unix seconds or milliseconds)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from deskhand.errors import ConfigError, PayloadError
 from deskhand.model import Comment, Contact, Priority, Role, Status, Team, Ticket, User, Visibility
 from deskhand.providers.definition import RESOURCE_FIELDS, FieldRuleSpec, ResourceSpec
 from deskhand.providers.fields import Rule, fill, parse_pairs
+from deskhand.timestamps import to_datetime
 
 
 class RecordReader:
@@ -88,18 +89,6 @@ def _overrides(
             raise ConfigError(f"{provider} {rule.overrides}: {bad} not in {sorted(allowed or ())}")
         found[rule.overrides] = pairs
     return found
-
-
-def to_datetime(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _id(value: Any) -> str | None:

@@ -18,6 +18,7 @@ from deskhand.errors import ConfigError, PayloadError, SignatureError
 from deskhand.model import Event
 from deskhand.providers.definition import EventRuleSpec, VerifySpec, WebhooksSpec
 from deskhand.providers.fields import get_path, map_key
+from deskhand.timestamps import parse_timestamp
 
 _PART = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_TOLERANCE_S = 300.0
@@ -80,26 +81,9 @@ def sign(spec: VerifySpec, secret: str, body: bytes, values: Mapping[str, str]) 
     return spec.prefix + digest
 
 
-def parse_timestamp(value: Any) -> datetime:
-    """ISO-8601 (``2024-04-17T17:18:10Z``) or unix seconds / milliseconds."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-        number = float(value)
-        return datetime.fromtimestamp(number / 1000 if number > 1e11 else number, UTC)
-    when = datetime.fromisoformat(str(value).strip())
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def read_timestamp(value: Any, unit: str) -> datetime:
     """A delivery's timestamp in its declared unit (``auto``: ISO 8601, or unix seconds / ms by size)."""
-    if unit == "auto":
-        return parse_timestamp(value)
-    if unit == "iso8601":
-        if isinstance(value, int | float):
-            raise ValueError(f"{value!r} is a number, not an ISO 8601 time")
-        when = datetime.fromisoformat(str(value).strip())
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-    number = float(value)
-    return datetime.fromtimestamp(number / 1000 if unit == "ms" else number, UTC)
+    return parse_timestamp(value, unit)
 
 
 def verify(

@@ -21,6 +21,7 @@ from deskhand.queue import PRIORITY_EVENT
 from deskhand.runtime import Runtime
 from deskhand.store import AccountRecord
 from deskhand.store.schema import accounts, events
+from deskhand.timestamps import parse_timestamp
 
 
 def delivery_id(ticket_id: str) -> str:
@@ -28,12 +29,7 @@ def delivery_id(ticket_id: str) -> str:
 
 
 def _when(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(float(value), UTC)
-    when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return None if value in (None, "") else parse_timestamp(value)
 
 
 def reconcile_start(engine: Engine, account: AccountRecord) -> datetime | None:

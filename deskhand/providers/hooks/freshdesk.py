@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from deskhand.errors import BadResponse
 from deskhand.model import Action
 from deskhand.providers.connector import Connector, response_json
 from deskhand.providers.pages import items_at
+from deskhand.timestamps import parse_timestamp
 
 FEED_PAGE = 100
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the feed's since_format and Freshdesk's updated_at
@@ -84,7 +85,7 @@ def changed_tickets(connector: Connector, args: Mapping[str, Any]) -> list[dict[
     since = str(args["query"])
     feed = connector.definition.sync.feed if connector.definition.sync else None
     overlap = feed.overlap_s if feed else 0.0
-    start = datetime.strptime(since, TIME_FORMAT).replace(tzinfo=UTC)
+    start = parse_timestamp(since, "iso8601")
     past = (start + timedelta(seconds=overlap)).strftime(TIME_FORMAT)
     live, live_more = _listing(connector, since, None, past)
     gone, gone_more = _listing(connector, since, "deleted", past)

@@ -19,11 +19,12 @@ PyPI ADF converters exist but are young single-author packages; the mapping is s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+from deskhand.timestamps import to_datetime
 
 Node = dict[str, Any]
 
@@ -216,11 +217,8 @@ def _inline(node: Node) -> str:
 
 
 def _date(timestamp: Any) -> str:
-    try:
-        millis = int(timestamp)
-    except (TypeError, ValueError):
-        return str(timestamp or "")
-    return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%d")
+    when = to_datetime(timestamp, "epoch_ms")
+    return when.strftime("%Y-%m-%d") if when else str(timestamp or "")
 
 
 def _marked(text: str, marks: Any) -> str:
