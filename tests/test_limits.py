@@ -473,3 +473,44 @@ def test_a_reason_holds_the_scope_its_definition_maps_it_to(  # type: ignore[no-
     else:
         send(lim, "GET", held)
         assert clock() - T0 == pytest.approx(3.0, abs=0.5)
+
+
+@pytest.mark.parametrize(("account_left", "reply_waits"), [("500", False), ("0", True)],
+                         ids=["export-quota-holds-exports-only", "account-exhausted-holds-everything"])
+def test_an_unexplained_throttle_with_account_room_holds_the_calls_own_budget(  # type: ignore[no-untyped-def]
+    engine, account_left: str, reply_waits: bool
+) -> None:
+    """Zendesk answers an 11th incremental export in a minute with 429 + Retry-After while its
+    X-Rate-Limit-Remaining still has room: replies must not wait for the export quota."""
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, ZENDESK)
+    export = "GET /incremental/tickets/cursor.json"
+    throttled = {**zendesk_headers(700, int(account_left), 40), "retry-after": "30"}
+    send(lim, "GET", "http://z/api/v2/incremental/tickets/cursor.json", throttled, endpoint=export)
+    if reply_waits:
+        with pytest.raises(BudgetWait):
+            send(lim, "PUT", "http://z/api/v2/tickets/1.json", endpoint="PUT /tickets/{ticket_id}.json", record="1")
+    else:
+        send(lim, "PUT", "http://z/api/v2/tickets/1.json", endpoint="PUT /tickets/{ticket_id}.json", record="1")
+        assert clock() == T0
+    with pytest.raises(BudgetWait) as caught:
+        send(lim, "GET", "http://z/api/v2/incremental/tickets/cursor.json?cursor=c", endpoint=export)
+    assert caught.value.retry_after == pytest.approx(30, abs=1.5)
+
+
+def test_a_hold_on_a_budget_known_without_headers_keeps_its_size(engine) -> None:  # type: ignore[no-untyped-def]
+    """A throttle that creates the row of a `default_limit` budget sizes it as declared: after the
+    hold, 100 per 10 s again — not unbounded."""
+    spec = _spec("budgets: {api_token: {default_limit: 100, window_s: 10}}")
+    clock = ManualClock(T0)
+    patient = {WRITE: 60.0, INTERACTIVE: 60.0, BACKFILL: 60.0}
+    lim = limiter(engine, clock, spec, provider="trello", max_sleep_s=patient)
+    token, call = _REQUEST.set(("GET", "http://t/1/boards")), _CALL.set((None, None))
+    try:
+        lim.observe({"retry-after": "10"})  # the first answer this budget ever saw: a throttle
+    finally:
+        _REQUEST.reset(token)
+        _CALL.reset(call)
+    for _ in range(101):
+        send(lim, "POST", "http://t/1/cards")
+    assert clock() - T0 >= 20.0  # 10 s held, then 100 in the next window, the 101st waits for another

@@ -134,6 +134,9 @@ class BudgetLimiter:
         # account-wide holds go to every account-wide budget (each request takes from them anyway),
         # or to the bare account key when the provider announces none
         self._account_holders = [f"{self._prefixes[n]}|{n}" for n in account_wide] or [self.account_key]
+        # a hold that creates a budget's row gives it the size we know (else it would stay unbounded)
+        self._sizes = {f"{self._prefixes[n]}|{n}": (b.default_limit, self.spec.window_of(b))
+                       for n, b in spec.budgets.items() if b.default_limit and b.scope == "account"}
         self._endpoint_budget = next((n for n, b in spec.budgets.items() if b.scope == "endpoint"), None)
         scopes = set(spec.reason.scopes.values()) | {spec.reason.default} if spec.reason else set()
         self._endpoint_holds = "endpoint" in scopes and self._endpoint_budget is None
@@ -249,17 +252,34 @@ class BudgetLimiter:
             keys, reason = [self._endpoint_hold_key(endpoint)], f"endpoint limit {said}"
         elif scope == "record" and record:
             keys, reason = [self._record_hold_key(record)], f"record limit on {record} {said}"
+        elif (own := self._own_budgets(reading, endpoint)) and self._account_has_room(reading):
+            # an unexplained throttle while the account's budgets still have room: the call's own
+            # quota (e.g. Zendesk's 10 incremental exports a minute), not the account's
+            keys, reason = [self.budget_key(n, self.spec.budgets[n], endpoint) for n in own], f"{', '.join(own)} {said}"
         else:
             keys, reason = self._account_holders, f"account limit {said}"
         self._hold(keys, wait, f"{reason}: Retry-After {wait:g}s", now, UNBOUNDED, self.spec.window_s)
         return Hold(wait, reason)
+
+    def _own_budgets(self, reading: Reading, endpoint: str) -> list[str]:
+        """The budgets only this call spends (`calls` naming it), when the throttle's reason is unlisted."""
+        if self.spec.reason is not None and reading.reason in self.spec.reason.scopes:
+            return []
+        return [n for n, b in self.spec.budgets.items() if b.calls is not None and endpoint in b.calls]
+
+    def _account_has_room(self, reading: Reading) -> bool:
+        """The throttled answer announces every account-wide budget with requests left."""
+        seen = [reading.budgets[n].remaining for n, b in self.spec.budgets.items()
+                if b.scope == "account" and b.calls is None and b.shared_by is None]
+        return bool(seen) and all(r is not None and r > 0 for r in seen)
 
     def _hold(self, keys: list[str], wait: float, reason: str, now: float, limit: int, window_s: float) -> None:
         with self._lock:
             self.stats["blocks"] += 1
         for key in keys:
             log.info("limits.block key=%s wait=%.2fs reason=%s", key, wait, reason)
-            self.book.block(key, now + wait, reason, now, limit=limit, window_s=window_s)
+            size, window = self._sizes.get(key, (limit, window_s))
+            self.book.block(key, now + wait, reason, now, limit=size, window_s=window)
 
 
 def budget_limiter(
