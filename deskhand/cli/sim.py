@@ -73,39 +73,3 @@ def _command(spec: registry.SimSpec) -> None:
 
 for _spec in registry.every():
     _command(_spec)
-
-
-# -- not yet in the registry: the Freshdesk helper moves this into deskhand/sim/freshdesk_spec.py -----
-
-
-@sim_app.command("freshdesk")
-def sim_freshdesk(
-    port: int = 8083,
-    host: str = "127.0.0.1",
-    api_key: Annotated[str, typer.Option(help="The API key the simulator accepts (user; password X).")]
-    = "deskhand-sim-key",
-    plan: Annotated[str, typer.Option(help="Per-minute limits of this plan: trial | growth | pro | enterprise.")]
-    = "enterprise",
-    rate_limit: Annotated[int | None, typer.Option(help="One account budget per window instead of the plan's.")]
-    = None,
-    window_s: Annotated[float, typer.Option(help="Length of the rate-limit window in seconds.")] = 60.0,
-    webhook_url: Annotated[str | None, typer.Option(help="Install deskhand's automation rules posting here.")] = None,
-    webhook_secret: Annotated[str | None, typer.Option(help="Sent by those rules in X-Deskhand-Secret.")] = None,
-    tickets: Annotated[int, typer.Option(help="Seed this many realistic tickets with conversations.")] = 0,
-    seed: Annotated[int, typer.Option(help="Random seed of the seeded tickets.")] = 0,
-) -> None:
-    """A local Freshdesk API v2 (Basic {api_key}:X; automation-rule webhooks)."""
-    import random
-
-    from deskhand.sim import freshdesk
-    from deskhand.sim.freshdesk_limits import PLANS
-    from deskhand.sim.freshdesk_state import FreshdeskState
-
-    setup_logging("WARNING")
-    if plan not in PLANS:
-        raise typer.BadParameter(f"unknown plan {plan!r}: one of {', '.join(PLANS)}", param_hint="--plan")
-    state = FreshdeskState(admin_email=freshdesk.DEFAULT_EMAIL)
-    if tickets:
-        state.seed_tickets(tickets, random.Random(seed))
-    freshdesk.serve(port, host=host, state=state, api_key=api_key, plan=plan, rate_limit=rate_limit,
-                    window_s=window_s, webhook_url=webhook_url, webhook_secret=webhook_secret)

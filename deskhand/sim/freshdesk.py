@@ -6,10 +6,10 @@ In-process (tests, demo)::
         api = freshdesk.v2.api.API("sim.freshdesk.com", DEFAULT_API_KEY)
         api._api_prefix = f"{sim.url}/api/v2/"
 
-CLI: ``deskhand sim freshdesk --port N``. Auth is Basic with the API key as the user and ``X`` (any)
-as the password; the default key is ``deskhand-sim-key``. Lists page with ``page``/``per_page``
-(≤ 100, default 30) and a ``Link: <…>; rel="next"`` header; the ticket list shows only tickets
-created in the past 30 days unless ``updated_since`` is given. Limits per minute by plan
+CLI: ``deskhand sim freshdesk --port N`` (deskhand.sim.freshdesk_spec). Auth is Basic with the API key
+as the user and ``X`` (any) as the password; the default key is ``deskhand-sim-token``. Lists page
+with ``page``/``per_page`` (≤ 100, default 30) and a ``Link: <…>; rel="next"`` header; the ticket
+list shows only tickets created in the past 30 days unless ``updated_since`` is given. Limits per minute by plan
 (:mod:`deskhand.sim.freshdesk_limits`); webhooks come from automation rules
 (:mod:`deskhand.sim.freshdesk_webhooks`). Shapes follow FACTS.md §6 and developers.freshdesk.com.
 """
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from deskhand.sim.base import SimServer, WebhookDelivery, base_url, run_forever
+from deskhand.sim.base import SimServer, WebhookDelivery, base_url
 from deskhand.sim.freshdesk_limits import Gate, Limits
 from deskhand.sim.freshdesk_records import FreshdeskError, invalid_json, not_found, public, validation
 from deskhand.sim.freshdesk_search import search_page
@@ -36,7 +36,7 @@ from deskhand.sim.freshdesk_state import SORTS, FreshdeskState, parse_time
 from deskhand.sim.freshdesk_webhooks import Dispatcher, Rule, deskhand_rules
 from deskhand.sim.freshdesk_webhooks import delivery as freshdesk_delivery
 
-DEFAULT_API_KEY = "deskhand-sim-key"
+DEFAULT_API_KEY = "deskhand-sim-token"  # the registry's default token
 DEFAULT_EMAIL = "admin@deskhand.test"
 MAX_LIST_PAGE = 300
 VIEWS = ("new_and_my_open", "watching", "spam", "deleted")
@@ -330,43 +330,3 @@ def start(state: FreshdeskState | None = None, *, host: str = "127.0.0.1", port:
     sim.state, sim.delivery = app.state.freshdesk, app.state.delivery
     sim.rules, sim.limits = app.state.rules, app.state.limits
     return sim.start()  # type: ignore[return-value]
-
-
-def serve(port: int = 8083, *, host: str = "127.0.0.1", state: FreshdeskState | None = None,
-          api_key: str = DEFAULT_API_KEY, **options: Any) -> None:
-    """Run in the foreground until Ctrl-C (``deskhand sim freshdesk``); prints how to connect."""
-    state = state or FreshdeskState(admin_email=DEFAULT_EMAIL)
-    app = create_app(state, api_key=api_key, **options)
-
-    def banner(url: str) -> None:
-        print(f"Freshdesk simulator on {url}/api/v2  (domain {state.domain})")
-        print(f"  auth: Basic, user = API key {api_key}, password X")
-        print(f"  python-freshdesk: API('{state.domain}', '{api_key}'); api._api_prefix = '{url}/api/v2/'")
-        for rule in app.state.rules:
-            print(f"  automation rule '{rule.name}' -> {rule.url}")
-
-    try:
-        run_forever(app, host, port, on_ready=banner)
-    finally:
-        app.state.delivery.close()
-
-
-def truth(state: FreshdeskState) -> tuple[list[tuple[str, str]], set[str], int]:
-    """The helpdesk as a replica should hold it: (id, content hash) of each live ticket with its
-    conversations, the deleted ids, and the number of conversations (for ``bench sync``)."""
-    from deskhand.providers.records import to_datetime
-    from deskhand.sync import replica
-
-    with state.lock:
-        pairs = []
-        for t in state.tickets.values():
-            if t["_deleted"]:
-                continue
-            fields = {"id": str(t["id"]), "subject": t["subject"], "raw_status": str(t["status"]),
-                      "tags": sorted(t["tags"]), "updated_at": replica.iso(to_datetime(t["updated_at"]))}
-            comments = [{"id": str(c["id"]), "body": c["body_text"], "public": not c["private"]}
-                        for c in state.conversations[t["id"]]]
-            pairs.append((str(t["id"]), replica.ticket_hash(fields, comments)))
-        deleted = {str(i) for i, t in state.tickets.items() if t["_deleted"]}
-        count = sum(len(state.conversations[i]) for i, t in state.tickets.items() if not t["_deleted"])
-        return pairs, deleted, count

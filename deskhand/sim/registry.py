@@ -33,6 +33,7 @@ DEFAULT_TOKEN = "deskhand-sim-token"
 BUILTIN: dict[str, str] = {
     "zendesk": "deskhand.sim.zendesk_spec",
     "jira": "deskhand.sim.jira_spec",
+    "freshdesk": "deskhand.sim.freshdesk_spec",
 }
 
 SIMULATORS: dict[str, SimSpec] = {}
