@@ -98,7 +98,8 @@ def test_status_reading(raw: dict[str, Any], extra: dict[str, str], expected: St
 
 def test_unknown_custom_status_is_a_clear_error_naming_status_map() -> None:
     with open_connector("freshdesk", "acme", config("https://x.example")) as conn, \
-            pytest.raises(PayloadError, match=r"status '?9'? has no mapping"):
+            pytest.raises(PayloadError, match=r"status '?9'? has no mapping; map it for this account: deskhand "
+                                              r"connect freshdesk --name <account> --update --status-map \"9=open\""):
         records.read_ticket(conn.readers["ticket"], {"id": 1, "status": 9}, url_values=conn.values)
     with pytest.raises(ConfigError, match="status_map"):
         open_connector("freshdesk", "acme", config("https://x.example", status_map="9=waiting"))

@@ -116,7 +116,8 @@ def read_ticket(
     raw_status = v.get("raw_status") or reader.raw(record, "status")
     status = _enum(Status, v.get("status"))
     if status is None:
-        raise PayloadError(f"{reader.provider} ticket {ticket_id}: status {raw_status!r} has no mapping")
+        raise PayloadError(f"{reader.provider} ticket {ticket_id}: status {raw_status!r} has no mapping"
+                           + _status_hint(reader, raw_status))
     requester = None
     if v.get("requester_id") or v.get("requester_email"):
         requester = Contact(
@@ -148,6 +149,17 @@ def read_ticket(
         url=url,
         raw=record,
     )
+
+
+def _status_hint(reader: RecordReader, raw_status: Any) -> str:
+    """How to map an unknown status, when the definition lets an account do it (``overrides:``)."""
+    rule = reader.spec.fields.get("status")
+    names = [r.overrides for r in rule.rules() if r.overrides] if rule else []
+    if not names:
+        return ""
+    flag = "--" + names[0].replace("_", "-")
+    return (f"; map it for this account: deskhand connect {reader.provider} --name <account> --update "
+            f"{flag} \"{raw_status}=open\" (or pending, on_hold, solved, closed)")
 
 
 def read_comment(reader: RecordReader, record: Any, ticket_id: str) -> Comment:
