@@ -514,3 +514,27 @@ def test_a_hold_on_a_budget_known_without_headers_keeps_its_size(engine) -> None
     for _ in range(101):
         send(lim, "POST", "http://t/1/cards")
     assert clock() - T0 >= 20.0  # 10 s held, then 100 in the next window, the 101st waits for another
+
+
+def test_a_throttle_that_says_nothing_holds_the_account_one_window(engine) -> None:  # type: ignore[no-untyped-def]
+    """Trello's 429 {"error": "API_TOKEN_LIMIT_EXCEEDED"} with no Retry-After nor budget headers:
+    the next attempt waits one window (10 s) instead of hammering at a back-off of half a second."""
+    import httpx
+
+    from deskhand.providers.client import ProviderHTTP
+
+    clock = ManualClock(T0)
+    lim = limiter(engine, clock, TRELLO, provider="trello", max_sleep_s={WRITE: 30.0, INTERACTIVE: 30.0,
+                                                                          BACKFILL: 30.0})
+    sent: list[float] = []
+
+    def trello(request: httpx.Request) -> httpx.Response:
+        sent.append(clock())
+        if len(sent) == 1:
+            return httpx.Response(429, json={"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"})
+        return httpx.Response(200, json={"id": "c1"})
+
+    http = ProviderHTTP("http://trello", None, limiter=lim, sleep=clock.advance,
+                        http=httpx.Client(transport=httpx.MockTransport(trello)))
+    http.request("GET", "/1/cards/c1")
+    assert len(sent) == 2 and sent[1] - sent[0] >= 10.0

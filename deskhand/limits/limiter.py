@@ -261,6 +261,14 @@ class BudgetLimiter:
         self._hold(keys, wait, f"{reason}: Retry-After {wait:g}s", now, UNBOUNDED, self.spec.window_s)
         return Hold(wait, reason)
 
+    def throttled(self) -> Hold:
+        """A throttled answer that said nothing of how long (Trello's 429 JSON without headers): the
+        account waits one window (`limits.window_s`) rather than retrying blindly."""
+        wait = self.spec.window_s
+        reason = "throttled without a wait: one window"
+        self._hold(self._account_holders, wait, f"{reason} ({wait:g}s)", self.clock(), UNBOUNDED, wait)
+        return Hold(wait, reason)
+
     def _own_budgets(self, reading: Reading, endpoint: str) -> list[str]:
         """The budgets only this call spends (`calls` naming it), when the throttle's reason is unlisted."""
         if self.spec.reason is not None and reading.reason in self.spec.reason.scopes:
