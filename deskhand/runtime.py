@@ -105,14 +105,25 @@ class Runtime:
             return self._llms
 
     def triage(self, text: str) -> Triage:
-        with self._lock:
-            if self._triage is None:
-                from deskhand.ai.triage import seed_model
+        if self._triage is None:
+            from deskhand.ai.triage import seed_model
 
-                self._triage = seed_model()
-            model = self._triage
-        result: Triage = model.predict(text)
+            # seed_model() has its own lock: fitting it never holds up the runtime's other users
+            self._triage = seed_model()
+        result: Triage = self._triage.predict(text)
         return result
+
+    def warm_up(self) -> float:
+        """Load the embedder and fit the seed triage model now (serve/worker start), so the first
+        ticket does not wait for it; returns the seconds it took."""
+        import logging
+        import time
+
+        started = time.perf_counter()
+        self.triage("warm up")
+        seconds = round(time.perf_counter() - started, 2)
+        logging.getLogger("deskhand.runtime").info("triage model ready", extra={"seconds": seconds})
+        return seconds
 
     def retrieve(self, tenant_id: str, query: str, k: int = 5) -> list[Source]:
         version = self.store.kb_version(tenant_id)

@@ -22,6 +22,7 @@ ROUTES = {
     "/api/v2/tickets.json": "tickets.json",
     "/api/v2/tickets/2/comments.json": "ticket_comments.json",
     "/api/v2/users.json": "users.json",
+    "/api/v2/users/377922500012.json": "user.json",  # the requester's record (its name, for a greeting)
     "/api/v2/groups.json": "groups.json",
 }
 CONFIG = {"subdomain": "d3v", "email": "agent@example.com", "api_token": "tok"}
@@ -48,6 +49,8 @@ def test_ticket_fixture_normalises() -> None:
     assert (ticket.status, ticket.raw_status, ticket.priority) == (Status.SOLVED, "solved", None)
     assert ticket.requester is not None
     assert (ticket.requester.id, ticket.requester.organization_id) == ("377922500012", "360363695492")
+    assert ticket.requester.name == "Sample customer"  # the ticket has only requester_id: read from the user
+    assert [r.url.path for r in sent].count("/api/v2/users/377922500012.json") == 1
     assert (ticket.assignee_id, ticket.team_id, ticket.tags) == ("377922500012", "360004077472", ())
     assert ticket.created_at == datetime(2019, 6, 3, 2, 23, 47, tzinfo=UTC)
     assert ticket.updated_at == datetime(2019, 6, 5, 1, 13, 24, tzinfo=UTC)
@@ -158,3 +161,20 @@ def test_escalate_is_not_a_zendesk_action() -> None:
 
     with pytest.raises(ConfigError, match="cannot escalate"):
         fixture_connector().perform(Action(ActionKind.ESCALATE, "7", "k"))
+
+
+def test_the_requester_name_is_looked_up_once_and_a_failing_lookup_only_loses_the_greeting() -> None:
+    sent: list[httpx.Request] = []
+    conn = fixture_connector(sent)
+    conn.get_ticket("2")
+    conn.get_ticket("2")
+    assert [r.url.path for r in sent].count("/api/v2/users/377922500012.json") == 1
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/api/v2/users/"):
+            return httpx.Response(404, json={"error": "RecordNotFound"})
+        return httpx.Response(200, content=(GET / ROUTES[request.url.path]).read_bytes())
+
+    broken = open_connector("zendesk", "acme", CONFIG, http=httpx.Client(transport=httpx.MockTransport(failing)))
+    ticket = broken.get_ticket("2")
+    assert ticket.requester is not None and ticket.requester.name is None and ticket.subject

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,7 @@ from deskhand.errors import ConfigError, DeskhandError, NotFoundError
 from deskhand.model import DEFAULT_TENANT
 
 CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "asyncio", "hpack", "multipart", "python_multipart", "alembic",
-                  "openai", "anthropic", "uvicorn.access")
+                  "openai", "anthropic", "uvicorn.access", "bm25s", "langdetect")
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -36,9 +37,8 @@ def setup_logging(level: str = "INFO") -> None:
     if chosen not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         chosen = level
     logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
-    if chosen != "DEBUG":
-        for name in CHATTY_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if chosen == "DEBUG" else logging.WARNING)
 
 
 def runtime() -> Any:
@@ -135,6 +135,8 @@ def connect(
     verb = "updated" if old else "connected"
     out.print(f"{verb} [bold]{provider}[/bold] account [bold]{name}[/bold] (tenant {tenant}) as {me.email or me.id}")
     out.print(f"webhook URL path: /webhooks/{provider}/{name}")
+    out.print(f"next: create the webhook in {provider} pointing at https://<this host>/webhooks/{provider}/{name} "
+              "(README: \"The helpdesk must be told to call deskhand\")", soft_wrap=True, highlight=False)
     if not config.get("webhook_secret") and "webhook_secret" in fields:
         err.print("[yellow]warning:[/yellow] no webhook secret: webhooks to this account are refused until "
                   f"`deskhand connect {provider} --name {name} --update --webhook-secret …`")
@@ -323,30 +325,6 @@ def events_list(account: str | None = None, limit: int = 50, as_json: JsonOpt = 
     out.print(table)
 
 
-@decisions_app.command("list")
-def decisions_list(
-    account: str | None = None, ticket: str | None = None, limit: int = 50, as_json: JsonOpt = False
-) -> None:
-    """Decisions, newest first."""
-    rows = runtime().store.list_decisions(account=account, ticket_id=ticket, limit=limit)
-    if as_json:
-        print_json({"decisions": rows})
-        return
-    table = Table("id", "account", "ticket", "route", "category", "urgency", "conf", "rules")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["account"],
-            r["ticket_id"],
-            r["route"],
-            r["category"] or "",
-            r["urgency"] or "",
-            f"{r['confidence']:.2f}",
-            ",".join(r["rules"]),
-        )
-    out.print(table)
-
-
 @decisions_app.command("show")
 def decisions_show(decision_id: int, as_json: JsonOpt = False) -> None:
     """One decision with its evidence and the actions it caused."""
@@ -404,6 +382,8 @@ def serve(
     except DeskhandError as exc:
         raise fail(exc) from exc
     rt = runtime()
+    if not no_workers:  # the model is fitted while the gateway already accepts (and stores) webhooks
+        threading.Thread(target=_warm_up, args=(rt,), name="warm-up", daemon=True).start()
     app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval,
                       body_timeout_s=body_timeout)
     bounds = server.Bounds(header_timeout_s=header_timeout, graceful_s=graceful_timeout)
@@ -412,6 +392,11 @@ def serve(
               f"/healthz; store: {redact(rt.settings.database_url)}; "
               f"{0 if no_workers else workers} worker(s)", soft_wrap=True, highlight=False)
     server.run(app_, host, port, bounds, log_level="warning")
+
+
+def _warm_up(rt: Any) -> None:
+    seconds = rt.warm_up()
+    err.print(f"triage model ready ({seconds:.1f} s)", highlight=False)
 
 
 @app.command()
@@ -425,7 +410,6 @@ def worker(
     """Run workers only (the gateway runs elsewhere, sharing the same store). SIGTERM stops claiming,
     lets running jobs finish within --grace-s and returns the rest to the queue."""
     import signal
-    import threading
 
     from deskhand.responder.worker import run_workers
 
@@ -434,6 +418,7 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     rt = runtime()
+    _warm_up(rt)  # before the first job is claimed
     released = run_workers(rt, concurrency, stop, lease_s=lease_s, grace_s=grace_s)
     logging.getLogger("deskhand.worker").info("workers stopped (%d running jobs released)", released)
     rt.store.engine.dispose()

@@ -146,9 +146,43 @@ def _row(rt: Any, desk: Desk, ticket_id: str, t: DemoTicket, d: dict[str, Any] |
     }
 
 
+WIDE = 120  # below this many columns the demo prints one block per ticket instead of a table
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
+    if console.width < WIDE:
+        _print_list(report, console)
+    else:
+        _print_table(report, console)
+    rs = report["routes"]
+    console.print(
+        f"\n{len(report['tickets'])} tickets in {report['seconds']} s: {rs['auto_reply']} answered, "
+        f"{rs['draft']} drafted for review, {rs['human']} routed to humans, {report['unhandled']} unhandled."
+    )
+
+
+COLOUR = {"auto_reply": "green", "draft": "yellow", "human": "red"}
+
+
+def _print_list(report: dict[str, Any], console: Console) -> None:
+    """A narrow terminal: two short lines per ticket (and its reply's opening, when answered)."""
+    for r in report["tickets"]:
+        route = r["route"] or "UNHANDLED"
+        conf = f" {r['confidence']:.2f}" if r["confidence"] is not None else ""
+        console.print(f"[bold]{r['provider']} {r['id']}[/bold] [{COLOUR.get(route, 'magenta')}]{route}[/]  "
+                      f"{r['category'] or '-'}/{r['urgency'] or '-'}{conf}  → {r['final_status']}"
+                      f"{' (' + r['comment_visibility'] + ')' if r['comment_visibility'] else ''}", highlight=False)
+        console.print(f"  {r['subject'][: max(20, console.width - 4)]}", highlight=False)
+        if r["rules"]:
+            console.print(f"  rules: {', '.join(r['rules'])}", highlight=False)
+        if r["reply_excerpt"]:
+            excerpt = r["reply_excerpt"].replace("\n", " ")[: max(20, console.width - 12)]
+            console.print(f"  [green]reply:[/green] {excerpt}…", highlight=False)
+
+
+def _print_table(report: dict[str, Any], console: Console) -> None:
     table = Table("desk", "ticket", "subject", "category", "urg.", "conf", "route", "rules", "status", "comment")
-    colour = {"auto_reply": "green", "draft": "yellow", "human": "red"}
+    colour = COLOUR
     for r in report["tickets"]:
         route = r["route"] or "UNHANDLED"
         table.add_row(
@@ -168,8 +202,3 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         if r["reply_excerpt"]:
             excerpt = r["reply_excerpt"].replace("\n", " ")
             console.print(f"[green]{r['provider']} {r['id']} auto-reply:[/green] {excerpt}…")
-    rs = report["routes"]
-    console.print(
-        f"\n{len(report['tickets'])} tickets in {report['seconds']} s: {rs['auto_reply']} answered, "
-        f"{rs['draft']} drafted for review, {rs['human']} routed to humans, {report['unhandled']} unhandled."
-    )

@@ -10,6 +10,7 @@ Hook signatures: field/argument hooks ``f(value) -> value``; a call hook (``hook
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -20,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from deskhand.errors import ConfigError
+from deskhand.errors import ConfigError, ProviderError
 from deskhand.model import Action, Comment, Event, Priority, Team, Ticket, User
 from deskhand.providers import records, webhooks
 from deskhand.providers.client import ProviderHTTP
@@ -78,6 +79,7 @@ class Connector:
             for name, spec in definition.resources.items()
         }
         self._me: User | None = None
+        self._names: dict[str, str | None] = {}  # requester id -> name (None: the helpdesk has none)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -85,7 +87,27 @@ class Connector:
         body = self.call(self._resource_call("ticket", "get"), {"ticket_id": ticket_id})
         record = get_path(body, self._resource_call("ticket", "get").item)
         comments = self.list_comments(ticket_id) if with_comments else []
-        return records.read_ticket(self.readers["ticket"], record, comments=comments, url_values=self.values)
+        ticket = records.read_ticket(self.readers["ticket"], record, comments=comments, url_values=self.values)
+        return self._named_requester(ticket)
+
+    def _named_requester(self, ticket: Ticket) -> Ticket:
+        """The requester's name from the user record (``resources.user.get``) when the ticket names only
+        the requester's id (Zendesk), so that a reply can greet them; looked up once per person."""
+        spec = self.definition.resources.get("user")
+        requester = ticket.requester
+        if requester is None or requester.name or spec is None or spec.get is None:
+            return ticket
+        if requester.id not in self._names:
+            try:
+                body = self.call(spec.get, {"user_id": requester.id})
+            except ProviderError as exc:  # a greeting is not worth failing the ticket for
+                if exc.status != 404:
+                    return ticket
+                body = None
+            user = records.read_user(self.readers["user"], get_path(body, spec.get.item)) if body else None
+            self._names[requester.id] = user.name if user and user.name else None
+        name = self._names[requester.id]
+        return dataclasses.replace(ticket, requester=dataclasses.replace(requester, name=name)) if name else ticket
 
     def iter_tickets(self, *, page_size: int | None = None) -> Iterator[Ticket]:
         for record in self.iter_records(self._resource_call("ticket", "list"), {}, page_size=page_size):

@@ -259,9 +259,12 @@ class Store:
         return dict(row._mapping)
 
     def list_decisions(
-        self, *, account: str | None = None, ticket_id: str | None = None, limit: int = 100
+        self, *, account: str | None = None, ticket_id: str | None = None, limit: int = 100,
+        without_routes: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         q = select(t.decisions).order_by(t.decisions.c.id.desc()).limit(limit)
+        if without_routes:
+            q = q.where(t.decisions.c.route.not_in(list(without_routes)))
         if account:
             q = q.where(t.decisions.c.account == account)
         if ticket_id:
