@@ -140,3 +140,22 @@ def test_fit_rejects_bad_training_data(texts: list[str], categories: list[str], 
 def test_predicting_before_fitting_says_what_to_do() -> None:
     with pytest.raises(RuntimeError, match="fit"):
         TriageModel().predict("hello")
+
+
+def test_the_seed_model_starts_from_the_recorded_regularisation(model: TriageModel) -> None:
+    from deskhand.ai.triage import seed_regularisation
+
+    recorded = seed_regularisation(model.embedder)
+    assert recorded is not None, "seed_triage.params.json is stale: regenerate it (see the next test)"
+    assert model.regularisation == recorded  # two fits at start-up, not the cross-validated search
+
+
+def test_the_recorded_regularisation_is_what_cross_validation_picks_for_the_seed(model: TriageModel) -> None:
+    from deskhand.ai.triage import seed_regularisation
+
+    rows = load_seed()
+    searched = TriageModel(model.embedder).fit([ticket_text(r["subject"], r["body"]) for r in rows],
+                                               [r["category"] for r in rows], [r["urgency"] for r in rows])
+    assert searched.regularisation == seed_regularisation(model.embedder), (
+        "the seed changed: write TriageModel(...).fit(seed).regularisation, seed_digest() and the embedder's "
+        "name into deskhand/ai/data/seed_triage.params.json")

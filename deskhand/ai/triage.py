@@ -14,11 +14,12 @@ keep the raw per-category probabilities.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TypeAlias
 
@@ -34,6 +35,7 @@ from deskhand.model import Triage, Urgency
 log = logging.getLogger(__name__)
 
 SEED_FILE = "seed_triage.jsonl"
+SEED_PARAMS = "seed_triage.params.json"  # the seed's cross-validated C values (tests/test_triage.py checks them)
 FAMILIAR_QUANTILE = 0.10  # training examples' own nearest-neighbour cosine at this quantile → 1.0
 FOREIGN_GAP = 0.12  # that much below it → familiarity 0.0 (measured: off-topic text sits ~0.2-0.33)
 MIN_WORDS = 3  # fewer words than this: confidence scaled down in proportion
@@ -44,8 +46,12 @@ _Classifier: TypeAlias = LogisticRegression | DummyClassifier
 class TriageModel:
     """Category + urgency classifier over an embedder; ``fit`` before ``predict``."""
 
-    def __init__(self, embedder: Embedder | None = None, *, cv: int = 5, seed: int = 0) -> None:
+    def __init__(self, embedder: Embedder | None = None, *, cv: int = 5, seed: int = 0,
+                 regularisation: Mapping[str, float] | None = None) -> None:
+        """``regularisation``: the C of the ``category`` and ``urgency`` regressions, known in advance
+        (the shipped seed's, see :func:`seed_model`); None: chosen by cross-validation at fit."""
         self._embedder = embedder
+        self._given_c = dict(regularisation or {})
         self._cv = cv
         self._seed = seed
         self._category: _Classifier | None = None
@@ -71,18 +77,26 @@ class TriageModel:
         for value in set(urgencies):
             Urgency(value)  # ValueError naming the bad urgency
         vectors = self.embedder.embed(list(texts))
-        self._category = self._regression(vectors, list(categories))
-        self._urgency = self._regression(vectors, list(urgencies))
+        self._category = self._regression(vectors, list(categories), self._given_c.get("category"))
+        self._urgency = self._regression(vectors, list(urgencies), self._given_c.get("urgency"))
         self._train = vectors
         nearest = _nearest_other(vectors)
         self._familiar = float(np.quantile(nearest, FAMILIAR_QUANTILE))
         self._foreign = self._familiar - FOREIGN_GAP
         return self
 
-    def _regression(self, vectors: np.ndarray, labels: list[str]) -> _Classifier:
+    @property
+    def regularisation(self) -> dict[str, float]:
+        """The C each fitted regression uses (what ``regularisation=`` would give to skip the search)."""
+        return {name: float(model.C) for name, model in zip(("category", "urgency"), self._fitted(), strict=True)
+                if isinstance(model, LogisticRegression)}
+
+    def _regression(self, vectors: np.ndarray, labels: list[str], c: float | None = None) -> _Classifier:
         """Multinomial logistic regression, C chosen by cross-validated log loss (calibration)."""
         if len(set(labels)) == 1:  # e.g. an account whose history has one urgency only
             return DummyClassifier(strategy="prior").fit(vectors, labels)
+        if c is not None:
+            return LogisticRegression(C=c, max_iter=2000).fit(vectors, labels)
         smallest = int(min(np.unique(labels, return_counts=True)[1]))
         folds = min(self._cv, smallest)
         if folds < 2:  # too few examples of some class to cross-validate: a sane default
@@ -160,15 +174,35 @@ _seed: TriageModel | None = None
 _seed_lock = threading.Lock()
 
 
+def seed_digest() -> str:
+    """The SHA-256 of the shipped seed file (what ``seed_triage.params.json`` was chosen on)."""
+    return hashlib.sha256(resources.files("deskhand.ai").joinpath("data", SEED_FILE).read_bytes()).hexdigest()
+
+
+def seed_regularisation(embedder: Embedder) -> dict[str, float] | None:
+    """The C values cross-validation picks for the shipped seed with this embedder, when they were
+    recorded for exactly this seed file and embedder (``seed_triage.params.json``); else None."""
+    try:
+        params = json.loads(resources.files("deskhand.ai").joinpath("data", SEED_PARAMS).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    if params.get("seed_sha256") != seed_digest() or params.get("embedder") != getattr(embedder, "name", None):
+        return None
+    return {k: float(v) for k, v in params["C"].items()}
+
+
 def seed_model() -> TriageModel:
-    """A model fitted on the seed tickets at first use (about a second), then kept for the process."""
+    """A model fitted on the seed tickets at first use, then kept for the process. The
+    regularisation that cross-validation picks for the shipped seed is recorded beside it, so a
+    process starts with two fits instead of ninety (seconds, not a minute, on a loaded machine)."""
     global _seed
     if _seed is None:
         with _seed_lock:
             if _seed is None:
                 started = time.perf_counter()
                 rows = load_seed()
-                _seed = TriageModel().fit(
+                embedder = default_embedder()
+                _seed = TriageModel(embedder, regularisation=seed_regularisation(embedder)).fit(
                     [ticket_text(r["subject"], r["body"]) for r in rows],
                     [r["category"] for r in rows],
                     [r["urgency"] for r in rows],
