@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from deskhand.api import decisions, directory, docs, problems, review, tickets
+from deskhand.api import decisions, directory, docs, problems, proxy, review, tickets
 
-ROUTERS: tuple[APIRouter, ...] = (tickets.router, directory.router, decisions.router, review.router, docs.router)
+ROUTERS: tuple[APIRouter, ...] = (tickets.router, directory.router, decisions.router, review.router, proxy.router,
+                                   docs.router)
 
 
 def mount(app: FastAPI) -> None:
