@@ -262,3 +262,35 @@ def test_a_row_shaped_like_a_real_capture_normalises() -> None:
         "67000000002", "67000000004")
     assert ticket.created_at == datetime(2022, 11, 16, 15, 59, 28, tzinfo=UTC)
     assert ticket.url == "https://sim.freshdesk.com/a/tickets/21"
+
+
+# ------------------------------------------------------------------------- deskhand connect
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({}, "connected freshdesk account help"),
+    ({"--api-key": "wrong"}, "401"),
+    ({"--domain": "Acme Corp"}, "does not match"),
+    ({"--base-url": "http://127.0.0.1:9"}, "cannot connect"),
+    ({"--status-map": "9=waiting"}, "status_map"),
+], ids=["connected", "wrong_key", "bad_domain", "helpdesk_down", "bad_status_map"])
+def test_connect_checks_the_helpdesk_and_stores_only_a_working_account(
+        sim: FreshdeskSim, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, override: dict[str, str],
+        message: str) -> None:
+    import json
+
+    from cryptography.fernet import Fernet
+    from typer.testing import CliRunner
+
+    from deskhand.cli import app
+
+    monkeypatch.setenv("DESKHAND_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("DESKHAND_SECRET_KEY", Fernet.generate_key().decode())
+    values = {"--domain": "acme", "--api-key": DEFAULT_API_KEY, "--webhook-secret": "shh", "--base-url": sim.url,
+              **override}
+    runner = CliRunner()
+    result = runner.invoke(app, ["connect", "freshdesk", "--name", "help", *[x for kv in values.items() for x in kv]])
+    assert message in result.output, result.output
+    accounts = json.loads(runner.invoke(app, ["accounts", "list", "--json"]).stdout)["accounts"]
+    assert (result.exit_code, len(accounts)) == ((0, 1) if not override else (2, 0))
+    assert DEFAULT_API_KEY not in runner.invoke(app, ["accounts", "list", "--json"]).stdout
