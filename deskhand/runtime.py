@@ -7,13 +7,15 @@ loads a model; a worker loads the triage model once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deskhand.model import Role, Source, Triage
 from deskhand.queue import SqlQueue
+from deskhand.queue.breaker import Breakers
 from deskhand.settings import Settings
 from deskhand.store import AccountRecord, Store
 
@@ -35,6 +37,9 @@ class Runtime:
         self.store = store
         self.settings = settings or Settings.from_env()
         self.queue = SqlQueue(store.engine)
+        # per-account circuit breakers on the queue's clock (deskhand.queue.breaker)
+        self.breakers = Breakers(store.engine, clock=lambda: self.queue.clock())
+        self.sleep: Callable[[float], None] = time.sleep  # a provider client's wait between its retries
         self._lock = threading.RLock()
         self._connectors: dict[str, tuple[int, Connector]] = {}
         self._identities: dict[str, Identity] = {}
@@ -58,7 +63,8 @@ class Runtime:
                 return cached[1]
             if cached:
                 cached[1].close()
-            conn = open_connector(account.provider, account.name, account.config, limiter=self.limiter(account))
+            conn = open_connector(account.provider, account.name, account.config, limiter=self.limiter(account),
+                                  sleep=lambda s: self.sleep(s))
             self._connectors[account.name] = (version, conn)
             self._identities.pop(account.name, None)
             return conn

@@ -101,3 +101,17 @@ def test_jobs_cli_names_what_is_wrong_in_one_line(env: Settings, args: list[str]
     assert got.exit_code == 2
     lines = got.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], got.stderr
+
+
+def test_jobs_breakers_shows_an_open_breaker(env: Settings) -> None:
+    from deskhand.queue.breaker import THRESHOLD, Breakers
+
+    store = Store.open(env)
+    breakers = Breakers(store.engine, clock=ManualClock())
+    for _ in range(THRESHOLD):
+        breakers.failure("acme", "ConnectionFailed('cannot connect')")
+    got = runner.invoke(app, ["jobs", "breakers", "--json"])
+    assert got.exit_code == 0, got.output
+    (row,) = json.loads(got.stdout)["breakers"]
+    assert (row["account"], row["state"], row["failures"]) == ("acme", "open", THRESHOLD)
+    store.engine.dispose()

@@ -71,3 +71,20 @@ def jobs_drop(job_id: Annotated[list[int], typer.Argument(help="Job ids (see `de
         except DeskhandError as exc:
             raise fail(exc) from exc
         out.print(f"job {jid} ({job['kind']}) was {job['status']}: dropped")
+
+
+@jobs_app.command("breakers")
+def jobs_breakers(as_json: JsonOpt = False) -> None:
+    """Each account's circuit breaker: closed, open (its helpdesk failing) or half-open (probing)."""
+    rt = runtime()
+    rows = rt.breakers.all()
+    if as_json:
+        print_json({"breakers": rows})
+        return
+    table = Table("account", "state", "failures in a row", "opened (UTC)", "next probe (UTC)", "last error")
+    for r in rows:
+        table.add_row(r["account"], r["state"], str(r["failures"]), _when(r["opened_at"]),
+                      _when(r["probe_at"]) if r["state"] != "closed" else "", (r["last_error"] or "")[:120])
+    out.print(table)
+    if not rows:
+        err.print("no helpdesk failure recorded yet")

@@ -219,11 +219,13 @@ def create_app(
 
     @app.get("/healthz")
     def health() -> JSONResponse:
-        try:
-            counts = rt.queue.counts()
+        from deskhand.queue.health import report
+
+        try:  # 200 "ok" or "degraded" (with reasons: open breakers, dead jobs, queue lag); 503: no store
+            health = report(rt.queue, rt.breakers)
         except SQLAlchemyError as exc:
             return _error(503, "store_unavailable", str(exc.__class__.__name__))
-        return JSONResponse({"status": "ok", "version": __version__, "jobs": counts})
+        return JSONResponse({**health, "version": __version__})
 
     async def webhook(request: Request) -> Response:
         provider, name = request.path_params["provider"], request.path_params["account"]

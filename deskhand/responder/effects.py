@@ -6,7 +6,9 @@ the same text means the first attempt landed, so it is marked done instead of po
 Status, tags and assignment are idempotent by nature and are simply re-applied. Two deliveries of
 one decision racing (a redelivered job while the first still runs) are kept apart by a
 compare-and-set on each action's start; a comment that is `started` but not on the ticket is left
-to its worker until TAKEOVER_S, then taken over.
+to its worker until TAKEOVER_S, then taken over. A call that failed with a retryable error in
+front of its worker (an outage) is marked `interrupted` (or `planned` again when it never left):
+its retry looks at the ticket and performs it at once, without waiting for TAKEOVER_S.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from datetime import UTC, datetime
 from deskhand.errors import ProviderError
 from deskhand.faults import crash_point
 from deskhand.model import Action, ActionKind
+from deskhand.providers.client import ConnectionFailed
+from deskhand.queue.breaker import helpdesk_down
 from deskhand.responder.switches import note_write_error
 from deskhand.runtime import Runtime
 from deskhand.store import ActionRecord
@@ -25,6 +29,7 @@ from deskhand.store import ActionRecord
 log = logging.getLogger(__name__)
 COMMENT_KINDS = (ActionKind.REPLY.value, ActionKind.NOTE.value)
 TAKEOVER_S = 120.0  # a started action older than this was abandoned by a crashed worker
+INTERRUPTED = "interrupted"  # the call failed after it may have reached the helpdesk; no one performs it
 
 
 def _norm(text: str) -> str:
@@ -40,7 +45,8 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
     for rec in records:
         if rec.status in ("done", "failed"):
             continue
-        if rec.status == "started" and rec.kind in COMMENT_KINDS and _already_posted(rt, account, rec):
+        unsure = rec.status in ("started", INTERRUPTED)
+        if unsure and rec.kind in COMMENT_KINDS and _already_posted(rt, account, rec):
             rt.store.mark_action(rec.key, "done", result={"reconciled": True})
             log.info("action %s had landed before a crash; not posting again", rec.key)
             continue
@@ -53,8 +59,14 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
         try:
             result = connector.perform(action)
         except ProviderError as exc:
-            note_write_error(rt.store, account.name, account.provider, f"{rec.kind}: {exc}"[:500])
+            if not helpdesk_down(exc):  # an outage is the circuit breaker's, not a sign of bad writes
+                note_write_error(rt.store, account.name, account.provider, f"{rec.kind}: {exc}"[:500])
             if exc.retryable:
+                # this worker saw the call end: nobody is performing it, so the retry need not wait
+                # TAKEOVER_S; a request that never left is simply planned again, one that may have
+                # landed is `interrupted` (the retry looks for it on the ticket before posting again)
+                never_sent = isinstance(exc, ConnectionFailed) and not exc.sent
+                rt.store.mark_action(rec.key, "planned" if never_sent else INTERRUPTED, error=str(exc)[:2000])
                 raise
             rt.store.mark_action(rec.key, "failed", error=str(exc)[:2000])
             log.error("action %s failed for good: %s", rec.key, exc)

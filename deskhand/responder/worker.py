@@ -12,6 +12,7 @@ from collections.abc import Callable
 from deskhand.errors import DeskhandError, ProviderError, RateLimited
 from deskhand.faults import crash_point
 from deskhand.queue import Job
+from deskhand.queue.breaker import Admission, helpdesk_answered, helpdesk_down
 from deskhand.responder.effects import apply_decision
 from deskhand.responder.handle import handle_event
 from deskhand.runtime import Runtime
@@ -65,14 +66,22 @@ class Worker:
         if handler is None:
             self.rt.queue.retry(job, self.name, f"no handler for job kind {job.kind!r}", final=True)
             return
+        gate = self.rt.breakers.admit_job(job)  # the account's helpdesk is down: wait for the probe
+        if gate is not None and not gate.run:
+            self.rt.queue.defer(job, self.name, gate.wait_until or self.rt.queue.clock(), gate.reason)
+            return
         try:
             handler(self.rt, job)
         except RateLimited as exc:  # a 429, or the shared budget said "later": defer, never park or count
+            self._answered(gate, exc)
             if exc.retry_after is None:
                 self.rt.queue.retry(job, self.name, repr(exc))
             else:
                 self.rt.queue.defer(job, self.name, self.rt.queue.clock() + exc.retry_after, exc.reason or str(exc))
         except ProviderError as exc:
+            if gate is not None and helpdesk_down(exc):
+                self.rt.breakers.failure(gate.account, repr(exc))
+            self._answered(gate, exc)
             self.rt.queue.retry(job, self.name, repr(exc), delay_s=exc.retry_after, final=not exc.retryable)
         except DeskhandError as exc:
             self.rt.queue.retry(job, self.name, repr(exc), final=True)
@@ -80,9 +89,16 @@ class Worker:
             log.exception("job %s %s crashed", job.id, job.kind)
             self.rt.queue.retry(job, self.name, repr(exc), final=job.attempts >= UNEXPECTED_ATTEMPTS)
         else:
+            if gate is not None and gate.dirty:
+                self.rt.breakers.success(gate.account)
             crash_point("before_ack")
             if not self.rt.queue.ack(job, self.name):
                 log.warning("job %s finished after its lease was taken over", job.id)
+
+    def _answered(self, gate: Admission | None, exc: BaseException) -> None:
+        """An HTTP answer below 500 proves the helpdesk is up: a breaker with failures closes."""
+        if gate is not None and gate.dirty and helpdesk_answered(exc):
+            self.rt.breakers.success(gate.account)
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)

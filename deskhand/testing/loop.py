@@ -59,6 +59,17 @@ class Loop:
     sim: Any  # a registry.RunningSim: .state is the simulator's state, .spec its SimSpec
     customer: Any  # a Connector acting as the intake channel
     account: str = "acme"
+    faults: Any = None  # deskhand.testing.outage.FaultSwitch in front of the simulator's API
+    gateway_url: str = ""
+
+    def create_inbound(self, subject: str, body: str, *, email: str = "ann@example.com") -> str:
+        """A ticket arriving by mail: made in the (Zendesk) simulator's state, not through its API
+        (which may be down), announced by webhook like any other."""
+        state = self.sim.state
+        requester = state.user_by_email(email) or state.create_user({"name": "Ann Example", "email": email})
+        ticket, _ = state.create_ticket({"subject": subject, "comment": {"body": body}}, requester)
+        self.wait_event(str(ticket["id"]), "ticket_created")
+        return str(ticket["id"])
 
     def create(self, subject: str, body: str, *, email: str = "ann@example.com") -> str:
         extra = {"requester_name": "Ann Example", "requester_email": email} if self.sim.spec.names_requester else {}
@@ -119,12 +130,17 @@ def sim_loop(
     from deskhand.responder.modes import set_mode
     from deskhand.sim import registry
     from deskhand.sim.base import SimServer
+    from deskhand.testing.outage import FaultSwitch
 
     spec = registry.get(provider)
     rt = Runtime(store, settings)
     gateway = SimServer(create_app(rt, workers=0)).start(timeout=120.0)
-    sim = spec.start(registry.SimConfig(webhook_url=f"{gateway.url}/webhooks/{provider}/acme", webhook_secret=SECRET,
-                                        state=state, limits=limits, quick_retries=True))
+    sim_config = registry.SimConfig(webhook_url=f"{gateway.url}/webhooks/{provider}/acme", webhook_secret=SECRET,
+                                    state=state, limits=limits, quick_retries=True)
+    built = spec.build(sim_config)
+    faults = FaultSwitch(built.app)  # the simulator's API can be taken down (outage tests)
+    built.app = faults
+    sim = registry.RunningSim(spec, sim_config, built).start(120.0)
     config = spec.connect_to(sim)
     store.save_account("acme", provider, config, settings=account_settings or {})
     if mode:
@@ -133,7 +149,7 @@ def sim_loop(
         add_folder(store, "default", KB_DIR)
     customer = open_connector(provider, "customer", spec.customer(config))
     try:
-        yield Loop(rt, sim, customer)
+        yield Loop(rt, sim, customer, faults=faults, gateway_url=gateway.url)
     finally:
         customer.close()
         sim.stop()
