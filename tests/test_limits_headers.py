@@ -54,6 +54,14 @@ budgets:
   api_token: {limit: x-rate-limit-api-token-max, remaining: x-rate-limit-api-token-remaining,
               window: x-rate-limit-api-token-interval-ms, window_unit: ms, default_limit: 100}
 """)
+STRUCTURED = spec("""
+budgets:
+  tickets_index:
+    limit: "zendesk-ratelimit-tickets-index#total"
+    remaining: "zendesk-ratelimit-tickets-index#remaining"
+    reset: "zendesk-ratelimit-tickets-index#resets"
+  app_quota: {remaining: "beta-ratelimit#r", reset: "beta-ratelimit#t", limit: "beta-ratelimit-policy#q"}
+""")
 USED = spec("""
 budgets:
   requests: {limit: x-limit, used: x-used, reset: x-reset, reset_unit: http_date}
@@ -84,9 +92,13 @@ budgets:
         (USED, {"x-limit": "60", "x-used": "45", "x-reset": "Thu, 01 Jan 2026 00:00:30 GMT"},
          {"requests": BudgetReading(60, 15, 30.0)}),
         (TRELLO, {}, {"api_key": BudgetReading(), "api_token": BudgetReading()}),
+        (STRUCTURED, {"zendesk-ratelimit-tickets-index": "total=100; remaining=99; resets=41",
+                      "Beta-RateLimit-Policy": '"tenant-app-quota";q=65000;w=3600',
+                      "Beta-RateLimit": '"tenant-app-quota";r=17842;t=2107'},
+         {"tickets_index": BudgetReading(100, 99, 41.0), "app_quota": BudgetReading(65000, 17842, 2107.0)}),
     ],
     ids=["linear-two-budgets-epoch-ms", "front-epoch-s", "servicenow-size-without-count", "freshdesk-cost",
-         "trello-key-and-token-interval-ms", "used-and-http-date", "nothing-said"],
+         "trello-key-and-token-interval-ms", "used-and-http-date", "nothing-said", "structured-header-members"],
 )
 def test_each_budget_is_read_in_its_declared_unit(limits: LimitsSpec, headers: dict[str, str],
                                                   expected: dict[str, BudgetReading]) -> None:

@@ -6,6 +6,7 @@ epoch-millisecond reset is not mistaken for seconds); nothing is guessed from th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -94,9 +95,26 @@ def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
+def header_value(headers: Mapping[str, str], name: str | None) -> str | None:
+    """A header's value; ``name#key`` reads one member of a structured header such as Zendesk's
+    ``zendesk-ratelimit-tickets-index: total=100; remaining=99; resets=41`` or Jira's
+    ``beta-ratelimit: "tenant-app-quota";r=17842;t=2107`` (members split on ``;`` or ``,``)."""
+    if not name:
+        return None
+    header, _, key = name.partition("#")
+    value = headers.get(header)
+    if value is None or not key:
+        return value
+    for member in re.split(r"[;,]", value):
+        k, sep, v = member.strip().partition("=")
+        if sep and k.strip().lower() == key.lower():
+            return v.strip().strip('"')
+    return None
+
+
 def read_budget(spec: BudgetSpec, headers: Mapping[str, str], now: float) -> BudgetReading:
     def get(name: str | None) -> str | None:
-        return headers.get(name) if name else None
+        return header_value(headers, name)
 
     limit = _number(get(spec.limit))
     remaining = _number(get(spec.remaining))

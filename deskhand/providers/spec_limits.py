@@ -7,7 +7,8 @@
       retry_after: retry-after     # header of a throttled answer's wait (seconds or an HTTP date); null: none
       budgets:                     # one entry per budget the provider announces (or that we know of)
         <name>:
-          limit: <header>          # the budget's size
+          limit: <header>          # the budget's size (every <header> may be `name#key`: one member of a
+                                   #   structured header, e.g. zendesk-ratelimit-tickets-index#remaining)
           remaining: <header>      # what is left in the window
           used: <header>           # used so far in the window (remaining = limit - used, when no `remaining`)
           cost: <header>           # what this request cost (informational: logged, read by tests)
