@@ -56,7 +56,7 @@ class Runtime:
     def connector(self, account: AccountRecord) -> Connector:
         from deskhand.providers import open_connector
 
-        version = hash(repr(sorted(account.config.items())))
+        version = hash(repr((sorted(account.config.items()), sorted(account.overrides.items()))))
         with self._lock:
             cached = self._connectors.get(account.name)
             if cached and cached[0] == version:
@@ -64,7 +64,7 @@ class Runtime:
             if cached:
                 cached[1].close()
             conn = open_connector(account.provider, account.name, account.config, limiter=self.limiter(account),
-                                  sleep=lambda s: self.sleep(s))
+                                  sleep=lambda s: self.sleep(s), overrides=account.overrides)
             self._connectors[account.name] = (version, conn)
             self._identities.pop(account.name, None)
             return conn

@@ -100,6 +100,8 @@ def connect(
                                                           "kept.")] = False,
     no_webhook_secret: Annotated[bool, typer.Option("--no-webhook-secret", help="Connect without a webhook "
                                                     "signing secret (its webhooks will be refused).")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a definition argument the provider "
+                                                   "declares: name=value or name.key=value (repeatable).")] = None,
 ) -> None:
     """Connect a helpdesk account. Connection values are the provider's own options, for Zendesk:
     --subdomain S --email E --api-token T --webhook-secret W [--base-url URL]. Keep secrets off the
@@ -107,6 +109,7 @@ def connect(
     DESKHAND_API_TOKEN / DESKHAND_WEBHOOK_SECRET are used when the option is not given."""
     from deskhand.cli import secret_args
     from deskhand.cli.checks import account_name, known_provider
+    from deskhand.cli.overrides import account_overrides
     from deskhand.providers import connection_fields, open_connector
     from deskhand.providers.checks import check_connection
 
@@ -119,17 +122,18 @@ def connect(
         args = secret_args.resolve(ctx.args, fields)  # secrets from stdin ('-'), --x-env VAR or DESKHAND_X
         config = _parse_connection(args, fields, base=old.config if old else None)
         settings = dict(_parse_setting(s) for s in setting or [])
+        overrides = account_overrides(provider, old.overrides if old else {}, set_ or [])
         _check_settings(rt.store, name, {**(old.settings if old else {}), **settings})  # before storing anything
         if "webhook_secret" in fields and not config.get("webhook_secret") and not no_webhook_secret:
             raise ConfigError("no --webhook-secret: the helpdesk's signed webhooks would all be refused (401); "
                               "give the secret you set on the helpdesk's webhook, or --no-webhook-secret")
-        connector = open_connector(provider, name, config)
+        connector = open_connector(provider, name, config, overrides=overrides)
         try:
             me = connector.current_user()
             check_connection(connector)
         finally:
             connector.close()
-        rt.store.save_account(name, provider, config, tenant_id=tenant, settings=settings)
+        rt.store.save_account(name, provider, config, tenant_id=tenant, settings=settings, overrides=overrides)
     except DeskhandError as exc:
         raise fail(exc) from exc
     verb = "updated" if old else "connected"
@@ -231,6 +235,7 @@ def accounts_list(as_json: JsonOpt = False) -> None:
                 "tenant": a.tenant_id,
                 "config": a.redacted(secret),
                 "settings": a.settings,
+                "overrides": a.overrides,
             }
         )
     if as_json:

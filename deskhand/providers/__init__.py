@@ -3,13 +3,14 @@
 available_providers() -> list[str]
 load_definition(slug) -> ProviderDefinition            validated, cached
 connection_fields(slug) -> dict[str, FieldSpec]         .secret .required .pattern .help .default
-open_connector(slug, account, config, *, http=None, limiter=None, sleep=time.sleep) -> Connector
+open_connector(slug, account, config, *, http=None, limiter=None, sleep=time.sleep, overrides=None) -> Connector
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,7 @@ from deskhand.providers.client import Limiter, ProviderHTTP
 from deskhand.providers.connector import Connector, load_hooks, resolve_values
 from deskhand.providers.definition import FieldSpec, ProviderDefinition
 from deskhand.providers.error_rules import body_reader
+from deskhand.providers.overrides import resolve as resolve_overrides
 
 __all__ = [
     "Connector",
@@ -55,13 +57,15 @@ def open_connector(
     http: httpx.Client | None = None,
     limiter: Limiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    overrides: Mapping[str, Any] | None = None,
     max_retry_after: float = 60.0,
 ) -> Connector:
     """A connector for one account. Missing/invalid values -> ConfigError naming the fix. A throttled
     call is retried after the provider's Retry-After only up to `max_retry_after` seconds (an API
-    caller waiting on the line wants the 429 instead: deskhand.api)."""
+    caller waiting on the line wants the 429 instead: deskhand.api). `overrides`: the account's values of
+    the definition's declared overrides (deskhand.providers.overrides)."""
     definition = load_definition(slug)
-    values = resolve_values(definition, account, config)
+    values = {**resolve_values(definition, account, config), **resolve_overrides(definition.overrides, overrides)}
     auth = build_auth(definition.auth, values)
     client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep,
                           max_retry_after=max_retry_after, errors=body_reader(definition.error_rules()))

@@ -293,10 +293,14 @@ class Connector:
                 continue
             if rule.hook:
                 value = self._hook_fns[rule.hook](value)
-            if rule.map is not None:
-                if map_key(value) not in rule.map:
-                    raise ValueError(f"{self.provider}: {name} {value!r} is not one of {sorted(rule.map)}")
-                value = rule.map[map_key(value)]
+            mapping = rule.map
+            if rule.overrides:  # the account's entries of a declared map override win
+                account = self.values.get(rule.overrides) or {}
+                mapping = {**(mapping or {}), **{map_key(k): v for k, v in account.items()}}
+            if mapping is not None:
+                if map_key(value) not in mapping:
+                    raise ValueError(f"{self.provider}: {name} {value!r} is not one of {sorted(mapping)}")
+                value = mapping[map_key(value)]
             if rule.type == "int":
                 value = int(value)
             elif rule.type == "str":

@@ -19,6 +19,8 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
                                       # rate budgets: see deskhand/providers/spec_limits.py
     sync: {feed: {type: cursor|updated, call: <call>, cursor, end, query, since_format, overlap_s,
            updated}, deleted: {path: value}, comments: per_ticket|<path>, comments_total, sweep: <call>}
+    overrides:                        # per-account values (deskhand connect … --set name=value / name.key=value):
+      <name>: {help, default, pattern, map: bool, keys: [..]}   # see deskhand.providers.overrides
     errors:                           # where a body carries errors and what they mean (one rule or a list;
       - {path: errors, code: extensions.code, message: message,  # checked on every response, 2xx too)
          map: {RATELIMITED: rate_limited, AUTHENTICATION_ERROR: auth, FORBIDDEN: auth,
@@ -34,7 +36,8 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
       <resource>:
         get | list | create | me: <call>
         fields: {<model field>: <dotted path> | {path, map: {raw: value}, default, each, hook, value,
-                 ignore_case: bool, overrides: <connection value of "raw=value" pairs, read before map>,
+                 ignore_case: bool, overrides: <connection value or override of "raw=value" pairs, read
+                 before map>, reverse_overrides: <map override of "value=raw" pairs, read raw -> value>,
                  fallback: <another field rule, read when this one gives nothing>}}
         web_url: "{root}/agent/tickets/{id}"   # ticket only; {id} is the ticket's id
     actions:                          # reply | note | set_status | add_tags | assign | set_priority | escalate
@@ -54,10 +57,12 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
 
 A <call> is ``"GET /tickets/{ticket_id}.json"`` or ``{call: "POST /path", params: {}, json: {},
 headers: {}, item: <path of the one record>, items: <path of the list>, paginate: <paginator> |
-false, args: {<name>: {map, hook, type: str|int|list, required}}, result: {<name>: <path>},
-refetch: <path of the new ticket id, to GET it after a create>, hook: <function name>}``.
-Placeholders ``{name}`` fill whole values from the connection values and the call's arguments;
-a whole-value placeholder with no value drops its key.
+false, args: {<name>: {map, hook, type: str|int|list, required, overrides: <map override
+extending map>}}, result: {<name>: <path>}, refetch: <path of the new ticket id, to GET it after a
+create>, hook: <function name>}``, or ``{graphql: <Operation>, variables: {...}, item|items, paginate,
+args, result}`` (deskhand.providers.graphql). Placeholders ``{name}`` fill whole values from the
+connection values, the account's overrides and the call's arguments (``{status.pending}`` reads a
+map override's entry); a whole-value placeholder with no value drops its key.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
 from deskhand.providers.error_rules import GRAPHQL_ERRORS, ErrorRuleSpec
 from deskhand.providers.fields import map_key
 from deskhand.providers.graphql import GraphQLSpec, Operation, document_paths, read_documents
+from deskhand.providers.overrides import OverrideSpec, check_names
 from deskhand.providers.spec_limits import LimitsSpec
 from deskhand.providers.spec_paging import (  # noqa: F401  (re-exported: the paging specs are part of the schema)
     NextUrlPaging,
@@ -174,6 +180,7 @@ class ArgSpec(_Strict):
     hook: str | None = None
     type: Literal["str", "int", "list"] | None = None
     required: bool = False
+    overrides: str | None = None  # a declared map override extending `map` per account (keyed like it)
 
     @field_validator("map", mode="before")
     @classmethod
@@ -227,7 +234,8 @@ class FieldRuleSpec(_Strict):
     hook: str | None = None
     value: Any = None
     ignore_case: bool = False
-    overrides: str | None = None  # a connection value holding "raw=value" pairs (or a JSON object)
+    overrides: str | None = None  # a connection value or override holding "raw=value" pairs (or a JSON object)
+    reverse_overrides: str | None = None  # a map override holding "value=raw" pairs (read raw -> value)
     fallback: FieldRuleSpec | None = None
 
     def rules(self) -> list[FieldRuleSpec]:
@@ -316,6 +324,7 @@ class ProviderDefinition(_Strict):
     auth: AuthSpec
     limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
     errors: list[ErrorRuleSpec] = Field(default_factory=list)
+    overrides: dict[str, OverrideSpec] = Field(default_factory=dict)
     graphql: GraphQLSpec | None = None
     paginate: PagingSpec | None = None
     resources: dict[Literal["ticket", "comment", "user", "team", "help_center"], ResourceSpec]
@@ -331,6 +340,7 @@ class ProviderDefinition(_Strict):
 
     @model_validator(mode="after")
     def _known_fields(self) -> ProviderDefinition:
+        check_names(self.overrides, self.connection)
         for resource, spec in self.resources.items():
             known = RESOURCE_FIELDS[resource]
             for name, field_rule in spec.fields.items():
@@ -344,10 +354,20 @@ class ProviderDefinition(_Strict):
                             raise ValueError(
                                 f"resources.{resource}.fields.{name}.map: {bad} not in {[k.value for k in kind]}"
                             )
-                    if rule.overrides and rule.overrides not in self.connection:
+                    if rule.overrides and rule.overrides not in {*self.connection, *self.overrides}:
                         where = f"resources.{resource}.fields.{name}.overrides"
-                        raise ValueError(f"{where}: {rule.overrides!r} is not a connection value")
+                        raise ValueError(f"{where}: {rule.overrides!r} is not a connection value or override")
+                    if rule.reverse_overrides and not self._is_map_override(rule.reverse_overrides):
+                        where = f"resources.{resource}.fields.{name}.reverse_overrides"
+                        raise ValueError(f"{where}: {rule.reverse_overrides!r} is not a map override")
+        for where, call in self.calls().items():
+            for arg, arg_rule in call.args.items():
+                if arg_rule.overrides and not self._is_map_override(arg_rule.overrides):
+                    raise ValueError(f"{where}.args.{arg}.overrides: {arg_rule.overrides!r} is not a map override")
         return self
+
+    def _is_map_override(self, name: str) -> bool:
+        return name in self.overrides and self.overrides[name].map
 
     _operations: dict[str, Operation] = PrivateAttr(default_factory=dict)
 

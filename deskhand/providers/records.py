@@ -58,6 +58,8 @@ def _rule(
     mapping = spec.map
     if spec.overrides and overrides.get(spec.overrides):
         mapping = {**(mapping or {}), **overrides[spec.overrides]}
+    if spec.reverse_overrides and overrides.get(spec.reverse_overrides):  # value=raw entries, read raw -> value
+        mapping = {**(mapping or {}), **{raw: value for value, raw in overrides[spec.reverse_overrides].items()}}
     return Rule(
         spec.path,
         map=mapping,
@@ -76,18 +78,19 @@ def _overrides(
     """Per-account value maps named by `overrides:` (checked against the field's vocabulary)."""
     found: dict[str, dict[str, str]] = {}
     kind = RESOURCE_FIELDS[resource].get(name)
+    allowed = {k.value for k in kind} if kind is not None else None
     for rule in spec.rules():
-        if not rule.overrides or values.get(rule.overrides) in (None, ""):
-            continue
-        try:
-            pairs = parse_pairs(values[rule.overrides])
-        except ValueError as exc:
-            raise ConfigError(f"{provider} {rule.overrides}: {exc}") from exc
-        allowed = {k.value for k in kind} if kind is not None else None
-        bad = sorted(v for v in pairs.values() if allowed is not None and v not in allowed)
-        if bad:
-            raise ConfigError(f"{provider} {rule.overrides}: {bad} not in {sorted(allowed or ())}")
-        found[rule.overrides] = pairs
+        for source, reverse in ((rule.overrides, False), (rule.reverse_overrides, True)):
+            if not source or values.get(source) in (None, "", {}):
+                continue
+            try:
+                pairs = parse_pairs(values[source])
+            except ValueError as exc:
+                raise ConfigError(f"{provider} {source}: {exc}") from exc
+            bad = sorted(v for v in (pairs if reverse else pairs.values()) if allowed is not None and v not in allowed)
+            if bad:
+                raise ConfigError(f"{provider} {source}: {bad} not in {sorted(allowed or ())}")
+            found[source] = pairs
     return found
 
 

@@ -37,6 +37,7 @@ accounts = Table(
     Column("provider", String(32), nullable=False),
     Column("config_sealed", LargeBinary, nullable=False),  # connection values, encrypted (Fernet)
     Column("settings", JSON, nullable=False),  # thresholds, escalation group, … (no secrets)
+    Column("overrides", JSON, nullable=True),  # the account's values of its definition's overrides
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

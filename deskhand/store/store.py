@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,7 @@ class AccountRecord:
     provider: str
     config: dict[str, Any]  # decrypted connection values: never log
     settings: dict[str, Any]
+    overrides: dict[str, Any] = field(default_factory=dict)  # of the definition's arguments (no secrets)
 
     def redacted(self, secret_fields: Sequence[str]) -> dict[str, Any]:
         return {k: ("***" if k in secret_fields else v) for k, v in self.config.items()}
@@ -110,6 +111,7 @@ class Store:
         *,
         tenant_id: str = DEFAULT_TENANT,
         settings: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
     ) -> None:
         """Create or replace an account (its connection values are sealed). ``settings`` are merged
         into the stored ones; a None value removes that setting (back to its default)."""
@@ -124,11 +126,20 @@ class Store:
                 config_sealed=sealed,
                 settings=merged,
                 updated_at=now(),
+                **({"overrides": overrides} if overrides is not None else {}),
             )
             if old is None:
                 c.execute(insert(t.accounts).values(name=name, created_at=now(), **values))
             else:
                 c.execute(update(t.accounts).where(t.accounts.c.name == name).values(**values))
+
+    def set_overrides(self, name: str, overrides: dict[str, Any]) -> None:
+        """Replace an account's overrides of its definition's arguments (checked by the caller)."""
+        with self.transaction() as c:
+            res = c.execute(update(t.accounts).where(t.accounts.c.name == name)
+                            .values(overrides=overrides, updated_at=now()))
+        if res.rowcount == 0:
+            raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
 
     def remove_account(self, name: str) -> None:
         """Forget an account and its connection values (its events and decisions stay as history)."""
@@ -162,6 +173,7 @@ class Store:
             provider=row.provider,
             config=self.box.unseal(row.config_sealed),
             settings=dict(row.settings or {}),
+            overrides=dict(row.overrides or {}),
         )
 
     # -- events ---------------------------------------------------------------------------
