@@ -1,7 +1,7 @@
 """engine: per-account overrides of definition arguments (accounts.overrides) (issue 13)
 
 Revision ID: engine_0001
-Revises: api_0002
+Revises: ops_0001
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "engine_0001"
-down_revision = "api_0002"
+down_revision = "ops_0001"
 branch_labels = None
 depends_on = None
 
