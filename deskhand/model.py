@@ -170,8 +170,9 @@ class Triage:
     category: str
     urgency: Urgency
     confidence: float  # of the category, in [0, 1]
-    sentiment: float = 0.0  # compound score in [-1, 1]
+    sentiment: float | None = 0.0  # compound score in [-1, 1]; None: not assessed (see `language`)
     scores: dict[str, float] = field(default_factory=dict)
+    language: str | None = None  # ISO 639-1 of the message, when detected
 
 
 @dataclass(frozen=True, slots=True)

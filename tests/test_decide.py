@@ -98,3 +98,19 @@ def test_policy_rejects_inverted_thresholds() -> None:
         Policy.from_settings({"auto_threshold": "0.5", "draft_threshold": "0.7"})
     p = Policy.from_settings({"auto_threshold": "0.9", "auto_categories": "how_to,billing"})
     assert p.auto_threshold == 0.9 and p.auto_categories == ("how_to", "billing")
+
+
+def test_a_message_whose_sentiment_was_not_assessed_says_so_and_claims_no_negativity() -> None:
+    from deskhand.responder.decide import human_note
+    from deskhand.responder.rules import RuleInput, fire
+
+    triage = Triage(category="billing", urgency=Urgency.LOW, confidence=0.9, sentiment=None, language="de")
+    d = decide(triage=triage, fired=[], sources=[], reply=None, policy=Policy())
+    assert d.reasons[-1].startswith("negative_sentiment not assessed: the message is in de")
+    note = human_note(d)
+    assert "sentiment not assessed (de)" in note and "negative sentiment" not in note
+    from deskhand.model import Status, Ticket
+
+    ticket = Ticket(id="1", subject="s", description="d", status=Status.NEW, raw_status="new")
+    inp = RuleInput(ticket=ticket, text="x", triage=triage, staff_ids=frozenset(), own_id=None)
+    assert "negative_sentiment" not in dict(fire(inp, Policy()))

@@ -109,3 +109,24 @@ def test_a_question_mark_inside_a_sentence_does_not_split_it() -> None:
         "Reset your password from the Forgot password? link if you are not sure of it.",
         "Sign in again.",
     ]
+
+
+VERIFY = Source(
+    id="verify#0",
+    title="Verify your email address",
+    text="We send a verification link to your new address. Click it within 24 hours, or request a new one "
+         "from Settings.",
+    score=0.8,
+)
+
+
+@pytest.mark.parametrize(("reply", "sources", "promise"), [
+    ("We send a verification link to your new address. Click it within 24 hours.", [VERIFY], False),
+    ("We send a verification link to your new address. We will fix it within 48 hours.", [VERIFY], True),
+    ("We send a verification link to your new address. Click it within 24 hours.", [SOURCE], True),
+], ids=["the-source-s-own-time-limit", "a-time-limit-the-source-never-gave", "time-limit-of-another-source"])
+def test_quoting_the_knowledge_base_s_own_time_limit_is_not_a_promise(
+    reply: str, sources: list[Source], promise: bool
+) -> None:
+    report = check_reply(body(reply), ticket_text="I changed my email", sources=sources)
+    assert any("promises" in r for r in report.reasons) is promise, report.reasons

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,40 @@ def test_real_calm_banking_queries_are_rarely_flagged() -> None:
     queries = _column(SHARED / "eval/banking77/test.csv", "text")
     share = sum(map(is_angry, queries)) / len(queries)
     assert share <= 0.01, share  # measured 0.003 (those flagged say "idiot", "WTF???", "damn")
+
+
+GERMAN_POLITE = ("Guten Tag, ich möchte die Rechnung für März herunterladen, finde aber die Seite nicht. "
+                 "Können Sie mir bitte helfen? Vielen Dank!")
+
+
+@pytest.mark.parametrize(("text", "language", "assessed"), [
+    (GERMAN_POLITE, "de", False),
+    ("Hallo, wie kann ich die Daten meines Projekts exportieren? Die Anleitung hilft mir leider nicht. Danke",
+     "de", False),
+    ("Bonjour, je ne trouve pas la page des factures. Pouvez-vous m'aider, s'il vous plaît ?", "fr", False),
+    ("This is absolutely unacceptable. I'm going to cancel and tell everyone to never use you.", "en", True),
+    ("Help!!", None, True),
+], ids=["german-polite-with-die", "german-question", "french", "english-angry", "too-short-to-tell"])
+def test_sentiment_is_computed_only_for_english(text: str, language: str | None, assessed: bool) -> None:
+    from deskhand.ai.sentiment import sentiment_in_language
+
+    score, found = sentiment_in_language(text)
+    assert found == language
+    assert (score is not None) is assessed
+    if language == "en":
+        assert score is not None and score < -0.6
+
+
+def test_a_polite_german_ticket_is_not_escalated_as_negative_and_the_note_says_sentiment_was_not_assessed(
+    store: Any, settings: Any
+) -> None:
+    from deskhand.testing.loop import sim_loop
+
+    with sim_loop("zendesk", store, settings, mode="draft", account_settings={"supported_languages": "en,de"}) as loop:
+        tid = loop.create("Rechnung", GERMAN_POLITE)
+        loop.drain()
+        (decision,) = [d for d in loop.decisions(tid) if d["route"] != "ignore"]
+        assert "negative_sentiment" not in decision["rules"]
+        assert any("negative_sentiment not assessed: the message is in de" in r for r in decision["reasons"])
+        (note,) = [c for c in loop.own_comments(tid) if c.visibility.value == "internal"]
+        assert "negative sentiment" not in note.body and "sentiment not assessed (de)" in note.body

@@ -4,7 +4,8 @@
   ``GROUNDING_THRESHOLD``) to some sentence of the retrieved sources, or, when an LLM verifier is
   configured, judged supported by it. ``grounding`` is the weakest sentence's best similarity
   (1.0 when the reply only repeats source sentences), so it can be combined into the confidence.
-- **No promises of future action** ("we will refund you tomorrow", "within 24 hours").
+- **No promises of future action** ("we will refund you tomorrow", "within 24 hours"); a time limit
+  that the supporting sources state themselves ("click the link within 24 hours") is quoted, not promised.
 - **No leaks:** no email address, phone number or long number that is neither in the customer's
   ticket nor in the sources (other customers' data); no fragment of the system prompt; no talk of
   internal systems or instructions.
@@ -40,16 +41,21 @@ _FRAME = re.compile(
     re.IGNORECASE,
 )
 _LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-PROMISE = re.compile(
+COMMITMENT = (
     r"\b(?:we|i|our team|someone|an agent)\s*(?:will|'ll|shall|are going to|am going to|is going to)\s+"
     r"(?:personally\s+|now\s+|immediately\s+|also\s+)?"
     r"(?:refund|credit|reimburse|compensate|waive|fix|resolve|send|call|contact|email|escalate|process|issue"
     r"|follow up|get back|reach out|look into|investigate|cancel|reverse|replace|ship|deliver|make sure|ensure"
     r"|restore|unlock|reset|upgrade|give|transfer|pay|approve)\b"
-    r"|\b(?:by|before) (?:tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|end of (?:day|week))\b"
-    r"|\bwithin (?:\d+|one|two|three|24|48) (?:hours?|days?|business days?)\b|\bwe guarantee\b|\bi promise\b",
-    re.IGNORECASE,
+    r"|\bwe guarantee\b|\bi promise\b"
 )
+DEADLINE = (
+    r"\b(?:by|before) (?:tomorrow|tonight|monday|tuesday|wednesday|thursday|friday|end of (?:day|week))\b"
+    r"|\bwithin (?:\d+|one|two|three|24|48) (?:hours?|days?|business days?)\b"
+)
+PROMISE = re.compile(f"{COMMITMENT}|{DEADLINE}", re.IGNORECASE)
+_DEADLINE = re.compile(DEADLINE, re.IGNORECASE)
+
 INTERNAL = re.compile(
     r"system prompt|my instructions|these rules|internal (?:notes?|tools?|systems?|database|ticket)"
     r"|as an ai\b|language model|<\/?ticket>|knowledge base id|deskhand",
@@ -96,7 +102,7 @@ def check_reply(
 ) -> GuardReport:
     """Every check on ``reply``; ``passed`` only when all hold."""
     reasons: list[str] = []
-    reasons += promises(reply)
+    reasons += promises(reply, sources)
     reasons += leaks(reply, ticket_text=ticket_text, sources=sources, system_prompt=system_prompt)
     sentences = content_sentences(reply)
     if not sources:
@@ -164,8 +170,12 @@ def verify_with_llm(llm: LLM, sentences: Sequence[str], sources: Sequence[Source
     return verdict if len(verdict) == len(sentences) else None
 
 
-def promises(reply: str) -> list[str]:
-    found = [m.group(0) for m in PROMISE.finditer(reply)]
+def promises(reply: str, sources: Sequence[Source] = ()) -> list[str]:
+    """The reply's promises of future action. A time limit the supporting sources state themselves
+    ("click the link within 24 hours") is quoted policy, not a promise of ours: it is allowed."""
+    quoted = " ".join(_norm(s.text) for s in sources)
+    found = [m.group(0) for m in PROMISE.finditer(reply)
+             if not (_DEADLINE.fullmatch(m.group(0)) and f" {_norm(m.group(0))} " in f" {quoted} ")]
     return [f"promises a future action: {found[0]!r}"] if found else []
 
 

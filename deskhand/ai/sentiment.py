@@ -4,6 +4,8 @@ VADER (lexicon + rules, tuned for short social text) misses much of what makes a
 hot: long formal complaints full of "please" and "thank you" score positive, while the real signal
 is a threat to cancel, sue or charge back, shouting, "!!!", or profanity. ``anger`` adds those up
 to a score in [0, 1]; ``sentiment`` is VADER's compound, pulled down by anger when there is any.
+Both are English: ``sentiment_in_language`` computes sentiment only for English text and says
+which language it skipped otherwise (no multilingual lexicon ships offline in a package we use).
 """
 
 from __future__ import annotations
@@ -100,6 +102,20 @@ def sentiment(text: str) -> float:
     s = signals(text)  # once: VADER is most of the cost
     compound, level = s.compound, _anger(s)
     return max(-1.0, min(compound, -level)) if level > 0 else compound
+
+
+SENTIMENT_LANGUAGES = ("en",)  # VADER's lexicon and the anger cues above are English
+
+
+def sentiment_in_language(text: str) -> tuple[float | None, str | None]:
+    """(sentiment, language): the sentiment only when the text is English (or too short to tell);
+    None for another language — VADER reads German "die" as death, so it is not asked at all."""
+    from deskhand.ai.language import detect_language
+
+    language = detect_language(text)
+    if language is not None and language.split("-")[0] not in SENTIMENT_LANGUAGES:
+        return None, language
+    return sentiment(text), language
 
 
 def is_angry(text: str, threshold: float = ANGRY_THRESHOLD) -> bool:

@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from deskhand.ai.embed import Embedder, default_embedder
-from deskhand.ai.sentiment import sentiment
+from deskhand.ai.sentiment import sentiment_in_language
 from deskhand.model import Triage, Urgency
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ class TriageModel:
         labels = [str(c) for c in category_model.classes_]
         results = []
         for i, text in enumerate(texts):
+            feeling, language = sentiment_in_language(text)
             top = int(np.argmax(category_p[i]))
             confidence = float(category_p[i, top]) * float(familiarity[i]) * _length_factor(text)
             results.append(
@@ -136,8 +137,9 @@ class TriageModel:
                     category=labels[top],
                     urgency=Urgency(str(urgency_model.classes_[int(np.argmax(urgency_p[i]))])),
                     confidence=round(confidence, 4),
-                    sentiment=sentiment(text),
+                    sentiment=feeling,
                     scores={label: round(float(p), 4) for label, p in zip(labels, category_p[i], strict=True)},
+                    language=language,
                 )
             )
         return results

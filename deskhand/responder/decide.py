@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -33,7 +34,21 @@ def decide(
     reasons = [reason for _, reason in fired]
     base = dict(triage=triage, confidence=confidence, rules=rules, sources=tuple(evidence), reply=reply)
     if fired:
-        return Decision(route=Route.HUMAN, reasons=tuple(reasons), **base)  # type: ignore[arg-type]
+        return _noted(Decision(route=Route.HUMAN, reasons=tuple(reasons), **base), triage)  # type: ignore[arg-type]
+    return _noted(_by_confidence(triage, evidence, support, confidence, reply, policy, base), triage)
+
+
+def _noted(decision: Decision, triage: Triage) -> Decision:
+    """The decision with a note when the negative_sentiment rule could not judge the message."""
+    if triage.sentiment is not None:
+        return decision
+    why = (f"negative_sentiment not assessed: the message is in {triage.language or 'another language'} and "
+           "the sentiment lexicon reads English only")
+    return dataclasses.replace(decision, reasons=(*decision.reasons, why))
+
+
+def _by_confidence(triage: Triage, evidence: list[Source], support: float, confidence: float, reply: str | None,
+                   policy: Policy, base: dict[str, object]) -> Decision:
     if not evidence or not reply:
         why = (
             f"nothing in the knowledge base supports a reply (category {triage.category}, "
@@ -89,11 +104,15 @@ def _why(decision: Decision) -> str:
         t = decision.triage
         lines.append(
             f"- triage: {t.category} ({t.confidence:.2f}), urgency {t.urgency.value}, "
-            f"sentiment {t.sentiment:+.2f}; overall confidence {decision.confidence:.2f}"
+            f"sentiment {_sentiment(t)}; overall confidence {decision.confidence:.2f}"
         )
     for i, s in enumerate(decision.sources[:3], 1):
         lines.append(f"- source [{i}] {s.title} ({s.kind}, {s.id}) similarity {s.score:.2f}")
     return "\n".join(lines)
+
+
+def _sentiment(t: Triage) -> str:
+    return f"{t.sentiment:+.2f}" if t.sentiment is not None else f"not assessed ({t.language or 'language'})"
 
 
 def draft_note(decision: Decision) -> str:

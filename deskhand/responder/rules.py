@@ -55,6 +55,8 @@ def outage_wording(inp: RuleInput, p: Policy) -> str | None:
 
 
 def negative_sentiment(inp: RuleInput, p: Policy) -> str | None:
+    if inp.triage.sentiment is None:  # not assessed in this language: `decide` says so in the reasons
+        return None
     if inp.triage.sentiment <= p.angry_threshold:
         return f"strongly negative sentiment ({inp.triage.sentiment:+.2f})"
     return None
