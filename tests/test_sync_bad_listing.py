@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,18 @@ from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from deskhand.cli import app
+from deskhand.errors import BadResponse
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import registry, zendesk
+from deskhand.sim import jira, registry, zendesk
 from deskhand.sim.base import SimServer
+from deskhand.sim.jira_seed import seed_issues
+from deskhand.sim.jira_state import DEFAULT_EMAIL as JIRA_EMAIL
+from deskhand.sim.jira_state import DEFAULT_TOKEN as JIRA_TOKEN
+from deskhand.sim.jira_state import JiraState
 from deskhand.sim.zendesk_state import ZendeskState
 from deskhand.sync import replica
+from deskhand.sync.engine import sync_account
 from deskhand.sync.loop import sync_round
 from deskhand.testing.faults import Fault, FaultGate, every_get_but
 
@@ -124,3 +131,37 @@ def test_the_next_sync_after_the_helpdesk_recovers_completes_without_deleting_an
     pairs, _, comments = registry.get("zendesk").truth(sim.state)
     after = summary(settings)
     assert (after["checksum"], after["comments"]) == (replica.checksum(pairs), comments)
+
+
+@pytest.fixture
+def jira_sim() -> Iterator[tuple[SimServer, FaultGate, JiraState]]:
+    state = JiraState.default()
+    seed_issues(state, 40, random.Random(5), now=time.time())
+    app_ = jira.create_app(state)
+    gate = FaultGate(app_)
+    server = SimServer(gate).start()
+    yield server, gate, state
+    server.stop()
+    app_.state.sim.webhooks.close()
+
+
+def test_a_failed_deletion_sweep_tombstones_nothing(jira_sim: tuple[SimServer, FaultGate, JiraState],
+                                                     settings: Settings) -> None:
+    server, gate, state = jira_sim
+    rt = Runtime.open(settings)
+    try:
+        rt.store.save_account("acme", "jira", {"site": "acme", "email": JIRA_EMAIL, "api_token": JIRA_TOKEN,
+                                               "base_url": server.url})
+        assert sync_account(rt, "acme").written == 40
+        before = replica.summary(rt.store.engine, "acme")
+        # the sweep (the feed's POST /search/jql carries ?maxResults, the sweep's id listing does not)
+        gate.arm(Fault(body={"error": "maintenance"}, match=lambda m, p: p.endswith("/search/jql"),
+                       query=lambda q: q == ""))
+        with pytest.raises(BadResponse, match="maintenance"):
+            sync_account(rt, "acme", full=True)
+        assert gate.hits == 1 and replica.summary(rt.store.engine, "acme") == before
+        gate.disarm()
+        assert sync_account(rt, "acme", full=True).deleted == 0
+        assert replica.summary(rt.store.engine, "acme")["tickets"] == len(state.issues) == 40
+    finally:
+        rt.close()

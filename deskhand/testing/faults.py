@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Match = Callable[[str, str], bool]  # (method, path) -> answer this one with the fault?
+QueryMatch = Callable[[str], bool]  # the query string -> answer this one with the fault?
 
 
 def every_get_but(*paths: str) -> Match:
@@ -32,6 +33,7 @@ class Fault:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     match: Match = lambda method, path: True
+    query: QueryMatch = lambda query: True  # narrows `match` (e.g. the one call without query parameters)
 
     def response(self) -> Response:
         content = self.body if isinstance(self.body, str | bytes) else json.dumps(self.body)
@@ -55,7 +57,8 @@ class FaultGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fault = self._fault
-        if scope["type"] == "http" and fault is not None and fault.match(scope["method"], scope["path"]):
+        if scope["type"] == "http" and fault is not None and fault.match(scope["method"], scope["path"]) \
+                and fault.query(scope.get("query_string", b"").decode("latin-1")):
             with self._lock:
                 self.hits += 1
             await fault.response()(scope, receive, send)
