@@ -74,9 +74,17 @@ def one_line_error(result: object, expected: str) -> None:
         (["policy", "advice", "nosuch"], "no account named 'nosuch'"),
         (["kb", "remove", "nosuch/thing.md"], "no article 'nosuch/thing.md'"),
         (["accounts", "remove", "nosuch", "--yes"], "no account named 'nosuch'"),
+        (["events", "list", "--account", "nosuch"], "no account named 'nosuch'"),
+        (["decisions", "list", "--account", "nosuch"], "no account named 'nosuch'"),
+        (["metrics", "--account", "nosuch"], "no account named 'nosuch'"),
+        (["kb", "list", "--tenant", "acmee"], "no tenant 'acmee'"),
+        (["kb", "search", "refund", "--tenant", "acmee"], "no tenant 'acmee'"),
+        (["triage", "train", "nosuch", "--from", "history.csv"], "no account named 'nosuch'"),
     ],
     ids=["switch-unknown-account", "switch-unknown-provider", "switch-unknown-category", "policy-unknown-category",
-         "policy-unknown-account", "advice-unknown-account", "kb-remove-unknown-article", "remove-unknown-account"],
+         "policy-unknown-account", "advice-unknown-account", "kb-remove-unknown-article", "remove-unknown-account",
+         "events-unknown-account", "decisions-unknown-account", "metrics-unknown-account", "kb-list-unknown-tenant",
+         "kb-search-unknown-tenant", "train-unknown-account"],
 )
 def test_a_command_naming_something_unknown_fails_with_one_line(zd, env, argv, expected) -> None:
     assert runner.invoke(app, zendesk_args(zd.url)).exit_code == 0
@@ -153,3 +161,10 @@ def test_accounts_remove_with_yes_frees_the_name(zd, env) -> None:
     assert runner.invoke(app, zendesk_args(zd.url)).exit_code == 0
     assert runner.invoke(app, ["accounts", "remove", "acme", "--yes"]).exit_code == 0
     assert runner.invoke(app, zendesk_args(zd.url)).exit_code == 0
+
+
+def test_kb_add_for_an_unknown_tenant_is_refused(env, tmp_path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nSome text.\n")
+    one_line_error(runner.invoke(app, ["kb", "add", str(folder), "--tenant", "acmee"]), "no tenant 'acmee'")

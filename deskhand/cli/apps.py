@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
-app = typer.Typer(help="deskhand: a self-hosted AI auto-responder for support tickets.", no_args_is_help=True)
+from deskhand.errors import DeskhandError
+
+
+class _Commands(TyperGroup):
+    """The top-level group: a DeskhandError that escapes any command is one line on stderr, exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DeskhandError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+            raise typer.Exit(2) from exc
+
+
+app = typer.Typer(help="deskhand: a self-hosted AI auto-responder for support tickets.", no_args_is_help=True,
+                  cls=_Commands)
 accounts_app = typer.Typer(help="Connected helpdesk accounts.", no_args_is_help=True)
 kb_app = typer.Typer(help="Knowledge sources.", no_args_is_help=True)
 events_app = typer.Typer(help="Events the gateway recorded.", no_args_is_help=True)

@@ -34,6 +34,30 @@ def known_account(store: Store, name: str) -> str:
     return name
 
 
+def known_tenant(store: Store, tenant_id: str) -> str:
+    """A tenant that exists (created by `connect --tenant`), or the default one."""
+    from sqlalchemy import select
+
+    from deskhand.model import DEFAULT_TENANT
+    from deskhand.store.schema import tenants
+
+    if tenant_id == DEFAULT_TENANT:
+        return tenant_id
+    with store.engine.connect() as conn:
+        names = [str(r[0]) for r in conn.execute(select(tenants.c.id).order_by(tenants.c.id))]
+    if tenant_id not in names:
+        raise NotFoundError(f"no tenant {tenant_id!r} (tenants: {', '.join([DEFAULT_TENANT, *names])}); a tenant "
+                            "is created by `deskhand connect … --tenant NAME`")
+    return tenant_id
+
+
+def known_account_or_history(store: Store, name: str) -> str:
+    """An account, or one that was removed but still has recorded events (a filter over history)."""
+    if store.find_account(name) is None and not store.list_events(account=name, limit=1):
+        raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
+    return name
+
+
 def known_provider(slug: str) -> str:
     from deskhand.providers import available_providers
 

@@ -252,10 +252,11 @@ def accounts_list(as_json: JsonOpt = False) -> None:
 def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
     """List indexed articles (review: flagged articles are kept out of retrieval, with why; articles
     derived from solved tickets are pending until `deskhand kb approve`)."""
+    from deskhand.cli.checks import known_tenant
     from deskhand.knowledge_reviews import reviews
 
     rt = runtime()
-    rows = rt.store.list_articles(tenant)
+    rows = rt.store.list_articles(known_tenant(rt.store, tenant))
     seen = reviews(rt.store, tenant)
     for r in rows:
         review = seen.get(r["source_id"])
@@ -274,8 +275,10 @@ def kb_list(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
 @kb_app.command("remove")
 def kb_remove(source_id: str, tenant: str = DEFAULT_TENANT) -> None:
     """Remove one article (by its source id, as `kb list` shows it)."""
+    from deskhand.cli.checks import known_tenant
+
     rt = runtime()
-    if not rt.store.remove_article(tenant, source_id):
+    if not rt.store.remove_article(known_tenant(rt.store, tenant), source_id):
         raise fail(NotFoundError(f"tenant {tenant!r} has no article {source_id!r}: see `deskhand kb list`"))
     out.print(f"removed {source_id}")
 
@@ -283,7 +286,10 @@ def kb_remove(source_id: str, tenant: str = DEFAULT_TENANT) -> None:
 @kb_app.command("search")
 def kb_search(query: str, tenant: str = DEFAULT_TENANT, k: int = 5, as_json: JsonOpt = False) -> None:
     """Search the knowledge the responder would use."""
-    found = runtime().retrieve(tenant, query, k=k)
+    from deskhand.cli.checks import known_tenant
+
+    rt = runtime()
+    found = rt.retrieve(known_tenant(rt.store, tenant), query, k=k)
     if as_json:
         print_json({"results": [s.__dict__ if hasattr(s, "__dict__") else _source(s) for s in found]})
         return
@@ -301,7 +307,12 @@ def _source(s: Any) -> dict[str, Any]:
 @events_app.command("list")
 def events_list(account: str | None = None, limit: int = 50, as_json: JsonOpt = False) -> None:
     """Events recorded by the gateway, newest first."""
-    rows = runtime().store.list_events(account=account, limit=limit)
+    from deskhand.cli.checks import known_account_or_history
+
+    rt = runtime()
+    if account is not None:
+        known_account_or_history(rt.store, account)
+    rows = rt.store.list_events(account=account, limit=limit)
     data = [
         {
             "id": r.id,

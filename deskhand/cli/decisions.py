@@ -46,7 +46,11 @@ def decisions_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Decisions, newest first (ignored echoes hidden unless --all)."""
+    from deskhand.cli.checks import known_account_or_history
+
     rt = runtime()
+    if account is not None:
+        known_account_or_history(rt.store, account)
     rows = rt.store.list_decisions(account=account, ticket_id=ticket, limit=limit,
                                    without_routes=() if all_ else ("ignore",))
     modes = _modes(rt, [int(r["id"]) for r in rows])

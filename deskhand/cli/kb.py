@@ -37,11 +37,12 @@ def kb_add(
 ) -> None:
     """Index a folder of markdown / HTML / text articles as one named source (only what changed is
     re-indexed; binary, empty, undecodable and oversized files are refused and listed)."""
-    from deskhand.cli.checks import confirm
+    from deskhand.cli.checks import confirm, known_tenant
     from deskhand.knowledge import apply_folder, plan_folder
 
     rt = runtime()
     try:
+        known_tenant(rt.store, tenant)
         plan = plan_folder(rt.store, tenant, path, source=source, max_bytes=int(max_file_mb * 1e6))
         if plan.removed:
             _preview_removals(plan.source, plan.previous_path, plan.removed)
@@ -94,10 +95,11 @@ def _embed(rt: Any, tenant: str, *, quiet: bool) -> dict[str, Any]:
 @kb_app.command("sources")
 def kb_sources(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
     """Named knowledge sources (folders added with `kb add`) and how many articles each has."""
+    from deskhand.cli.checks import known_tenant
     from deskhand.store.kb_sources import list_sources
 
     rt = runtime()
-    articles = [r["source_id"] for r in rt.store.list_articles(tenant)]
+    articles = [r["source_id"] for r in rt.store.list_articles(known_tenant(rt.store, tenant))]
     rows = [{"name": s.name, "path": s.path, "articles": sum(a.startswith(s.name + "/") for a in articles),
              "updated_at": s.updated_at} for s in list_sources(rt.store, tenant)]
     if as_json:

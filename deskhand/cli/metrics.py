@@ -45,7 +45,12 @@ def metrics(
     keys = [k.strip() for k in by.split(",") if k.strip()]
     if not keys or any(k not in GROUPS for k in keys):
         raise fail(ConfigError(f"--by takes {', '.join(GROUPS)}"))
-    rows = compute(runtime().store, account=account, since=parse_since(since), by=keys)
+    from deskhand.cli.checks import known_account_or_history
+
+    rt = runtime()
+    if account is not None:
+        known_account_or_history(rt.store, account)
+    rows = compute(rt.store, account=account, since=parse_since(since), by=keys)
     if as_json:
         print_json({"metrics": rows})
         return
@@ -70,9 +75,13 @@ def kb_gaps(
     as_json: JsonOpt = False,
 ) -> None:
     """Questions that went to drafts or humans because no knowledge was close enough, by topic."""
+    from deskhand.cli.checks import known_account_or_history
     from deskhand.responder.gaps import find_gaps
 
-    groups = find_gaps(runtime().store, account)
+    rt = runtime()
+    if account is not None:
+        known_account_or_history(rt.store, account)
+    groups = find_gaps(rt.store, account)
     if as_json:
         print_json({"gaps": groups})
         return
