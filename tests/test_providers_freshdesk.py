@@ -294,3 +294,15 @@ def test_connect_checks_the_helpdesk_and_stores_only_a_working_account(
     accounts = json.loads(runner.invoke(app, ["accounts", "list", "--json"]).stdout)["accounts"]
     assert (result.exit_code, len(accounts)) == ((0, 1) if not override else (2, 0))
     assert DEFAULT_API_KEY not in runner.invoke(app, ["accounts", "list", "--json"]).stdout
+
+
+@pytest.mark.parametrize("text", [
+    "Hi,\n\nThanks for writing.\n\n1. Open settings\n2. Click <Reset>\n\nBest, Sam",
+    "One line & an ampersand",
+], ids=["paragraphs_and_lines", "escaped"])
+def test_bodies_are_sent_as_html_and_read_back_as_the_same_text(conn: Connector, sim: FreshdeskSim, text: str) -> None:
+    tid = new(conn)
+    act(conn, ActionKind.REPLY, tid, body=text)
+    held = sim.state.conversations[int(tid)][-1]
+    assert "<p>" in held["body"] and "<Reset>" not in held["body"]
+    assert conn.list_comments(tid)[-1].body == text

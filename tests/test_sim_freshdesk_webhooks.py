@@ -78,7 +78,7 @@ def test_deskhand_rules_send_created_commented_and_updated_with_the_secret_heade
     first, last = rec.payloads()[0], rec.payloads()[-1]
     assert first["ticket_id"] == ticket["id"] and first["ticket_subject"] == 'Say "hi" \\ now'
     assert first["requester_email"] == "cus@example.com" and first["ticket_status"] == "Open"
-    assert rec.payloads()[2]["latest_private_comment"].endswith("internal only</div></div>")
+    assert rec.payloads()[2]["latest_private_comment"].endswith("internal only</p></div>")
     assert last["ticket_status"] == "Pending" and last["latest_public_comment"].startswith("Admin Agent : ")
     assert all(h["x-deskhand-secret"] == "s3cret" and h["content-type"] == "application/json"
                for _, h, _ in rec.calls)

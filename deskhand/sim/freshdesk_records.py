@@ -145,7 +145,7 @@ def ticket_type(data: Mapping[str, Any]) -> str | None:
 
 def html_to_text(markup: str) -> str:
     """``description_text`` / ``body_text`` from the HTML Freshdesk stores."""
-    text = re.sub(r"<br\s*/?>|</p>|</div>", "\n", markup)
+    text = re.sub(r"</div>", "\n", re.sub(r"</p>", "\n\n", re.sub(r"<br\s*/?>", "\n", markup)))
     return re.sub(r"\n{3,}", "\n\n", html.unescape(re.sub(r"<[^>]+>", "", text))).strip()
 
 
@@ -153,7 +153,7 @@ def text_to_html(text: str) -> str:
     """Plain text as the HTML Freshdesk keeps (API clients may send either)."""
     if re.search(r"<[a-zA-Z][^>]*>", text):
         return text
-    paras = "".join(f"<div>{html.escape(p).replace(chr(10), '<br>')}</div>" for p in text.split("\n\n"))
+    paras = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n"))
     return f'<div dir="ltr">{paras}</div>'
 
 

@@ -1,5 +1,7 @@
 """What the Freshdesk definition (defs/freshdesk.yaml) can't say as data.
 
+- ``text_to_html``: bodies are HTML in Freshdesk; deskhand's plain text is escaped, its blank-line
+  paragraphs become ``<p>`` and its line breaks ``<br>`` (Freshdesk's ``body_text`` reads them back);
 - ``create_ticket``: Freshdesk requires a requester: without a requester email the ticket is the API
   agent's own (``POST /tickets`` with ``email`` of ``GET /agents/me``);
 - ``add_tags``: ``PUT /tickets/{id}`` replaces the whole tag set, so the current tags are read and
@@ -10,6 +12,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -24,10 +28,16 @@ FEED_PAGE = 100
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the feed's since_format and Freshdesk's updated_at
 
 
+def text_to_html(value: Any) -> str:
+    """Plain text as Freshdesk HTML: escaped, paragraphs (blank lines) as ``<p>``, line breaks ``<br>``."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", str(value).strip()) if p.strip()]
+    return "".join(f"<p>{html.escape(p.strip()).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
 def create_ticket(connector: Connector, args: Mapping[str, Any]) -> Any:
     """``POST /tickets`` (Open, source Portal); the requester is the API agent when no email is given."""
     email = args.get("requester_email") or connector.current_user().email
-    body = {"subject": args["subject"], "description": args["body"], "email": email, "status": 2,
+    body = {"subject": args["subject"], "description": text_to_html(args["body"]), "email": email, "status": 2,
             "name": args.get("requester_name"), "tags": list(args.get("tags") or []) or None,
             "priority": args.get("priority")}
     response = connector.http.request("POST", "/tickets", json={k: v for k, v in body.items() if v is not None})
