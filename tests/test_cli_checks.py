@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,32 @@ def test_kb_add_for_an_unknown_tenant_is_refused(env, tmp_path) -> None:
     folder.mkdir()
     (folder / "a.md").write_text("# A\n\nSome text.\n")
     one_line_error(runner.invoke(app, ["kb", "add", str(folder), "--tenant", "acmee"]), "no tenant 'acmee'")
+
+
+def test_connect_can_register_the_webhook_and_keep_its_signing_secret(zd, env) -> None:
+    from deskhand.providers import open_connector
+    from deskhand.sim.zendesk_webhooks import sign
+    from deskhand.store import Store
+
+    before = set(zd.state.webhooks)
+    r = runner.invoke(app, zendesk_args(zd.url, "--register-webhook", "https://deskhand.example.com/", secret=False))
+    assert r.exit_code == 0, r.output
+    (wid,) = set(zd.state.webhooks) - before
+    hook = zd.state.webhooks[wid]
+    assert hook["endpoint"] == "https://deskhand.example.com/webhooks/zendesk/acme"
+    assert "zen:event-type:ticket.created" in hook["subscriptions"] and f"registered webhook {wid}" in r.output
+    stored = Store.open().get_account("acme").config
+    assert stored["webhook_secret"] == hook["_secret"]
+    body, stamp = b'{"type": "zen:event-type:ticket.created"}', "2026-01-01T00:00:00Z"
+    with open_connector("zendesk", "acme", stored) as conn:  # deliveries signed by the helpdesk now verify
+        conn.verify_webhook({"x-zendesk-webhook-signature": sign(hook["_secret"], stamp, body),
+                             "x-zendesk-webhook-signature-timestamp": stamp}, body,
+                            now=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_register_webhook_needs_a_url_and_a_provider_that_can(jr, zd, env) -> None:
+    one_line_error(runner.invoke(app, zendesk_args(zd.url, "--register-webhook", "deskhand.example.com",
+                                                   secret=False)), "is not a URL")
+    r = runner.invoke(app, [*jira_args(jr.url), "--register-webhook", "https://deskhand.example.com"])
+    one_line_error(r, "jira has no webhook API deskhand can use")
+    assert accounts() == []

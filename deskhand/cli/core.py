@@ -100,6 +100,9 @@ def connect(
                                                           "kept.")] = False,
     no_webhook_secret: Annotated[bool, typer.Option("--no-webhook-secret", help="Connect without a webhook "
                                                     "signing secret (its webhooks will be refused).")] = False,
+    register_webhook: Annotated[str | None, typer.Option(
+        "--register-webhook", help="deskhand's public base URL: create the helpdesk's webhook to it through the "
+        "provider's API and keep its signing secret (providers that have such an API).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a definition argument the provider "
                                                    "declares: name=value or name.key=value (repeatable).")] = None,
 ) -> None:
@@ -124,13 +127,15 @@ def connect(
         settings = dict(_parse_setting(s) for s in setting or [])
         overrides = account_overrides(provider, old.overrides if old else {}, set_ or [])
         _check_settings(rt.store, name, {**(old.settings if old else {}), **settings})  # before storing anything
-        if "webhook_secret" in fields and not config.get("webhook_secret") and not no_webhook_secret:
+        secret_later = register_webhook is not None  # the helpdesk makes it
+        if "webhook_secret" in fields and not config.get("webhook_secret") and not (no_webhook_secret or secret_later):
             raise ConfigError("no --webhook-secret: the helpdesk's signed webhooks would all be refused (401); "
                               "give the secret you set on the helpdesk's webhook, or --no-webhook-secret")
         connector = open_connector(provider, name, config, overrides=overrides)
         try:
             me = connector.current_user()
             check_connection(connector)
+            registered = _register(connector, register_webhook, config) if register_webhook else None
         finally:
             connector.close()
         rt.store.save_account(name, provider, config, tenant_id=tenant, settings=settings, overrides=overrides)
@@ -139,11 +144,26 @@ def connect(
     verb = "updated" if old else "connected"
     out.print(f"{verb} [bold]{provider}[/bold] account [bold]{name}[/bold] (tenant {tenant}) as {me.email or me.id}")
     out.print(f"webhook URL path: /webhooks/{provider}/{name}")
-    out.print(f"next: create the webhook in {provider} pointing at https://<this host>/webhooks/{provider}/{name} "
-              "(README: \"The helpdesk must be told to call deskhand\")", soft_wrap=True, highlight=False)
+    if registered is not None:
+        out.print(f"registered webhook {registered.id} in {provider} → {registered.url}"
+                  + (" (its signing secret is stored)" if registered.secret else ""), soft_wrap=True, highlight=False)
+    else:
+        out.print(f"next: create the webhook in {provider} pointing at https://<this host>/webhooks/{provider}/{name} "
+                  "(README: \"The helpdesk must be told to call deskhand\", or --register-webhook URL)",
+                  soft_wrap=True, highlight=False)
     if not config.get("webhook_secret") and "webhook_secret" in fields:
         err.print("[yellow]warning:[/yellow] no webhook secret: webhooks to this account are refused until "
                   f"`deskhand connect {provider} --name {name} --update --webhook-secret …`")
+
+
+def _register(connector: Any, public_url: str, config: dict[str, str]) -> Any:
+    """Create the account's webhook through the provider's API; its signing secret joins ``config``."""
+    from deskhand.providers.registration import register_webhook
+
+    registered = register_webhook(connector, public_url)
+    if registered.secret:
+        config["webhook_secret"] = registered.secret
+    return registered
 
 
 def _existing(store: Any, name: str, provider: str, tenant: str | None, update: bool) -> Any:

@@ -303,8 +303,20 @@ class EventRuleSpec(_Strict):
         return self
 
 
+class RegisterSpec(_Strict):
+    """How deskhand creates its own webhook through the provider's API (``connect --register-webhook``).
+    ``create`` gets the arguments ``webhook_url`` and ``webhook_name``; ``id`` is the new webhook's id
+    in its answer; ``secret`` (with ``webhook_id``) reads the signing secret the helpdesk made."""
+
+    create: CallSpec
+    id: str
+    secret: CallSpec | None = None
+    secret_path: str | None = None
+
+
 class WebhooksSpec(_Strict):
     verify: VerifySpec | None = None
+    registration: RegisterSpec | None = None
     type: str
     items: str | None = None
     delivery_id: DeliveryIdSpec = Field(default_factory=DeliveryIdSpec)
