@@ -306,3 +306,26 @@ def test_bodies_are_sent_as_html_and_read_back_as_the_same_text(conn: Connector,
     held = sim.state.conversations[int(tid)][-1]
     assert "<p>" in held["body"] and "<Reset>" not in held["body"]
     assert conn.list_comments(tid)[-1].body == text
+
+
+def test_the_growth_plans_tickets_list_budget_is_waited_out_while_the_account_has_room() -> None:
+    """Freshdesk's per-endpoint budgets (Growth: 20 ticket lists a minute) are not announced in headers:
+    the 21st page is a 429 while X-RateLimit-Remaining still shows room; its Retry-After is honoured."""
+    clock = ManualClock(1_800_000_000.0)
+    state = FreshdeskState(clock=clock)
+    for i in range(25):
+        state.create_ticket({"subject": f"t{i}", "description": "d", "email": "a@x.test"})
+    sleeps: list[float] = []
+    throttled: list[httpx.Response] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    with start(state, plan="growth", clock=clock) as sim, \
+            httpx.Client(event_hooks={"response": [lambda r: throttled.append(r) if r.status_code == 429 else None]}) \
+            as http, open_connector("freshdesk", "acme", config(sim.url), http=http, sleep=sleep) as conn:
+        ids = [t.id for t in conn.iter_tickets(page_size=1)]
+    assert sorted(ids, key=int) == [str(i) for i in range(1, 26)]
+    assert len(throttled) == 1 and int(throttled[0].headers["x-ratelimit-remaining"]) > 0
+    assert sleeps == [float(throttled[0].headers["retry-after"])]
