@@ -156,3 +156,41 @@ def test_state_without_rules_sends_nothing_and_api_calls_do_not_wait_for_receive
     with start(state, retry_scale=SCALE) as sim, httpx.Client(base_url=f"{sim.url}/api/v2", auth=AUTH) as http:
         assert create(http)["id"] == 1
         assert sim.delivery.invocations == []
+
+
+def wait_until(condition, what: str, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g}s"
+        time.sleep(0.01)
+
+
+def test_deliveries_spend_api_credits_and_wait_an_hour_when_the_budget_is_spent(receiver) -> None:
+    from deskhand.sim.base import ManualClock
+
+    rec, url = receiver
+    clock = ManualClock()
+    with start(FreshdeskState(clock=clock), clock=clock, rate_limit=2, webhook_url=url, retry_scale=1e-4) as sim:
+        for i in range(3):
+            sim.state.create_ticket({"subject": f"s{i}", "description": "d", "email": "a@x.test"})
+        drained(sim)
+        assert len(rec.calls) == 2 and sim.state.listeners[0].deferred >= 1  # the third waits its hour
+        clock.advance(60)  # the budget's window rolls over: the deferred delivery goes out
+        wait_until(lambda: len(rec.calls) == 3, "the deferred delivery")
+    assert sorted(p["ticket_id"] for p in rec.payloads()) == [1, 2, 3]
+
+
+def test_a_delivery_deferred_for_a_day_is_dropped(receiver) -> None:
+    from deskhand.sim.base import ManualClock
+    from deskhand.sim.freshdesk_webhooks import DEFER_HOURS
+
+    rec, url = receiver
+    clock = ManualClock()
+    with start(FreshdeskState(clock=clock), clock=clock, rate_limit=1, webhook_url=url, retry_scale=1e-5) as sim:
+        for i in range(2):
+            sim.state.create_ticket({"subject": f"s{i}", "description": "d", "email": "a@x.test"})
+        dispatcher = sim.state.listeners[0]
+        wait_until(lambda: len(dispatcher.dropped) == 1, "the drop")
+        assert dispatcher.deferred == DEFER_HOURS and len(rec.calls) == 1

@@ -293,7 +293,9 @@ def create_app(
     all_rules = list(rules or [])
     if webhook_url:
         all_rules += deskhand_rules(webhook_url, secret=webhook_secret, basic_auth=webhook_basic_auth)
-    state.listeners.append(Dispatcher(state, all_rules, sender))
+    limits = Limits.plan(plan, total=rate_limit, budgets=budgets, window_s=window_s, clock=clock)
+    state.listeners.append(Dispatcher(state, all_rules, sender, spend=lambda: limits.spend(1, None)[0],
+                                      retry_scale=retry_scale))
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FreshdeskError)
@@ -301,7 +303,6 @@ def create_app(
             return Response(status_code=exc.status)
         return JSONResponse(exc.body, status_code=exc.status)
 
-    limits = Limits.plan(plan, total=rate_limit, budgets=budgets, window_s=window_s, clock=clock)
     app = Starlette(routes=[*_ticket_routes(state), *_directory_routes(state)],
                     exception_handlers={FreshdeskError: on_error})
     app.add_middleware(BaseHTTPMiddleware, dispatch=Gate(lambda: state.api_keys, limits))

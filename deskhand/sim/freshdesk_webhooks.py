@@ -7,6 +7,7 @@ URL with custom headers and/or Basic auth, and a body that is either *simple* (c
 ``{"freshdesk_webhook": {...}}``) or *advanced*: JSON the admin writes with placeholders such as
 ``{{ticket.id}}`` substituted as text (string values JSON-escaped). A failed delivery is retried
 5 minutes later, then 30, then 60 (``retry_scale`` shrinks those for tests); then it is dropped.
+Deliveries spend the account's API credits; one over the budget waits an hour (dropped after a day).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import base64
 import itertools
 import json
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from deskhand.sim.freshdesk_state import Change, FreshdeskState
 
 RETRY_DELAYS_S = (300.0, 1800.0, 3600.0)
+DEFER_S, DEFER_HOURS = 3600.0, 24  # over the API budget: tried again an hour later, dropped after a day
 UPDATE_EVENTS = {"reply_sent": "reply_sent", "note_added": "note_added", "status": "status_changed",
                  "priority": "priority_changed", "type": "type_changed", "group_id": "group_updated",
                  "responder_id": "agent_updated", "deleted": "ticket_deleted"}
@@ -150,10 +153,34 @@ def delivery(retry_scale: float = 1.0) -> WebhookDelivery:
 
 
 class Dispatcher:
-    """State listener: each matching active rule POSTs its body with its headers and auth."""
+    """State listener: each matching active rule POSTs its body with its headers and auth.
 
-    def __init__(self, state: FreshdeskState, rules: list[Rule], sender: WebhookDelivery):
+    Each delivery spends one credit of the account's API budget (``spend``, when given); one over the
+    budget is deferred an hour (times ``retry_scale``) and tried again, and dropped once deferred for
+    a day (FACTS.md §6.5). ``deferred`` counts the deferrals, ``dropped`` the bodies given up.
+    """
+
+    def __init__(self, state: FreshdeskState, rules: list[Rule], sender: WebhookDelivery, *,
+                 spend: Callable[[], bool] | None = None, retry_scale: float = 1.0):
         self.state, self.rules, self.sender = state, rules, sender
+        self.spend, self.retry_scale = spend, retry_scale
+        self.deferred = 0
+        self.dropped: list[bytes] = []
+
+    def _send(self, url: str, body: bytes, headers: dict[str, str], hours: int = 0) -> None:
+        if self.spend is None or self.spend():
+            try:
+                self.sender.send(url, body, headers)
+            except RuntimeError:  # the simulator stopped while this delivery was deferred
+                self.dropped.append(body)
+            return
+        if hours >= DEFER_HOURS:
+            self.dropped.append(body)
+            return
+        self.deferred += 1
+        timer = threading.Timer(DEFER_S * self.retry_scale, self._send, (url, body, headers, hours + 1))
+        timer.daemon = True
+        timer.start()
 
     def __call__(self, change: Change) -> None:
         matching = [r for r in self.rules if r.matches(change)]
@@ -165,7 +192,7 @@ class Dispatcher:
             if rule.basic_auth is not None:
                 token = base64.b64encode(":".join(rule.basic_auth).encode()).decode()
                 headers["Authorization"] = f"Basic {token}"
-            self.sender.send(rule.url, body_for(rule, values), headers)
+            self._send(rule.url, body_for(rule, values), headers)
 
 
 def deskhand_rules(url: str, *, secret: str | None = None, basic_auth: tuple[str, str] | None = None,
