@@ -10,7 +10,6 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,7 +143,7 @@ def test_the_tolerance_setting_is_the_default_window(
     defs: Path, store: Store, settings: Settings, tolerance_s: int, status: int
 ) -> None:
     body = json.dumps({"type": "zen:event-type:ticket.created", "id": "e-late", "detail": {"id": "5"}}).encode()
-    c = client(store, replace(settings, webhook_tolerance_s=tolerance_s))
+    c = client(store, settings.model_copy(update={"webhook_tolerance_s": tolerance_s}))
     late = zendesk_signed(body, datetime.now(UTC) - timedelta(seconds=600))
     r = c.post("/webhooks/zendesk/zendesk", content=body, headers=late)
     assert r.status_code == status, r.text
