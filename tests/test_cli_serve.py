@@ -14,7 +14,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from deskhand.cli import app
-from deskhand.cli.core import CHATTY_LOGGERS, setup_logging
+from deskhand.cli.core import CHATTY_LOGGERS, _Quiet, setup_logging
 from deskhand.demo.run import print_report
 from deskhand.runtime import Runtime
 
@@ -74,6 +74,23 @@ def test_third_party_loggers_are_quiet_unless_debugging(monkeypatch, level: str,
     finally:
         for name, value in saved.items():
             logging.getLogger(name).setLevel(value)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "name", "level", "shown"),
+    [
+        (logging.WARNING, "bm25s", logging.DEBUG, False),  # bm25s sets its own logger to DEBUG on import
+        (logging.INFO, "httpx", logging.INFO, False),
+        (logging.INFO, "httpx", logging.WARNING, True),
+        (logging.INFO, "deskhand.worker", logging.INFO, True),
+        (logging.INFO, "deskhand.worker", logging.DEBUG, False),
+        (logging.DEBUG, "httpx", logging.DEBUG, True),
+    ],
+    ids=["library-debug-at-warning", "chatty-info", "chatty-warning", "own-info", "own-debug", "debugging"],
+)
+def test_the_handler_filter_keeps_the_chosen_level(chosen: int, name: str, level: int, shown: bool) -> None:
+    record = logging.LogRecord(name, level, __file__, 1, "message", None, None)
+    assert _Quiet(chosen).filter(record) is shown
 
 
 def _report() -> dict[str, object]:

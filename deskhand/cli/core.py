@@ -30,13 +30,33 @@ CHATTY_LOGGERS = ("httpx", "httpcore", "urllib3", "asyncio", "hpack", "multipart
                   "openai", "anthropic", "uvicorn.access", "bm25s", "langdetect")
 
 
+class _Quiet(logging.Filter):
+    """Drops records below the chosen level (some libraries set their own logger to DEBUG on import,
+    bm25s does) and, unless debugging, chatty libraries' records below WARNING."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        floor = self.level
+        if self.level > logging.DEBUG and record.name.split(".")[0] in CHATTY_LOGGERS:
+            floor = max(floor, logging.WARNING)
+        return record.levelno >= floor
+
+
 def setup_logging(level: str = "INFO") -> None:
     """deskhand's own loggers at DESKHAND_LOG_LEVEL (default ``level``); third-party libraries that log
     every request (httpx, urllib3, …) at WARNING unless DESKHAND_LOG_LEVEL=DEBUG asks for everything."""
     chosen = os.environ.get("DESKHAND_LOG_LEVEL", level).upper()
     if chosen not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         chosen = level
+    root = logging.getLogger()
+    before = list(root.handlers)
     logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    for handler in root.handlers:
+        if handler not in before:  # the handler we just made (not a host's, e.g. pytest's capture)
+            handler.addFilter(_Quiet(logging.getLevelName(chosen)))
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if chosen == "DEBUG" else logging.WARNING)
 

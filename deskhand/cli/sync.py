@@ -26,6 +26,7 @@ def sync(
     setup_logging("WARNING")
     rt = runtime()
     try:
+        rt.store.get_account(account)  # a typo is one line, before any progress bar
         if as_json:
             stats = sync_account(rt, account, full=full)
         else:
