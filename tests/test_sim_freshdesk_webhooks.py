@@ -194,3 +194,16 @@ def test_a_delivery_deferred_for_a_day_is_dropped(receiver) -> None:
         dispatcher = sim.state.listeners[0]
         wait_until(lambda: len(dispatcher.dropped) == 1, "the drop")
         assert dispatcher.deferred == DEFER_HOURS and len(rec.calls) == 1
+
+
+def test_the_readme_tells_admins_the_body_the_simulator_sends() -> None:
+    import re
+    from pathlib import Path
+
+    from deskhand.sim.freshdesk_webhooks import DESKHAND_TEMPLATE
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (documented,) = re.findall(r"```json\n(\{\"freshdesk_webhook\".*?)\n```", readme, re.DOTALL)
+    values = {"ticket.id": 5, "ticket.subject": 'a "b"', "triggered_event": "{ticket_action:created}"}
+    ours = DESKHAND_TEMPLATE.replace("EVENT", "ticket_created")
+    assert json.loads(render(documented, values)) == json.loads(render(ours, values))
