@@ -83,3 +83,20 @@ def test_a_sync_killed_at_a_fail_point_resumes_without_loss(tmp_path: Path, key:
     assert stats.done and stats.written < 300
     assert_equal(rt, sim.state)
     rt.close()
+
+
+def test_a_sync_killed_with_sigkill_at_a_random_moment_resumes_equal(tmp_path: Path, key: str, sim) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import time
+
+    db = tmp_path / "kill.db"
+    rt = open_rt(db, key, sim.url)
+    environ = {**os.environ, "DESKHAND_DATABASE_URL": f"sqlite:///{db}", "DESKHAND_SECRET_KEY": key}
+    proc = subprocess.Popen([sys.executable, "-m", "deskhand.cli", "sync", "acme", "--json"], cwd=REPO, env=environ,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(random.Random(5).uniform(1.0, 3.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert sync_account(rt, "acme").done
+    assert_equal(rt, sim.state)
+    rt.close()
