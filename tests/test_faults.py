@@ -308,6 +308,10 @@ def test_redis_lost_falls_back_to_the_store_and_resumes(
     try:
         with httpx.Client(timeout=10) as client:
             assert answer(client, "r-1")["duplicates"] == 0
+            # Redis learns a batch's committed deliveries just after the answers are sent: wait for it
+            deadline = time.monotonic() + 30
+            while r.get("deskhand:delivery:acme:r-1") != b"done" and time.monotonic() < deadline:
+                time.sleep(0.02)
             assert r.get("deskhand:delivery:acme:r-1") == b"done"
             r.set("deskhand:delivery:acme:r-2", b"pending")  # a gateway died between claim and commit
             assert len(answer(client, "r-2")["accepted"]) == 1  # pending never suppresses
