@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from deskhand.errors import BadResponse, ProviderError
-from deskhand.providers.pages import items_at, walk
+from deskhand.providers.pages import item_at, items_at, walk
 from deskhand.providers.paginate import NextUrlPaginator, TokenPaginator
 
 
@@ -80,3 +80,19 @@ def test_walk_follows_an_absolute_link_header_verbatim() -> None:
     pages = walk(send, NextUrlPaginator(link_header=True), {"per_page": 1}, None, None, "desk")
     assert next(pages).next is not None and next(pages).records == [2]
     assert sent[1][:2] == ("http://desk.test/api/tickets?page=2", {})
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "says"),
+    [
+        ({"error": "maintenance"}, "ticket", "no record at 'ticket'"),
+        ({"ticket": None}, "ticket", "no record at 'ticket'"),
+        ({"ticket": [1]}, "ticket", "expected a record at 'ticket', got list"),
+        ("<html/>", None, "expected a record as the body, got str"),
+    ],
+    ids=["error-body", "null-item", "list-item", "text-body"],
+)
+def test_a_body_without_its_record_is_a_bad_response(body: Any, path: str | None, says: str) -> None:
+    with pytest.raises(BadResponse, match=says):
+        item_at(body, path, "zd GET /tickets/1.json")
+    assert item_at({"ticket": {"id": 1}}, "ticket", "zd") == {"id": 1}

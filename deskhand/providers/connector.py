@@ -27,7 +27,7 @@ from deskhand.providers import records, webhooks
 from deskhand.providers.client import ProviderHTTP
 from deskhand.providers.definition import CallSpec, ProviderDefinition
 from deskhand.providers.fields import fill, get_path, map_key, set_path
-from deskhand.providers.pages import ListingPage, items_at, response_json, walk
+from deskhand.providers.pages import ListingPage, item_at, items_at, response_json, walk
 from deskhand.providers.spec_paging import build_paginator
 
 
@@ -84,8 +84,8 @@ class Connector:
     # -- reading ---------------------------------------------------------------------------
 
     def get_ticket(self, ticket_id: str, *, with_comments: bool = True) -> Ticket:
-        body = self.call(self._resource_call("ticket", "get"), {"ticket_id": ticket_id})
-        record = get_path(body, self._resource_call("ticket", "get").item)
+        spec = self._resource_call("ticket", "get")
+        record = item_at(self.call(spec, {"ticket_id": ticket_id}), spec.item, self._where(spec))
         comments = self.list_comments(ticket_id) if with_comments else []
         ticket = records.read_ticket(self.readers["ticket"], record, comments=comments, url_values=self.values)
         return self._named_requester(ticket)
@@ -130,7 +130,8 @@ class Connector:
     def current_user(self) -> User:
         if self._me is None:
             spec = self._resource_call("user", "me")
-            self._me = records.read_user(self.readers["user"], get_path(self.call(spec, {}), spec.item))
+            record = item_at(self.call(spec, {}), spec.item, self._where(spec))
+            self._me = records.read_user(self.readers["user"], record)
         return self._me
 
     # -- writing ---------------------------------------------------------------------------
@@ -157,7 +158,8 @@ class Connector:
         response = self.call(spec, args)
         if spec.refetch:
             return self.get_ticket(str(get_path(response, spec.refetch)))
-        return records.read_ticket(self.readers["ticket"], get_path(response, spec.item), url_values=self.values)
+        record = item_at(response, spec.item, self._where(spec))
+        return records.read_ticket(self.readers["ticket"], record, url_values=self.values)
 
     def perform(self, action: Action) -> dict[str, Any]:
         """Perform one action; returns a summary (kind, ticket, HTTP status, `result` values)."""
@@ -309,6 +311,11 @@ class Connector:
                 value = [value] if isinstance(value, str) else list(value)
             out[name] = value
         return out
+
+    def _where(self, spec: CallSpec) -> str:
+        if spec.graphql:
+            return f"{self.provider} graphql {spec.graphql}"
+        return f"{self.provider} {spec.method} {spec.path}" if spec.method else f"{self.provider} hook {spec.hook}"
 
     def _resource_call(self, resource: str, operation: str) -> CallSpec:
         spec = self.definition.resources.get(resource)  # type: ignore[call-overload]

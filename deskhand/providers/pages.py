@@ -44,6 +44,17 @@ def items_at(body: Any, path: str | None, where: str, *, status: int | None = No
     )
 
 
+def item_at(body: Any, path: str | None, where: str) -> dict[str, Any]:
+    """The one record at `path` in `body` (the whole body when `path` is empty); BadResponse otherwise
+    (a 200 maintenance page where a ticket was expected is not a ticket without fields)."""
+    found = get_path(body, path, MISSING)
+    if isinstance(found, dict):
+        return found
+    at = f"at {path!r}" if path else "as the body"
+    problem = "no record " + at if found is MISSING else f"expected a record {at}, got {type(found).__name__}"
+    raise BadResponse(f"{where}: {problem}: {_short(body)}; retry later", body=body)
+
+
 def response_json(response: httpx.Response) -> Any:
     """The JSON body of a 2xx answer (None when empty); BadResponse for anything else (an HTML page)."""
     if not response.content:
