@@ -2,22 +2,30 @@
 (deskhand.api.auth.require), problem documents (deskhand.api.problems) and one router per resource.
 
 `mount(app)` adds all of it to a FastAPI app whose `app.state.rt` is a Runtime (the gateway does).
+The routers are imported by `mount`, not with the package: `deskhand keys` (deskhand.api.keys) and
+every other CLI command start without loading FastAPI and the whole API.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from typing import TYPE_CHECKING
 
-from deskhand.api import decisions, directory, docs, problems, proxy, review, tickets
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
 
-ROUTERS: tuple[APIRouter, ...] = (tickets.router, directory.router, decisions.router, review.router, proxy.router,
-                                   docs.router)
+
+def routers() -> tuple[APIRouter, ...]:
+    from deskhand.api import decisions, directory, docs, proxy, review, tickets
+
+    return (tickets.router, directory.router, decisions.router, review.router, proxy.router, docs.router)
 
 
 def mount(app: FastAPI) -> None:
+    from deskhand.api import problems
+
     problems.install(app)
-    for router in ROUTERS:
+    for router in routers():
         app.include_router(router)
 
 
-__all__ = ["ROUTERS", "mount"]
+__all__ = ["mount", "routers"]
