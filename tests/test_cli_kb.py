@@ -120,3 +120,22 @@ def test_kb_add_embeds_at_ingest_so_the_first_search_embeds_nothing(env: Path, m
     assert sum(embedded) <= 1  # the query only: the knowledge was embedded by `kb add`
     again = json.loads(add(str(kb), "--json").stdout)
     assert again["index"]["embedded"] == 0 and again["index"]["reused"] == report["index"]["embedded"]
+
+
+def test_kb_pull_also_embeds_at_ingest(env: Path) -> None:
+    from deskhand.sim import zendesk
+    from deskhand.sim.zendesk_help_center import help_center
+
+    server = zendesk.start()
+    try:
+        hc = help_center(server.state)
+        section = hc.add_section(hc.add_category("Billing")["id"], "Payments")
+        hc.add_article(section["id"], "Refund timelines", "<p>Refunds reach your card in <b>5 days</b>.</p>")
+        connected = runner.invoke(app, ["connect", "zendesk", "--name", "acme", "--subdomain", "acme", "--email",
+                                        "bot@acme.test", "--api-token", "deskhand-sim-token", "--webhook-secret", "s",
+                                        "--base-url", server.url])
+        assert connected.exit_code == 0, connected.output
+        pulled = json.loads(runner.invoke(app, ["kb", "pull", "acme", "--json"]).stdout)
+    finally:
+        server.stop()
+    assert len(pulled["added"]) == 1 and pulled["index"]["embedded"] > 0

@@ -111,9 +111,11 @@ def kb_sources(tenant: str = DEFAULT_TENANT, as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
-def _print(report: object, as_json: bool, what: str) -> None:
+def _print(report: object, as_json: bool, what: str, index: dict[str, Any] | None = None) -> None:
     data = dict(report.__dict__)
     if as_json:
+        if index is not None:
+            data["index"] = {**index, "path": str(index["path"]) if index["path"] else None}
         print_json(data)
         return
     _print_flagged(data.get("flagged") or {})
@@ -121,6 +123,9 @@ def _print(report: object, as_json: bool, what: str) -> None:
         f"{what}: {len(data['added'])} added, {len(data['changed'])} changed, {len(data['unchanged'])} unchanged, "
         f"{len(data['removed'])} removed ({data['chunks']} chunks written)"
     )
+    if index is not None and index["path"] is not None:
+        out.print(f"vectors: {index['embedded']} embedded, {index['reused']} reused in {index['seconds']:.1f} s",
+                  highlight=False)
 
 
 def _print_flagged(flagged: dict[str, str]) -> None:
@@ -139,9 +144,10 @@ def kb_pull(account: str, as_json: JsonOpt = False) -> None:
         record = rt.store.get_account(account)
         docs = help_center_documents(rt.connector(record))
         report = add_documents(rt.store, record.tenant_id, docs, prune_prefix=f"help_center/{account}/")
+        index = _embed(rt, record.tenant_id, quiet=as_json)  # at ingest, not at the first search
     except DeskhandError as exc:
         raise fail(exc) from exc
-    _print(report, as_json, f"help centre of {account}")
+    _print(report, as_json, f"help centre of {account}", index)
 
 
 @kb_app.command("tickets")
@@ -165,8 +171,9 @@ def kb_tickets(
         hosts, vocabulary = tenant_allow_list(rt, record)
         pairs = replica_pairs(rt.store.engine, account, bot_ids=bots, allowed_hosts=hosts, vocabulary=vocabulary)
         report = add_resolved_tickets(rt.store, record.tenant_id, account, pairs)
+        index = _embed(rt, record.tenant_id, quiet=as_json)  # at ingest, not at the first search
     except DeskhandError as exc:
         raise fail(exc) from exc
-    _print(report, as_json, f"resolved tickets of {account}")
+    _print(report, as_json, f"resolved tickets of {account}", index)
     if review and not as_json:
         print_reviews(rt, record.tenant_id, prefix=f"tickets/{account}/")
