@@ -106,8 +106,10 @@ class Loop:
         return sorted(self.rt.store.list_decisions(ticket_id=str(ticket_id), limit=1000), key=lambda d: d["id"])
 
     def own_comments(self, ticket_id: str) -> list[Any]:
+        """deskhand's comments on the ticket (on Jira and Freshdesk the description is no comment,
+        so deskhand's reply can be the first one)."""
         me = self.rt.identity(self.rt.store.get_account(self.account)).own_id
-        return [c for c in self.customer.list_comments(ticket_id)[1:] if c.author_id == me]
+        return [c for c in self.customer.list_comments(ticket_id) if c.author_id == me]
 
 
 @contextlib.contextmanager
