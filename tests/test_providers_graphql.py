@@ -28,7 +28,7 @@ from deskhand.sim.base import SimServer
 
 SCHEMA = build_schema("""
 type Query {
-  issues(first: Int, after: String, state: String): IssueConnection!
+  issues(first: Int, after: String, state: String, updatedAfter: String): IssueConnection!
   issue(id: ID!): Issue
   viewer: User!
 }
@@ -45,8 +45,10 @@ type IssueConnection { nodes: [Issue!]!, pageInfo: PageInfo! }
 
 DOCUMENT = """
 fragment IssueFields on Issue { id title state { name } updatedAt createdAt }
-query Issues($first: Int, $after: String, $state: String) {
-  issues(first: $first, after: $after, state: $state) { nodes { ...IssueFields } pageInfo { hasNextPage endCursor } }
+query Issues($first: Int, $after: String, $state: String, $updatedAfter: String) {
+  issues(first: $first, after: $after, state: $state, updatedAfter: $updatedAfter) {
+    nodes { ...IssueFields } pageInfo { hasNextPage endCursor }
+  }
 }
 query Issue($id: ID!) { issue(id: $id) { ...IssueFields } }
 query Viewer { viewer { id name email } }
@@ -91,8 +93,10 @@ class GraphQLDesk:
         self.fail_with: dict[str, Any] | None = None
         self.server = SimServer(Starlette(routes=[Route("/graphql", self.endpoint, methods=["POST"])]))
 
-    def _issues(self, info: Any, first: int = 50, after: str | None = None, state: str | None = None) -> Any:
-        found = [i for i in self.issues if state is None or i["state"]["name"] == state]
+    def _issues(self, info: Any, first: int = 50, after: str | None = None, state: str | None = None,
+                updatedAfter: str | None = None) -> Any:  # the schema's argument name
+        found = [i for i in self.issues if (state is None or i["state"]["name"] == state)
+                 and (updatedAfter is None or i["updatedAt"] >= updatedAfter)]
         start = int(after) if after else 0
         page = found[start:start + first]
         more = start + first < len(found)
@@ -256,3 +260,21 @@ def test_request_bodies_are_plain_json(desk: GraphQLDesk, conn: Connector) -> No
     conn.get_ticket("1", with_comments=False)
     assert json.loads(json.dumps(desk.bodies[-1])) == {"query": conn.definition.operation("Issue").text,
                                                        "operationName": "Issue", "variables": {"id": "1"}}
+
+
+def test_a_graphql_updated_feed_syncs_through_relay_pages(desk: GraphQLDesk, tmp_path: Path) -> None:
+    from deskhand.sync.feeds import pages
+
+    feed = {"type": "updated", "updated": "updatedAt", "since_format": "%Y-%m-%dT%H:%M:%S.000Z", "overlap_s": 0,
+            "call": {"graphql": "Issues", "variables": {"updatedAfter": "{since}"}, "items": "data.issues.nodes",
+                     "paginate": {"type": "relay", "connection": "data.issues",
+                                  "size": {"param": "first", "value": 2}}}}
+    definition = read_definition(write(tmp_path, {**DEFINITION, "sync": {"feed": feed}}))
+    assert definition.sync is not None
+    for issue in desk.issues:
+        issue["updatedAt"] = "2026-11-05T10:00:00.000Z"  # one bulk update: the feed must follow the pages
+    with connect(desk, definition, []) as c:
+        read = list(pages(c, definition.sync.feed, None))
+    assert sorted({r["id"] for p in read for r in p.records}) == ["1", "2", "3", "4", "5"] and read[-1].done
+    assert desk.bodies[0]["variables"] == {"updatedAfter": "1970-01-01T00:00:00.000Z", "first": 2}
+    assert desk.bodies[-1]["variables"]["after"] == "4"
