@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from deskhand.errors import BadResponse, ConfigError, ResourceNotFound
+from deskhand.errors import BadResponse, ConfigError, ProviderError, ResourceNotFound
 from deskhand.model import Action, ActionKind, Status
 from deskhand.providers.auth import build_auth
 from deskhand.providers.client import ProviderHTTP
@@ -90,6 +90,7 @@ class GraphQLDesk:
         self.comments: list[dict[str, str]] = []
         self.bodies: list[dict[str, Any]] = []
         self.throttle = 0
+        self.bad_gateway = 0  # answer that many requests with a proxy's 502
         self.fail_with: dict[str, Any] | None = None
         self.server = SimServer(Starlette(routes=[Route("/graphql", self.endpoint, methods=["POST"])]))
 
@@ -120,6 +121,9 @@ class GraphQLDesk:
         if request.headers.get("authorization") != "lin_key":
             return JSONResponse({"errors": [{"message": "Authentication required",
                                              "extensions": {"code": "AUTHENTICATION_ERROR"}}]}, status_code=400)
+        if self.bad_gateway > 0:
+            self.bad_gateway -= 1
+            return JSONResponse({"message": "bad gateway"}, status_code=502)
         if self.throttle > 0:
             self.throttle -= 1
             return JSONResponse({"errors": [{"message": "Rate limit exceeded",
@@ -278,3 +282,14 @@ def test_a_graphql_updated_feed_syncs_through_relay_pages(desk: GraphQLDesk, tmp
     assert sorted({r["id"] for p in read for r in p.records}) == ["1", "2", "3", "4", "5"] and read[-1].done
     assert desk.bodies[0]["variables"] == {"updatedAfter": "1970-01-01T00:00:00.000Z", "first": 2}
     assert desk.bodies[-1]["variables"]["after"] == "4"
+
+
+def test_a_query_is_sent_again_after_a_502_but_a_mutation_is_not(desk: GraphQLDesk, tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    with connect(desk, read_definition(write(tmp_path, DEFINITION)), sleeps) as c:
+        desk.bad_gateway = 1
+        assert c.get_ticket("2", with_comments=False).id == "2" and len(sleeps) == 1
+        desk.bad_gateway = 1
+        with pytest.raises(ProviderError) as caught:
+            c.perform(Action(kind=ActionKind.REPLY, ticket_id="2", key="k", params={"body": "Hi"}))
+        assert caught.value.status == 502 and desk.comments == [] and len(sleeps) == 1
