@@ -182,3 +182,40 @@ class Approval(BaseModel):
 
 class Rejection(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+# -- outbound webhooks --------------------------------------------------------------------------
+
+EventType = Literal["ticket.created", "ticket.updated", "comment.created", "ticket.deleted", "decision.made",
+                    "action.performed", "account.needs_reauth", "endpoint.disabled"]
+
+
+class WebhookEndpointCreate(BaseModel):
+    url: str = Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$")
+    events: list[EventType] = Field(min_length=1, max_length=20)
+
+
+class WebhookEndpoint(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    status: Literal["active", "disabled"]
+    failing_since: datetime | None = None
+    disabled_reason: str | None = None
+    created_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    secret: str  # whsec_…: shown once; verify deliveries with any Standard Webhooks library
+
+
+class WebhookMessage(BaseModel):
+    id: str  # the webhook-id header, the same on every attempt
+    endpoint_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    last_status: int | None = None
+    last_error: str | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None

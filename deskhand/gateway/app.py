@@ -198,6 +198,9 @@ def create_app(
             from deskhand.responder.worker import start_workers
 
             threads = start_workers(rt, workers, stop)
+            from deskhand.outbound import start_delivery_loop
+
+            threads.append(start_delivery_loop(rt, stop))  # outbound unified webhooks
         if sync_interval_s > 0:
             from deskhand.sync.loop import start_sync_loop
 

@@ -17,7 +17,8 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from deskhand.errors import ProviderError
+from deskhand import outbound
+from deskhand.errors import AuthError, ProviderError
 from deskhand.faults import crash_point
 from deskhand.model import Action, ActionKind
 from deskhand.providers.client import ConnectionFailed
@@ -61,6 +62,8 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
         except ProviderError as exc:
             if not helpdesk_down(exc):  # an outage is the circuit breaker's, not a sign of bad writes
                 note_write_error(rt.store, account.name, account.provider, f"{rec.kind}: {exc}"[:500])
+            if isinstance(exc, AuthError):
+                outbound.needs_reauth(rt, account.tenant_id, account.name, account.provider, str(exc))
             if exc.retryable:
                 # this worker saw the call end: nobody is performing it, so the retry need not wait
                 # TAKEOVER_S; a request that never left is simply planned again, one that may have
@@ -73,6 +76,8 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
             continue
         crash_point("after_provider_call")
         rt.store.mark_action(rec.key, "done", result=_jsonable(result))
+        outbound.action_performed(rt, account.tenant_id, account.name, rec.ticket_id, rec.kind, rec.key,
+                                  _jsonable(result))
 
 
 def _unless_abandoned(rec: ActionRecord) -> None:

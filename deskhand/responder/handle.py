@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from deskhand import outbound
 from deskhand.model import Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
 from deskhand.responder import assist, handoff, loopguard, outcomes
@@ -32,6 +33,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
     stored = rt.store.get_event(event_id)
     ev = stored.event
     account = rt.store.get_account(ev.account)
+    outbound.event_recorded(rt, account.tenant_id, event_id, ev)  # unified webhooks (deskhand.api.outbound)
     read: list[Ticket] = []
 
     def ticket_now() -> Ticket:  # read once, when first needed, by the ledger or by the answer
@@ -91,6 +93,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         if actions:
             _enqueue_apply(rt, conn, decision_id)
     outcomes.charge(rt.store, account, evidence)  # LLM spend → the hourly cost cap switch
+    outbound.decision_made(rt, account.tenant_id, decision_id, account.name, ticket.id, decision)
     log.info(
         "decided account=%s ticket=%s event=%s route=%s confidence=%.2f rules=%s",
         account.name,

@@ -19,10 +19,11 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
+from deskhand import outbound
 from deskhand.errors import DeskhandError, NotFoundError
 from deskhand.model import Action, ActionKind, Route
 from deskhand.providers import Connector
-from deskhand.responder.effects import _already_posted
+from deskhand.responder.effects import INTERRUPTED, _already_posted
 from deskhand.responder.outcomes import ACCEPTED_MAX, EDITED_MAX, PENDING, edit_distance
 from deskhand.runtime import Runtime
 from deskhand.store import schema as t
@@ -117,7 +118,7 @@ def approve(rt: Runtime, tenant_id: str | None, decision_id: int, *, reviewer: s
     result: dict[str, Any]
     if rec.status == "done":
         result = dict(rec.result or {})
-    elif rec.status == "started" and _already_posted(rt, account, rec):
+    elif rec.status in ("started", INTERRUPTED) and _already_posted(rt, account, rec):
         result = {"reconciled": True}
         rt.store.mark_action(key, "done", result=result)
     else:
@@ -128,6 +129,8 @@ def approve(rt: Runtime, tenant_id: str | None, decision_id: int, *, reviewer: s
         # ticket (it may have landed before the connection broke), then posts it
         result = {k: v for k, v in conn.perform(action).items() if isinstance(v, str | int | float | bool)}
         rt.store.mark_action(key, "done", result=result)
+        outbound.action_performed(rt, account.tenant_id, account.name, rec.ticket_id, ActionKind.REPLY.value, key,
+                                  result)
     dist = round(edit_distance(draft["reply"] or "", text), 4)
     outcome = "accepted" if dist <= ACCEPTED_MAX else "edited" if dist <= EDITED_MAX else "discarded"
     return _record(rt, draft, Verdict(decision_id, "approved", text, dist, None, reviewer, result), outcome,
