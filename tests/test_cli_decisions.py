@@ -14,7 +14,7 @@ from deskhand.cli import app
 from deskhand.cli.decisions import performed
 from deskhand.settings import Settings
 from deskhand.store import Store
-from deskhand.testing.loop import zendesk_loop
+from deskhand.testing.loop import sim_loop
 
 runner = CliRunner()
 RESET = ("How do I reset my password?", "I forgot my password and cannot sign in. How do I reset it?")
@@ -28,7 +28,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_zendesk_reply_greets_the_requester_and_the_list_hides_our_echo(store: Store, settings: Settings,
                                                                          cli_env: None) -> None:
-    with zendesk_loop(store, settings, mode="auto") as loop:
+    with sim_loop("zendesk", store, settings, mode="auto") as loop:
         tid = loop.create(*RESET)  # requester "Ann Example": Zendesk's ticket has only requester_id
         loop.drain()
         (reply,) = loop.own_comments(tid)
@@ -47,7 +47,7 @@ def test_a_zendesk_reply_greets_the_requester_and_the_list_hides_our_echo(store:
 
 
 def test_a_shadow_decision_is_listed_as_what_happened(store: Store, settings: Settings, cli_env: None) -> None:
-    with zendesk_loop(store, settings, mode="shadow") as loop:
+    with sim_loop("zendesk", store, settings, mode="shadow") as loop:
         tid = loop.create(*RESET)
         loop.drain()
         assert loop.own_comments(tid) == []  # shadow: nothing written
