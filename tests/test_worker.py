@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,42 @@ def test_an_unreachable_helpdesk_opens_the_breaker_and_its_jobs_wait_without_spe
         pass
     assert rt.breakers.get("acme")["state"] == "closed"  # type: ignore[index]
     assert rt.queue.counts() == {"done": THRESHOLD + 3}  # the probe closed it; the waiting jobs ran at once
+
+
+def test_a_ticket_the_helpdesk_always_fails_does_not_keep_the_account_s_breaker_open(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deskhand.queue import PRIORITY_WRITE
+
+    def apply(_rt: Runtime, job: object) -> None:  # the helpdesk answers 500 on this one ticket only
+        raise ProviderError("PUT /tickets/13.json -> HTTP 500", status=500)
+
+    handled: list[int] = []
+    monkeypatch.setitem(worker_module.HANDLERS, "apply_decision", lambda _rt, job: None)
+    monkeypatch.setitem(worker_module.HANDLERS, "handle_event", lambda _rt, job: handled.append(1))
+    for n in range(THRESHOLD + 1):
+        _event_job(rt, n)
+    for _ in range(THRESHOLD):  # the breaker opens on THRESHOLD failures in a row
+        rt.breakers.failure("acme", "HTTP 500")
+    # a write job of the account, first in line at every probe (write-back runs before events)
+    event_id = rt.store.list_events(limit=1)[0].id
+    with rt.store.transaction() as conn:
+        decision_id = rt.store.save_decision(conn, tenant_id="default", account="acme", event_id=event_id,
+                                             ticket_id="13", decision=_human(), evidence={}, actions=[])
+        rt.queue.enqueue(conn, "apply_decision", {"decision_id": decision_id}, priority=PRIORITY_WRITE)
+    monkeypatch.setitem(worker_module.HANDLERS, "apply_decision", apply)
+    worker = Worker(rt, name="w")
+    for _ in range(300):  # a worker polling each second: the poisoned write probes first, the next
+        rt.queue.clock.advance(1)  # type: ignore[attr-defined]  # probe is another job's, which succeeds
+        while worker.run_once():
+            pass
+        if rt.breakers.get("acme")["state"] == "closed":  # type: ignore[index]
+            break
+    assert rt.breakers.get("acme")["state"] == "closed"  # type: ignore[index]
+    assert len(handled) == THRESHOLD + 1  # every other job of the account ran
+
+
+def _human() -> Any:
+    from deskhand.model import Decision, Route
+
+    return Decision(route=Route.HUMAN, triage=None, confidence=0.0)

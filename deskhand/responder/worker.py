@@ -13,6 +13,7 @@ from deskhand.errors import DeskhandError, ProviderError, RateLimited
 from deskhand.faults import crash_point
 from deskhand.queue import Job
 from deskhand.queue.breaker import Admission, helpdesk_answered, helpdesk_down
+from deskhand.queue.sql import backoff_s
 from deskhand.responder.effects import apply_decision
 from deskhand.responder.handle import handle_event
 from deskhand.runtime import Runtime
@@ -79,10 +80,13 @@ class Worker:
             else:
                 self.rt.queue.defer(job, self.name, self.rt.queue.clock() + exc.retry_after, exc.reason or str(exc))
         except ProviderError as exc:
+            delay = exc.retry_after
             if gate is not None and helpdesk_down(exc):
                 self.rt.breakers.failure(gate.account, repr(exc))
+                if gate.probe:
+                    delay = self._after_next_probe(gate.account, job, delay)
             self._answered(gate, exc)
-            self.rt.queue.retry(job, self.name, repr(exc), delay_s=exc.retry_after, final=not exc.retryable)
+            self.rt.queue.retry(job, self.name, repr(exc), delay_s=delay, final=not exc.retryable)
         except DeskhandError as exc:
             self.rt.queue.retry(job, self.name, repr(exc), final=True)
         except Exception as exc:  # a bug or a blip: a few retries with backoff, the trace in the log
@@ -94,6 +98,15 @@ class Worker:
             crash_point("before_ack")
             if not self.rt.queue.ack(job, self.name):
                 log.warning("job %s finished after its lease was taken over", job.id)
+
+    def _after_next_probe(self, account: str, job: Job, retry_after: float | None) -> float:
+        """A failed probe's job retries just after the next probe time, so that probe is another
+        job's: one ticket the helpdesk always fails (a 500 on it alone) cannot keep the whole
+        account's breaker open by being the first due job at every probe."""
+        now = self.rt.queue.clock()
+        row = self.rt.breakers.get(account)
+        after = float(row["probe_at"]) + 1.0 - now if row and row["probe_at"] is not None else 0.0
+        return max(retry_after or 0.0, backoff_s(job.attempts), after)
 
     def _answered(self, gate: Admission | None, exc: BaseException) -> None:
         """An HTTP answer below 500 proves the helpdesk is up: a breaker with failures closes."""
