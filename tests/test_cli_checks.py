@@ -158,10 +158,13 @@ def test_accounts_remove_asks_first_and_refuses_without_a_terminal(zd, env, monk
     assert accounts() == []
 
 
-def test_accounts_remove_with_yes_frees_the_name(zd, env) -> None:
+def test_accounts_remove_with_yes_frees_the_name_and_its_modes(zd, env) -> None:
     assert runner.invoke(app, zendesk_args(zd.url)).exit_code == 0
+    assert runner.invoke(app, ["policy", "set", "acme", "--mode", "auto"]).exit_code == 0
     assert runner.invoke(app, ["accounts", "remove", "acme", "--yes"]).exit_code == 0
     assert runner.invoke(app, zendesk_args(zd.url)).exit_code == 0
+    modes = json.loads(runner.invoke(app, ["policy", "show", "acme", "--json"]).stdout)["modes"]
+    assert [(m["category"], m["mode"]) for m in modes] == [("*", "draft")]  # the new acme starts at the default
 
 
 def test_kb_add_for_an_unknown_tenant_is_refused(env, tmp_path) -> None:

@@ -247,7 +247,8 @@ def accounts_remove(
     name: str,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Remove an account: its webhooks are refused from then on (its events and decisions are kept)."""
+    """Remove an account: its webhooks are refused from then on; its autonomy modes and trained taxonomy go
+    with it (its events, decisions and audit trail are kept)."""
     from deskhand.cli.checks import confirm
 
     rt = runtime()

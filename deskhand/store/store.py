@@ -142,11 +142,18 @@ class Store:
             raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
 
     def remove_account(self, name: str) -> None:
-        """Forget an account and its connection values (its events and decisions stay as history)."""
+        """Forget an account, its connection values, its autonomy modes and its trained taxonomy, so that
+        a new account of the same name starts afresh (never in a mode nobody chose for it); its events,
+        decisions, outcomes and audit trail stay as history."""
+        from deskhand.store.tables_autonomy import autonomy_modes
+        from deskhand.store.tables_llm import taxonomy_models
+
         with self.transaction() as c:
             res = c.execute(delete(t.accounts).where(t.accounts.c.name == name))
-        if res.rowcount == 0:
-            raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
+            if res.rowcount == 0:
+                raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
+            c.execute(delete(autonomy_modes).where(autonomy_modes.c.account == name))
+            c.execute(delete(taxonomy_models).where(taxonomy_models.c.account == name))
 
     def get_account(self, name: str) -> AccountRecord:
         with self.engine.connect() as c:
