@@ -29,7 +29,7 @@ ANY = "any"
 _dependencies: dict[str, Callable[..., Principal]] = {}
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:  # async: no I/O, so no threadpool hop
     rt: Runtime = request.app.state.rt
     return rt
 
@@ -46,7 +46,8 @@ def require(scope: str) -> Callable[..., Principal]:
         if credentials is None:
             raise ApiProblem(401, "unauthorized", "an API key is required: send `Authorization: Bearer <key>` "
                              "(create one with `deskhand keys create`)", headers=CHALLENGE)
-        principal = authenticate(runtime(request).store.engine, credentials.credentials)
+        rt: Runtime = request.app.state.rt
+        principal = authenticate(rt.store.engine, credentials.credentials)
         if principal is None:
             raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked", headers=CHALLENGE)
         if scope != ANY and not principal.allows(scope):

@@ -46,7 +46,7 @@ RemoteData = Annotated[bool, Query(description="include the helpdesk's own recor
 MAX_LIMIT = 100
 
 
-def connectors(request: Request) -> live.LiveConnectors:
+async def connectors(request: Request) -> live.LiveConnectors:  # async: no I/O, no threadpool hop
     held: live.LiveConnectors | None = getattr(request.app.state, "live_connectors", None)
     if held is None:
         held = request.app.state.live_connectors = live.LiveConnectors(request.app.state.rt)

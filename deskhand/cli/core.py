@@ -476,6 +476,9 @@ def worker(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     rt = runtime()
     _warm_up(rt)  # before the first job is claimed
+    from deskhand.outbound import start_delivery_loop
+
+    start_delivery_loop(rt, stop)  # outbound unified webhooks (leased rows: any number of deliverers)
     released = run_workers(rt, concurrency, stop, lease_s=lease_s, grace_s=grace_s)
     logging.getLogger("deskhand.worker").info("workers stopped (%d running jobs released)", released)
     rt.store.engine.dispose()
