@@ -18,11 +18,13 @@ import pytest
 from deskhand.errors import SignatureError
 from deskhand.model import Action, ActionKind, EventKind, Priority, Role, Status, Ticket, Visibility
 from deskhand.providers import Connector, open_connector
-from deskhand.sim import freshdesk, jira, zendesk
+from deskhand.sim import freshdesk, jira, registry, zendesk
 from deskhand.sim.base import ManualClock
 from deskhand.sim.jira_limits import RateLimits
 from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
 from deskhand.sim.jira_state import Status as JiraStatus
+from deskhand.sim.registry import SimConfig
+from deskhand.sim.servicenow_state import ServiceNowState
 from deskhand.testing.receiver import WebhookReceiver
 
 TOKEN = "deskhand-sim-token"
@@ -140,7 +142,22 @@ FRESHDESK = Case(
     webhook_details=False,  # placeholders give no conversation id, author id or time
 )
 
-CASES = [ZENDESK, JIRA, FRESHDESK]
+# -- servicenow -----------------------------------------------------------------------------------
+
+SERVICENOW = Case(
+    name="servicenow",
+    start=lambda url, secret: registry.get("servicenow").start(SimConfig(webhook_url=url, webhook_secret=secret)),
+    start_limited=lambda clock: registry.get("servicenow").start(
+        SimConfig(rate_limit=2, window_s=60, state=ServiceNowState(clock=clock))),
+    config=lambda url: {"instance": "acme", "username": "admin", "password": TOKEN, "base_url": url,
+                        "webhook_secret": SECRET},
+    drain=lambda sim: all(rule.delivery.drain(10) for rule in sim.state.listeners),
+    ticket_ids=lambda sim: set(sim.state.tables["incident"]),
+    statuses={Status.NEW: "1", Status.OPEN: "2", Status.PENDING: "3", Status.ON_HOLD: "3", Status.SOLVED: "6",
+              Status.CLOSED: "7"},
+)
+
+CASES = [ZENDESK, JIRA, FRESHDESK, SERVICENOW]
 
 
 # -- fixtures -------------------------------------------------------------------------------------

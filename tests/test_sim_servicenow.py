@@ -26,11 +26,8 @@ AUTH = ("admin", DEFAULT_TOKEN)
 
 
 @pytest.fixture(scope="module")
-def spec() -> Iterator[registry.SimSpec]:
-    import deskhand.sim.servicenow_spec  # noqa: F401  (registers the simulator)
-
-    yield registry.get("servicenow")
-    registry.SIMULATORS.pop("servicenow", None)  # until the definition lands, other tests must not see it
+def spec() -> registry.SimSpec:
+    return registry.get("servicenow")
 
 
 @pytest.fixture(scope="module")

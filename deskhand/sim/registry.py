@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "zendesk": "deskhand.sim.zendesk_spec",
     "jira": "deskhand.sim.jira_spec",
     "freshdesk": "deskhand.sim.freshdesk_spec",
+    "servicenow": "deskhand.sim.servicenow_spec",
 }
 
 SIMULATORS: dict[str, SimSpec] = {}

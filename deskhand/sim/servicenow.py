@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -74,6 +73,8 @@ class Renderer:
             return ref[DISPLAY_FIELD[target]] if ref else ""
         if name in JOURNALS and self.table == "incident":
             return self.state.journal_text(row["sys_id"], name)
+        if name == "sys_tags" and self.table == "incident":
+            return ", ".join(self.state.tags(row["sys_id"]))
         return CHOICES.get(name, {}).get(value, value) if self.table == "incident" else value
 
     def field(self, name: str, row: Record) -> Any:
@@ -116,10 +117,10 @@ def _links(request: Request, offset: int, limit: int, total: int) -> str:
     return ",".join(parts)
 
 
-def create_app(state: ServiceNowState, *, rate_limit: int | None = None,
-               clock: Callable[[], float] = time.monotonic) -> Starlette:
-    """The Table API over `state`; `rate_limit`: a rule of that many requests per hour per user."""
-    limiter = FixedWindowLimiter(rate_limit, 3600.0, clock) if rate_limit else None
+def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_s: float = 3600.0) -> Starlette:
+    """The Table API over `state`; `rate_limit`: a rule of that many requests per hour (`window_s`) per
+    user, counted on the state's clock (Unix seconds: ``X-RateLimit-Reset`` is read from it too)."""
+    limiter = FixedWindowLimiter(rate_limit, window_s, state.clock) if rate_limit else None
 
     def table_of(request: Request) -> str:
         table = request.path_params["table"]
@@ -193,7 +194,7 @@ def create_app(state: ServiceNowState, *, rate_limit: int | None = None,
         extra: dict[str, str] = {}
         if limiter is not None:
             hit = limiter.hit(creds[0])
-            extra = {"X-RateLimit-Limit": str(hit.limit), "X-RateLimit-Reset": str(int(time.time()) + hit.reset_s),
+            extra = {"X-RateLimit-Limit": str(hit.limit), "X-RateLimit-Reset": str(int(state.clock()) + hit.reset_s),
                      "X-RateLimit-Rule": RULE_SYS_ID}
             if not hit.allowed:
                 return failure(429, "Too Many Requests",

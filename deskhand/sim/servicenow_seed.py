@@ -40,7 +40,7 @@ def at(state: ServiceNowState, when: float) -> Iterator[None]:
 
 def seed_people(state: ServiceNowState) -> tuple[list[Record], list[Record]]:
     """The agents (with a password each: their user name) and the assignment groups."""
-    agents = [state.user(u) or state.add_user(u, n, e, password=u) for u, n, e in AGENTS]
+    agents = [state.user(u) or state.add_user(u, n, e, password=u, roles="itil") for u, n, e in AGENTS]
     known = {g["name"]: g for g in state.tables["sys_user_group"].values()}
     groups = [known.get(name) or state.add_group(name, agents) for name in GROUPS]
     return agents, groups

@@ -27,9 +27,9 @@ def build(cfg: SimConfig) -> BuiltSim:
     from deskhand.sim.servicenow_webhooks import BusinessRule
 
     state = cfg.state if cfg.state is not None else ServiceNowState()
-    for user_name, name in ((ADMIN, "System Administrator"), (CUSTOMER, "Carla Customer")):
+    for user_name, name, roles in ((ADMIN, "System Administrator", "admin,itil"), (CUSTOMER, "Carla Customer", "")):
         if state.user(user_name) is None:
-            state.add_user(user_name, name, f"{user_name}@acme.test")
+            state.add_user(user_name, name, f"{user_name}@acme.test", roles=roles)
         state.passwords[user_name] = cfg.token
     seed_people(state)
     if cfg.tickets:
@@ -42,7 +42,8 @@ def build(cfg: SimConfig) -> BuiltSim:
                             mode=str(cfg.extras.get("webhook_mode", "hmac")),
                             delivery=WebhookDelivery(max_attempts=1))
     limit = cfg.rate_limit if cfg.limits else None
-    app = servicenow.create_app(state, rate_limit=limit)
+    window_s = cfg.window_s or 3600.0
+    app = servicenow.create_app(state, rate_limit=limit, window_s=window_s)
 
     def banner(url: str) -> list[str]:
         return [f"ServiceNow simulator on {url}/api/now/table/incident  (instance {state.instance})",
@@ -50,7 +51,7 @@ def build(cfg: SimConfig) -> BuiltSim:
                 f"  pysnow: Client(host='{url.removeprefix('http://')}', use_ssl=False, user='{ADMIN}', password=…)",
                 *([f"  business rule 'deskhand webhook' -> {cfg.webhook_url}"] if rule else [])]
 
-    return BuiltSim(app, state, close=rule.delivery.close if rule else (lambda: None), window_s=3600.0,
+    return BuiltSim(app, state, close=rule.delivery.close if rule else (lambda: None), window_s=window_s,
                     bucket=lambda method, path: "user", banner=banner)
 
 
@@ -69,7 +70,7 @@ def truth(state: Any) -> tuple[list[tuple[str, str]], set[str], int]:
         for row in state.tables["incident"].values():
             journal = state.journal(row["sys_id"])
             comments += len(journal)
-            pairs.append(ticket_truth(row["sys_id"], row["short_description"], row["state"], [],
+            pairs.append(ticket_truth(row["sys_id"], row["short_description"], row["state"], state.tags(row["sys_id"]),
                                       row["sys_updated_on"].replace(" ", "T") + "Z",
                                       [{"id": j["sys_id"], "body": j["value"], "public": j["element"] == "comments"}
                                        for j in journal]))

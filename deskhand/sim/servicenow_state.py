@@ -40,19 +40,23 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "incident": (*_SYS, "number", "short_description", "description", "caller_id", "opened_by", "opened_at",
                  "assigned_to", "assignment_group", "state", "incident_state", "hold_reason", "impact", "urgency",
                  "priority", "category", "contact_type", "close_code", "close_notes", "resolved_at", "resolved_by",
-                 "closed_at", "active", "comments", "work_notes", "sys_class_name"),
-    "sys_user": (*_SYS, "user_name", "name", "first_name", "last_name", "email", "active", "title"),
+                 "closed_at", "active", "comments", "work_notes", "sys_class_name", "sys_tags"),
+    "sys_user": (*_SYS, "user_name", "name", "first_name", "last_name", "email", "active", "title", "roles"),
     "sys_user_group": (*_SYS, "name", "description", "email", "manager", "active"),
     "sys_user_grmember": (*_SYS, "user", "group"),
     "sys_journal_field": (*_SYS, "element", "element_id", "name", "value"),
+    "label": (*_SYS, "name", "type", "viewable_by", "owner"),
+    "label_entry": (*_SYS, "label", "table", "table_key", "title"),
 }
 REFERENCES: dict[str, dict[str, str]] = {
     "incident": {"caller_id": "sys_user", "opened_by": "sys_user", "assigned_to": "sys_user",
                  "resolved_by": "sys_user", "assignment_group": "sys_user_group"},
     "sys_user_group": {"manager": "sys_user"},
     "sys_user_grmember": {"user": "sys_user", "group": "sys_user_group"},
+    "label": {"owner": "sys_user"},
+    "label_entry": {"label": "label"},
 }
-DISPLAY_FIELD = {"incident": "number", "sys_user": "name", "sys_user_group": "name"}
+DISPLAY_FIELD = {"incident": "number", "sys_user": "name", "sys_user_group": "name", "label": "name"}
 
 
 class Refused(Exception):
@@ -97,16 +101,32 @@ class ServiceNowState:
                 row["name"] = f"{row['first_name']} {row['last_name']}".strip()
             if "active" in row and not row["active"]:
                 row["active"] = "true"
+            if table == "label_entry" and row["table"] == "incident":
+                if row["label"] not in self.tables["label"] or row["table_key"] not in self.tables["incident"]:
+                    raise Refused(400, "Invalid label entry", "label and table_key must name a tag and an incident")
+                self.tables[table][row["sys_id"]] = row
+                self._retag(row["table_key"])
+                return row
             self.tables[table][row["sys_id"]] = row
             return row
+
+    def _retag(self, incident: str) -> None:
+        """An incident's ``sys_tags``: its tags' label sys_ids (tagging does not touch sys_updated_on)."""
+        labels = [e["label"] for e in self.tables["label_entry"].values()
+                  if e["table"] == "incident" and e["table_key"] == incident]
+        self.tables["incident"][incident]["sys_tags"] = ",".join(labels)
+
+    def tags(self, incident: str) -> list[str]:
+        labels = self.tables["label"]
+        return [labels[i]["name"] for i in self.tables["incident"][incident]["sys_tags"].split(",") if i in labels]
 
     def user(self, user_name: str) -> Record | None:
         return next((u for u in self.tables["sys_user"].values() if u["user_name"] == user_name), None)
 
-    def add_user(self, user_name: str, name: str, email: str, password: str | None = None) -> Record:
+    def add_user(self, user_name: str, name: str, email: str, password: str | None = None, roles: str = "") -> Record:
         first, _, last = name.partition(" ")
         row = self.insert("sys_user", {"user_name": user_name, "name": name, "first_name": first, "last_name": last,
-                                       "email": email})
+                                       "email": email, "roles": roles})
         if password is not None:
             self.passwords[user_name] = password
         return row
@@ -123,6 +143,8 @@ class ServiceNowState:
             if row is None:
                 raise Refused(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
             self.deleted[table].add(sys_id)
+            if table == "label_entry" and row["table_key"] in self.tables["incident"]:
+                self._retag(row["table_key"])
             if table == "incident":
                 self._tell("delete", row, [], None)
             return row
@@ -160,7 +182,7 @@ class ServiceNowState:
         """Apply a write's `values` to `row` under the baseline rules; the last journal entry it made."""
         proposed = dict(row)
         for key, value in values.items():
-            if key in COLUMNS["incident"] and key not in _SYS and key not in JOURNALS and key != "number":
+            if key in COLUMNS["incident"] and key not in (*_SYS, *JOURNALS, "number", "sys_tags"):
                 proposed[key] = _ref(value)
         if "state" in values and "incident_state" not in values:
             proposed["incident_state"] = proposed["state"]

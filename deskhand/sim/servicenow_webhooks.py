@@ -5,8 +5,9 @@ insert/update/delete* business rule on ``incident`` that POSTs this JSON body (:
 
     {"delivery_id": "<32 hex>", "sent_at": <unix seconds>, "instance": "acme", "table": "incident",
      "event": "created" | "updated" | "commented" | "deleted", "operation": "insert" | "update" | "delete",
-     "sys_id": "...", "number": "INC0010001", "state": "2", "sys_updated_on": "2026-01-01 10:00:00",
-     "sys_updated_by": "admin", "changed_fields": ["state", ...],
+     "sys_id": "...", "number": "INC0010001", "short_description": "...", "state": "2",
+     "sys_updated_on": "2026-01-01 10:00:00", "sys_updated_by": "admin", "user_sys_id": "<gs.getUserID()>",
+     "changed_fields": ["state", ...],
      "journal": {"element": "comments" | "work_notes", "sys_id": "...", "sys_created_by": "..."} | null}
 
 with ``X-Deskhand-Signature: base64(HMAC-SHA256(secret, body))`` (what the script computes with
@@ -38,13 +39,15 @@ def sign(secret: str, body: bytes) -> str:
 def body(state: ServiceNowState, operation: str, row: Record, changed: list[str], journal: Record | None,
          *, delivery_id: str | None = None, sent_at: int | None = None) -> bytes:
     event = "commented" if operation == "update" and journal is not None else EVENTS[operation]
+    author = state.user(journal["sys_created_by"] if journal else row["sys_updated_by"])
     payload: dict[str, Any] = {
         "delivery_id": delivery_id or uuid.uuid4().hex,
         "sent_at": int(state.clock()) if sent_at is None else sent_at,
         "instance": state.instance, "table": "incident", "event": event, "operation": operation,
-        "sys_id": row["sys_id"], "number": row["number"], "state": row["state"],
+        "sys_id": row["sys_id"], "number": row["number"], "short_description": row["short_description"],
+        "state": row["state"],
         "sys_updated_on": row["sys_updated_on"], "sys_updated_by": row["sys_updated_by"],
-        "changed_fields": changed,
+        "user_sys_id": author["sys_id"] if author else "", "changed_fields": changed,
         "journal": ({"element": journal["element"], "sys_id": journal["sys_id"],
                      "sys_created_by": journal["sys_created_by"]} if journal else None),
     }
