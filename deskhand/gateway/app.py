@@ -210,6 +210,9 @@ def create_app(
         stop.set()
         for th in threads:
             th.join(timeout=30)
+        live = getattr(_app.state, "live_connectors", None)  # the API's connectors (deskhand.api.live)
+        if live is not None:
+            live.close()
 
     # /docs and /openapi.json are served by deskhand.api (behind an API key), not FastAPI's open ones
     app = FastAPI(title="deskhand", version=__version__, lifespan=lifespan,
