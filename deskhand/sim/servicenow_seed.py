@@ -15,7 +15,7 @@ from deskhand.sim.servicenow_state import Record, ServiceNowState
 from deskhand.sim.zendesk_seed import FIRST, LAST, TOPICS
 
 AGENTS = (("beth.agent", "Beth Anders", "beth.anders@acme.test"), ("itil", "ITIL User", "itil@acme.test"))
-GROUPS = ("Service Desk", "Billing", "Network", "Software")
+GROUPS = ("Service Desk", "Billing", "Network", "Software", "Escalations")
 COMMENTS = ("Thanks for reporting this, we are looking into it now.",
             "Could you attach a screenshot of the error?",
             "This should be fixed now. Can you confirm on your side?",
