@@ -10,21 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from deskhand.errors import SignatureError
+from deskhand.errors import ConfigError, SignatureError
 from deskhand.model import Action, ActionKind, EventKind, Priority, Role, Status, Ticket, Visibility
 from deskhand.providers import Connector, open_connector
-from deskhand.sim import freshdesk, jira, registry, zendesk
+from deskhand.sim import freshdesk, jira, registry, trello, zendesk
 from deskhand.sim.base import ManualClock
 from deskhand.sim.jira_limits import RateLimits
 from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
 from deskhand.sim.jira_state import Status as JiraStatus
 from deskhand.sim.registry import SimConfig
 from deskhand.sim.servicenow_state import ServiceNowState
+from deskhand.sim.trello_seed import default_state as trello_state
+from deskhand.sim.trello_spec import overrides as trello_overrides
 from deskhand.testing.receiver import WebhookReceiver
 
 TOKEN = "deskhand-sim-token"
@@ -43,6 +46,9 @@ class Case:
     created_status: Status = Status.NEW  # what a new ticket reads as
     signs_body: bool = True  # False: webhooks carry a shared secret, not a signature of the body
     webhook_details: bool = True  # False: webhooks name no comment id, author or time (read the ticket)
+    overrides: Callable[[Any], dict[str, Any]] = lambda sim: {}  # the account's --set values for this simulator
+    notes: bool = True  # False: the helpdesk has no internal notes (the note action is refused, nothing sent)
+    throttle_wait: float | None = None  # a 429 without Retry-After: the wait the definition declares
 
     def __str__(self) -> str:
         return self.name
@@ -157,7 +163,70 @@ SERVICENOW = Case(
               Status.CLOSED: "7"},
 )
 
-CASES = [ZENDESK, JIRA, FRESHDESK, SERVICENOW]
+# -- trello ---------------------------------------------------------------------------------------
+
+TRELLO_CALLBACKS: dict[str, str] = {}  # simulator url -> the callback url its webhook was created with
+
+
+def trello_start(url: str, secret: str) -> Any:
+    sim = trello.start(app_secret=secret, token=TOKEN, state=trello_state(TOKEN), retry_scale=1e-4)
+    with sim.state.lock:  # the webhook deskhand would create on the board (HEAD-checked in test_sim_trello)
+        hook = sim.state.new_id()
+        sim.state.webhooks[hook] = {"id": hook, "description": "deskhand", "idModel": next(iter(sim.state.boards)),
+                                    "callbackURL": url, "active": True, "consecutiveFailures": 0,
+                                    "firstConsecutiveFailDate": None, "_token": TOKEN, "_key": trello.DEFAULT_KEY}
+    TRELLO_CALLBACKS[sim.url] = url
+    return sim
+
+
+def trello_config(url: str) -> dict[str, str]:
+    return {"api_key": trello.DEFAULT_KEY, "token": TOKEN, "base_url": url, "webhook_secret": SECRET,
+            "board": "", "callback_url": TRELLO_CALLBACKS.get(url, "http://127.0.0.1/hook")}
+
+
+TRELLO_BOARDS: dict[str, str] = {}
+
+
+def trello_case_config(url: str) -> dict[str, str]:
+    return {**trello_config(url), "board": TRELLO_BOARDS[url]}
+
+
+def trello_started(sim: Any) -> Any:
+    TRELLO_BOARDS[sim.url] = next(iter(sim.state.boards))
+    return sim
+
+
+def key_spent_elsewhere(sim: Any) -> Any:
+    """Another token of the same API key (another app user) spent the key's budget for this window:
+    nothing deskhand has seen announces it, so its first call is answered 429 API_KEY_LIMIT_EXCEEDED."""
+    for _ in range(sim.limits.key_max):
+        sim.limits.spend(trello.DEFAULT_KEY, "another-members-token")
+    return sim
+
+
+TRELLO = Case(
+    name="trello",
+    start=lambda url, secret: trello_started(trello_start(url, secret)),
+    start_limited=lambda clock: trello_started(key_spent_elsewhere(trello.start(
+        trello_state(TOKEN, clock=clock), token=TOKEN, key_max=3, clock=clock))),
+    config=trello_case_config,
+    drain=lambda sim: bool(sim.delivery.drain(10)),
+    ticket_ids=lambda sim: set(sim.state.cards),
+    statuses={},  # filled per simulator: list ids (see trello_statuses)
+    overrides=lambda sim: trello_overrides(sim.state),
+    notes=False,  # every comment is seen by every board member: a draft waits in the review queue
+    throttle_wait=10.0,  # Trello's 429 body says nothing of how long: one window (limits.window_s)
+)
+
+CASES = [ZENDESK, JIRA, FRESHDESK, SERVICENOW, TRELLO]
+
+
+def raw_statuses(env: Any) -> dict[Status, str]:
+    """Unified status -> raw status read back (Trello: the id of the list the account maps it to)."""
+    if env.case.name != "trello":
+        return env.case.statuses
+    lists = env.case.overrides(env.sim)["list"]
+    return {**{Status(k): v for k, v in lists.items()}, Status.CLOSED: "closed"}
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -188,7 +257,8 @@ def seen() -> list[httpx.Request]:
 @pytest.fixture
 def conn(env: Env, seen: list[httpx.Request]) -> Iterator[Connector]:
     http = httpx.Client(timeout=10, event_hooks={"request": [seen.append]})
-    connector = open_connector(env.case.name, "acme", env.case.config(env.sim.url), http=http)
+    connector = open_connector(env.case.name, "acme", env.case.config(env.sim.url), http=http,
+                               overrides=env.case.overrides(env.sim))
     yield connector
     http.close()
 
@@ -235,9 +305,14 @@ def test_listing_walks_every_page(conn: Connector, env: Env, seen: list[httpx.Re
     ids=["reply-public", "note-internal"],
 )
 def test_reply_and_note_are_read_back_with_their_visibility(
-    conn: Connector, kind: ActionKind, visibility: Visibility
+    conn: Connector, env: Env, kind: ActionKind, visibility: Visibility
 ) -> None:
     ticket = new_ticket(conn)
+    if kind is ActionKind.NOTE and not env.case.notes:  # refused before anything is sent
+        with pytest.raises(ConfigError, match="cannot note"):
+            act(conn, kind, ticket.id, body="note text")
+        assert conn.list_comments(ticket.id) == []
+        return
     summary = act(conn, kind, ticket.id, body=f"{kind.value} text")
     last = conn.list_comments(ticket.id)[-1]
     assert (last.body, last.visibility, last.id) == (f"{kind.value} text", visibility, str(summary["comment_id"]))
@@ -249,7 +324,7 @@ def test_every_unified_status_is_set_and_read_back(conn: Connector, env: Env, st
     ticket = new_ticket(conn)
     if status is Status.NEW:
         act(conn, ActionKind.SET_STATUS, ticket.id, status=Status.OPEN)
-    raw = env.case.statuses.get(status)
+    raw = raw_statuses(env).get(status)
     if raw is None:  # the helpdesk has no such status: refused before anything is sent
         with pytest.raises(ValueError, match="is not one of"):
             act(conn, ActionKind.SET_STATUS, ticket.id, status=status)
@@ -309,7 +384,7 @@ def test_a_bad_signature_is_rejected(conn: Connector, env: Env) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_a_429_is_waited_out_as_told_then_succeeds(case: Case) -> None:
+def test_a_429_is_waited_out_as_told_then_succeeds(case: Case, tmp_path: Path) -> None:
     clock = ManualClock(start=1_700_000_000.0)
     sleeps: list[float] = []
     limited: list[float] = []
@@ -320,12 +395,24 @@ def test_a_429_is_waited_out_as_told_then_succeeds(case: Case) -> None:
 
     def note(response: httpx.Response) -> None:
         if response.status_code == 429:
-            limited.append(float(response.headers["retry-after"]))
+            told = response.headers.get("retry-after")
+            limited.append(float(told) if told is not None else float(case.throttle_wait or -1))
 
     server = case.start_limited(clock)
     http = httpx.Client(timeout=10, event_hooks={"response": [note]})
     try:
-        with open_connector(case.name, "acme", case.config(server.url), http=http, sleep=sleep) as conn:
+        limiter = None
+        if case.throttle_wait is not None:  # nothing in the answer says how long: the account's budget book does
+            from deskhand.limits import BudgetBook, BudgetLimiter
+            from deskhand.providers import load_definition
+            from deskhand.store.db import open_engine
+
+            engine = open_engine(f"sqlite:///{tmp_path / 'limits.db'}")
+            limiter = BudgetLimiter(BudgetBook(engine), case.name, "acme", load_definition(case.name).limits,
+                                    clock=clock, sleep=sleep, values=case.config(server.url),
+                                    max_sleep_s={"interactive": 60.0, "background": 60.0})
+        with open_connector(case.name, "acme", case.config(server.url), http=http, sleep=sleep, limiter=limiter,
+                            overrides=case.overrides(server)) as conn:
             results = [conn.list_users() for _ in range(3)]  # the third read is over budget
         assert len(limited) == 1 and sleeps == limited
         assert results[0] and results[2] == results[0]

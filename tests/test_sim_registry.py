@@ -77,8 +77,8 @@ def test_a_scripted_conversation_raises_the_helpdesks_webhooks(
     sim, receiver = running
     spec = sim.spec
     config = spec.connect_to(sim)
-    with open_connector(spec.slug, "acme", config) as agent, \
-            open_connector(spec.slug, "customer", spec.customer(config)) as customer:
+    with open_connector(spec.slug, "acme", config, overrides=spec.overrides_to(sim)) as agent, \
+            open_connector(spec.slug, "customer", spec.customer(config), overrides=spec.overrides_to(sim)) as customer:
         extra = {"requester_name": "Ann", "requester_email": "ann@example.test"} if spec.names_requester else {}
         ticket = customer.create_ticket(subject="Printer on fire", body="It is on fire.", **extra)
 
@@ -109,7 +109,7 @@ def test_a_sync_of_a_seeded_simulator_equals_its_ground_truth(slug: str, tmp_pat
     with spec.start(registry.SimConfig(tickets=25, seed=3, feed_lag_s=0.0, limits=False)) as sim:
         rt = Runtime.open(Settings(database_url=f"sqlite:///{tmp_path / 'r.db'}",
                                    secret_key=Fernet.generate_key().decode()))
-        rt.store.save_account("acme", slug, spec.connect_to(sim))
+        rt.store.save_account("acme", slug, spec.connect_to(sim), overrides=spec.overrides_to(sim))
         assert sync_account(rt, "acme").done
         pairs, _, comments = spec.truth(sim.state)
         got = replica.summary(rt.store.engine, "acme")

@@ -98,7 +98,7 @@ def test_client_lists_boards_lists_labels_and_members_of_the_support_board(sim, 
     boards = client.list_boards()
     assert [b.name for b in boards] == ["Support"]
     board = client.get_board(boards[0].id)
-    assert [lst.name for lst in board.list_lists()] == ["New", "In progress", "Waiting on customer", "Done"]
+    assert [lst.name for lst in board.list_lists()] == ["New", "In progress", "Waiting on customer", "On hold", "Done"]
     assert {lb.name for lb in board.get_labels()} == {"billing", "bug", "how-to", "account", "urgent"}
     assert {m.full_name for m in board.get_members()} == {"Dana Admin", "Sam Agent", "Lee Agent", "Intake"}
 

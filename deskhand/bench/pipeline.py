@@ -85,11 +85,12 @@ def desk(url: str, say: Say, redis_url: str | None = None, provider: str | None 
         sim = spec.start(registry.SimConfig(webhook_url=hook, webhook_secret=secret, limits=False))
         stack.callback(sim.stop)
         config = spec.connect_to(sim)
-        rt.store.save_account(account, spec.slug, config, tenant_id=DEFAULT_TENANT)
+        rt.store.save_account(account, spec.slug, config, tenant_id=DEFAULT_TENANT,
+                              overrides=spec.overrides_to(sim))
         set_mode(rt.store, account, "auto", actor="bench", reason="the bench measures every action")
         kb = add_folder(rt.store, DEFAULT_TENANT, KB_DIR)
         say(f"knowledge base: {len(kb.added)} articles, {kb.chunks} chunks")
-        customer = open_connector(spec.slug, "customer", spec.customer(config))
+        customer = open_connector(spec.slug, "customer", spec.customer(config), overrides=spec.overrides_to(sim))
         stack.callback(customer.close)
         yield Desk(rt, customer, url, key, redis_url, spec.names_requester)
 

@@ -67,7 +67,7 @@ def run_sync_bench(provider: str, tickets: int, limit: int, *, window_s: float =
     rt = Runtime.open(settings)
     error = None
     try:
-        rt.store.save_account("bench", provider, config)
+        rt.store.save_account("bench", provider, config, overrides=spec.overrides_to(server))
         started = time.monotonic()
         try:
             stats = sync_account(rt, "bench")

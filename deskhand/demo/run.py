@@ -78,10 +78,11 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
     return {"tickets": rows, "unhandled": unhandled, "routes": routes, "seconds": round(elapsed, 2)}
 
 
-def _connect(rt: Any, provider: str, account: str, config: dict[str, str]) -> None:
+def _connect(rt: Any, provider: str, account: str, config: dict[str, str],
+             overrides: dict[str, Any] | None = None) -> None:
     from deskhand.responder.modes import set_mode
 
-    rt.store.save_account(account, provider, config, tenant_id=DEFAULT_TENANT)
+    rt.store.save_account(account, provider, config, tenant_id=DEFAULT_TENANT, overrides=overrides)
     # New accounts start in draft mode; the demo shows the whole range, automatic replies included.
     set_mode(rt.store, account, "auto", actor="demo", reason="the demo shows automatic replies")
 
@@ -97,8 +98,8 @@ def _desk(rt: Any, slug: str, gateway_url: str, stack: ExitStack) -> Desk:
     sim = spec.start(registry.SimConfig(webhook_url=f"{gateway_url}/webhooks/{slug}/{account}", webhook_secret=secret))
     stack.callback(sim.stop)
     config = spec.connect_to(sim)
-    _connect(rt, slug, account, config)
-    customer = open_connector(slug, "customer", spec.customer(config))
+    _connect(rt, slug, account, config, spec.overrides_to(sim))
+    customer = open_connector(slug, "customer", spec.customer(config), overrides=spec.overrides_to(sim))
     stack.callback(customer.close)
     return Desk(slug, account, customer, names_requester=spec.names_requester)
 

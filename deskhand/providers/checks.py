@@ -33,4 +33,27 @@ def check_connection(connector: Connector) -> list[str]:
                 ) from exc
             raise
         checked.append(name)
+    return checked + check_overrides(connector)
+
+
+def check_overrides(connector: Connector) -> list[str]:
+    """Every override declared with ``among: <list call>`` names only ids that call lists (e.g. a
+    Trello list id of the account's board); an unknown one is a ``ConfigError`` naming the known ones."""
+    checked = []
+    for name, spec in connector.definition.overrides.items():
+        value = connector.values.get(name)
+        if not spec.among or value in (None, "", {}):
+            continue
+        call = CallSpec.model_validate({"call": spec.among, "paginate": False})
+        listed = connector.call(call, {})
+        known = {str(item.get("id")): str(item.get("name", "")) for item in listed if isinstance(item, dict)} \
+            if isinstance(listed, list) else {}
+        entries = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, given in entries:
+            if str(given) not in known:
+                shown = f"{name}.{key}" if key else name
+                choices = ", ".join(f"{i} ({n})" for i, n in known.items()) or "none"
+                raise ConfigError(f"--set {shown}={given}: not one of {call.method} {call.path}'s ids "
+                                  f"in {connector.provider} account {connector.account!r}; known: {choices}")
+        checked.append(name)
     return checked

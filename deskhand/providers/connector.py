@@ -124,6 +124,8 @@ class Connector:
         return [records.read_user(self.readers["user"], r) for r in self.iter_records(spec, {})]
 
     def list_teams(self) -> list[Team]:
+        if "team" not in self.definition.resources:  # a helpdesk without teams: none to list
+            return []
         spec = self._resource_call("team", "list")
         return [records.read_team(self.readers["team"], r) for r in self.iter_records(spec, {})]
 

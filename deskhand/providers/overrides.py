@@ -7,6 +7,7 @@ A definition declares what an account may override::
       status:                      # a map: --set status.pending=<state id>
         keys: [new, open, pending, on_hold, solved, closed]   # allowed keys (omit: any key)
         help: "workflow state id of each deskhand status"
+        among: "GET /boards/{board}/lists"   # connect checks each value is the id of an item listed
 
 ``deskhand connect <slug> … --set team=SUP --set status.pending=8f1c…`` (repeatable) stores them with
 the account (checked here: an unknown name or key is a one-line error); ``deskhand accounts set``
@@ -36,6 +37,7 @@ class OverrideSpec(BaseModel):
     keys: list[str] | None = None  # the keys a map allows (implies map)
     default: Any = None  # a scalar's value, or a map's entries, when the account sets none
     pattern: str | None = None  # every value must match
+    among: str | None = None  # "GET /path": every value must be the id of an item this call lists (connect)
 
     @field_validator("pattern")
     @classmethod

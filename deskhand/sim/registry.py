@@ -10,8 +10,9 @@ A spec says, as plain functions over one :class:`SimConfig`:
 
 - ``build``: the simulator as an ASGI app with its state (seeded), and what closes it;
 - ``connect``: the connect values of a deskhand account pointed at a simulator's URL (preparing
-  its state, e.g. a team to escalate to, when one is given), and ``customer``: those of the
-  customer side (the channel through which tickets are raised);
+  its state, e.g. a team to escalate to, when one is given), ``overrides``: the account's
+  ``--set`` values its state needs (ids of things the simulator made), and ``customer``: those of
+  the customer side (the channel through which tickets are raised);
 - ``truth``: the ground truth of ``bench sync`` (ticket ids with content hashes, from the
   simulator's own state, never through deskhand's readers);
 - ``customer_says`` / ``agent_says`` / ``set_status``: script the helpdesk's people for tests and
@@ -35,6 +36,7 @@ BUILTIN: dict[str, str] = {
     "jira": "deskhand.sim.jira_spec",
     "freshdesk": "deskhand.sim.freshdesk_spec",
     "servicenow": "deskhand.sim.servicenow_spec",
+    "trello": "deskhand.sim.trello_spec",
 }
 
 SIMULATORS: dict[str, SimSpec] = {}
@@ -136,10 +138,16 @@ class SimSpec:
     names_requester: bool = True  # True: tickets are raised naming their requester; False: as the customer
     rate_limit_help: str = "Requests per window."
     options: tuple[SimOption, ...] = ()
+    # the account's overrides (deskhand connect --set) the simulator's state needs, e.g. Trello's list ids
+    overrides: Callable[[Any], dict[str, Any]] | None = None
 
     def connect_to(self, sim: RunningSim) -> dict[str, str]:
         """The connect values of an account pointed at the running simulator `sim`."""
         return self.connect(sim.url, sim.config, sim.state)
+
+    def overrides_to(self, sim: RunningSim) -> dict[str, Any]:
+        """The overrides of an account pointed at the running simulator `sim` (``{}``: none needed)."""
+        return self.overrides(sim.state) if self.overrides else {}
 
     def start(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0,
               timeout: float = 120.0) -> RunningSim:

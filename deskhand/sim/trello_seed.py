@@ -15,7 +15,7 @@ from collections.abc import Callable
 from deskhand.sim.trello_state import TrelloState
 
 INTAKE_TOKEN = "deskhand-sim-intake-token"
-LISTS = ("New", "In progress", "Waiting on customer", "Done")
+LISTS = ("New", "In progress", "Waiting on customer", "On hold", "Done")
 LABELS = (("billing", "green"), ("bug", "red"), ("how-to", "blue"), ("account", "purple"), ("urgent", "orange"))
 SUBJECTS = (
     ("How do I reset my password?", "I forgot my password and the reset email never arrives. Can you help?"),

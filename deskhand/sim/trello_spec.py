@@ -14,8 +14,9 @@ from typing import Any
 
 from deskhand.sim.registry import BuiltSim, RunningSim, SimConfig, SimOption, SimSpec, register, ticket_truth
 
-LIST_OF = {"new": "New", "open": "In progress", "pending": "Waiting on customer", "on_hold": "In progress",
-           "solved": "Done", "closed": "Done"}
+# the Support board's list of each status; closed is archived (closed: true) wherever the card is
+LIST_OF = {"new": "New", "open": "In progress", "pending": "Waiting on customer", "on_hold": "On hold",
+           "solved": "Done"}
 # what the bench's webhook deliveries are signed against when the account names no callback URL
 BENCH_CALLBACK = "http://127.0.0.1/webhooks/trello/bench"
 
@@ -61,9 +62,16 @@ def connect(url: str, cfg: SimConfig, state: Any) -> dict[str, str]:
               "callback_url": cfg.webhook_url or BENCH_CALLBACK}
     if state is not None:
         config["board"] = support_board(state)
-        lists = {lst["name"]: lst["id"] for lst in state.lists.values()}
-        config |= {f"list.{status}": lists[name] for status, name in LIST_OF.items() if name in lists}
     return config
+
+
+def overrides(state: Any) -> dict[str, Any]:
+    """``--set list.<status>=<id>``: the Support board's lists by their names (LIST_OF)."""
+    from deskhand.sim.trello_seed import support_board
+
+    board = support_board(state)
+    lists = {lst["name"]: lst["id"] for lst in state.lists.values() if lst["idBoard"] == board}
+    return {"list": {status: lists[name] for status, name in LIST_OF.items() if name in lists}}
 
 
 def customer(config: dict[str, str]) -> dict[str, str]:
@@ -107,9 +115,12 @@ def agent_says(sim: RunningSim, ticket_id: str, body: str, public: bool, status:
 def set_status(sim: RunningSim, ticket_id: str, status: str) -> None:
     state, agent = sim.state, _agent(sim)
     card = state.card(ticket_id)
+    if status == "closed":
+        state.update_card(ticket_id, {"closed": True}, agent)
+        return
     target = next(lst["id"] for lst in state.lists.values()
                   if lst["idBoard"] == card["idBoard"] and lst["name"] == LIST_OF[status])
-    state.update_card(ticket_id, {"idList": target, "closed": status == "closed"}, agent)
+    state.update_card(ticket_id, {"idList": target, "closed": False}, agent)
 
 
 def signed_delivery(delivery_id: str, secret: str) -> tuple[bytes, dict[str, str]]:
@@ -132,7 +143,7 @@ register("trello", SimSpec(
     slug="trello", title="A local Trello REST API (key + token; HEAD-checked, HMAC-SHA1 signed webhooks).",
     port=8085, build=build, connect=connect, customer=customer, truth=truth,
     customer_says=customer_says, agent_says=agent_says, set_status=set_status, signed_delivery=signed_delivery,
-    names_requester=False,
+    names_requester=False, overrides=overrides,
     rate_limit_help="Requests per window for deskhand's token (Trello: 100 per 10 s).",
     options=(
         SimOption("window_s", float, 10.0, "Length of the rate-limit window in seconds."),

@@ -144,12 +144,12 @@ def sim_loop(
     built.app = faults
     sim = registry.RunningSim(spec, sim_config, built).start(120.0)
     config = spec.connect_to(sim)
-    store.save_account("acme", provider, config, settings=account_settings or {})
+    store.save_account("acme", provider, config, settings=account_settings or {}, overrides=spec.overrides_to(sim))
     if mode:
         set_mode(store, "acme", mode, actor="test")
     if knowledge:
         add_folder(store, "default", KB_DIR)
-    customer = open_connector(provider, "customer", spec.customer(config))
+    customer = open_connector(provider, "customer", spec.customer(config), overrides=spec.overrides_to(sim))
     try:
         yield Loop(rt, sim, customer, faults=faults, gateway_url=gateway.url)
     finally:
