@@ -20,6 +20,7 @@ from deskhand.cli import jobs as jobs  # jobs list|retry|drop
 from deskhand.cli import kb as kb  # kb pull
 from deskhand.cli import kb_review as kb_review  # kb review | approve
 from deskhand.cli import keys as keys  # keys create|list|revoke
+from deskhand.cli import mcp as mcp  # mcp (tools for AI agents over stdio)
 from deskhand.cli import metrics as metrics  # metrics, kb gaps
 from deskhand.cli import overrides as overrides  # accounts set (per-account overrides)
 from deskhand.cli import policy as policy  # policy show|set|advice, switch trip|reset|list

@@ -33,6 +33,35 @@ _REQUEST: ContextVar[tuple[str, str]] = ContextVar("deskhand_provider_request", 
 _CALL: ContextVar[tuple[str | None, str | None]] = ContextVar("deskhand_provider_call", default=(None, None))
 
 
+_DRY_RUN: ContextVar[list[dict[str, Any]] | None] = ContextVar("deskhand_dry_run", default=None)
+
+
+class WouldSend(Exception):  # not an error: the dry run stopped where a write would be sent
+    """Raised in a dry run (`dry_run()`) instead of sending a request that could change something;
+    `call` is exactly what would have been sent (method, url, params, json, headers given by the call
+    spec; the account's credentials are added by the client and never shown)."""
+
+    def __init__(self, call: dict[str, Any]) -> None:
+        super().__init__(f"dry run: would send {call['method']} {call['url']}")
+        self.call = call
+
+
+class dry_run:  # used as a context manager, like contextlib's
+    """Within it (this context and what it starts: threads of anyio/starlette copy it), provider reads
+    are sent as usual and the first request that could change something raises WouldSend instead of
+    being sent; `calls` holds each such request."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __enter__(self) -> dry_run:
+        self._token = _DRY_RUN.set(self.calls)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _DRY_RUN.reset(self._token)
+
+
 def current_request() -> tuple[str, str]:
     """(method, url) of the request being sent: a limiter reads it in before_request()/observe()."""
     return _REQUEST.get()
@@ -112,6 +141,12 @@ class ProviderHTTP:
         (``"METHOD /declared/path"``) and `record` tell the limiter which budgets the call falls under;
         `idempotent` marks a request safe to repeat whatever its method (a GraphQL query)."""
         method = method.upper()
+        capture = _DRY_RUN.get()
+        if capture is not None and not (idempotent or method in _SAFE_METHODS):
+            call = {"method": method, "url": self.url(path), "params": dict(params) if params else None,
+                    "json": json, "headers": dict(headers) if headers else None}
+            capture.append(call)
+            raise WouldSend(call)
         token = _CALL.set((endpoint, record))
         try:
             return self._request(method, path, params, json, headers, idempotent or method in _SAFE_METHODS)

@@ -1,0 +1,208 @@
+"""`deskhand mcp` spawned over stdio and driven by the official `mcp` client, against the Zendesk,
+Jira and Freshdesk simulators connected as three accounts of one tenant: the tools are listed with
+valid JSON Schemas and examples, tickets are listed on every provider, an internal comment and a
+status change are seen in each simulator; a key without the write scope, a read-only server and a
+dry run change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import jsonschema
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from deskhand.api.keys import create_key
+from deskhand.model import Status, Visibility
+from deskhand.providers import open_connector
+from deskhand.settings import Settings
+from deskhand.store import Store
+from deskhand.testing.receiver import WebhookReceiver
+from tests.test_contract import CASES, SECRET, Case
+
+REPO = Path(__file__).resolve().parents[1]
+WRITE_TOOLS = {"create_comment", "update_ticket", "create_ticket", "approve_draft", "reject_draft"}
+
+
+@dataclass
+class Desk:
+    settings: Settings
+    sims: dict[str, tuple[Case, Any]]  # account -> (case, running simulator)
+    tickets: dict[str, str]  # account -> remote id of a ticket made in its simulator
+    writer: str
+    reader: str
+
+    def direct(self, account: str) -> Any:
+        case, sim = self.sims[account]
+        return open_connector(case.name, "check", case.config(sim.url))
+
+
+@pytest.fixture
+def desk(store: Store, settings: Settings) -> Iterator[Desk]:
+    with ExitStack() as stack:
+        receiver = WebhookReceiver()
+        stack.callback(receiver.close)
+        sims, tickets = {}, {}
+        for case in CASES:
+            sim = case.start(receiver.url, SECRET)
+            stack.callback(sim.stop)
+            account = f"acme-{case.name}"
+            store.save_account(account, case.name, case.config(sim.url), tenant_id="tenant-a")
+            sims[account] = (case, sim)
+            with open_connector(case.name, "check", case.config(sim.url)) as c:
+                extra = {"requester_name": "Ann Customer", "requester_email": "ann@example.test"}
+                tickets[account] = c.create_ticket(subject=f"Export broken on {case.name}",
+                                                   body="The nightly export stopped.", **extra).id
+        _, writer = create_key(store.engine, "tenant-a", ["tickets:read", "tickets:write"])
+        _, reader = create_key(store.engine, "tenant-a", ["tickets:read"])
+        yield Desk(settings, sims, tickets, writer, reader)
+
+
+def session(desk: Desk, key: str, *flags: str) -> StdioServerParameters:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DESKHAND_DATABASE_URL": desk.settings.database_url,
+           "DESKHAND_SECRET_KEY": desk.settings.secret_key, "DESKHAND_API_KEY": key}
+    return StdioServerParameters(command=sys.executable, args=["-m", "deskhand.cli", "mcp", *flags], env=env,
+                                 cwd=str(REPO))
+
+
+def run(desk: Desk, key: str, flags: tuple[str, ...], script: Any) -> Any:
+    async def main() -> Any:
+        async with stdio_client(session(desk, key, *flags)) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            return await script(s)
+
+    return anyio.run(main)
+
+
+def payload(result: Any) -> Any:
+    assert not result.isError, result.content[0].text
+    return json.loads(result.content[0].text)
+
+
+def error(result: Any) -> str:
+    assert result.isError, result.content[0].text
+    text: str = result.content[0].text
+    assert "Traceback" not in text
+    return text
+
+
+def test_tools_list_tickets_comment_and_change_status_on_every_provider(desk: Desk) -> None:
+    async def script(s: ClientSession) -> Any:
+        tools = (await s.list_tools()).tools
+        got: dict[str, Any] = {"tools": tools}
+        for account, remote in desk.tickets.items():
+            tid = f"{account}:{remote}"
+            got[account] = {
+                "listed": payload(await s.call_tool("list_tickets", {"account": account, "fresh": True})),
+                "note": payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": f"Note on {account}",
+                                                                     "visibility": "internal"})),
+                "solved": payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "solved"})),
+                "read": payload(await s.call_tool("get_ticket", {"ticket_id": tid})),
+            }
+        got["missing"] = error(await s.call_tool("get_ticket", {"ticket_id": "acme-zendesk:987654"}))
+        got["bad"] = error(await s.call_tool("update_ticket", {"ticket_id": "acme-zendesk:1", "status": "exploded"}))
+        return got
+
+    got = run(desk, desk.writer, ("--allow-writes",), script)
+    names = {t.name for t in got["tools"]}
+    assert names >= {"list_tickets", "get_ticket", "create_comment", "update_ticket", "list_users", "list_teams"}
+    assert "approve_draft" not in names, "the key has no review:write scope"
+    for tool in got["tools"]:
+        jsonschema.Draft202012Validator.check_schema(tool.inputSchema)
+        examples = tool.inputSchema["examples"]
+        assert examples and tool.description and "Example arguments" in tool.description
+        jsonschema.validate(examples[0], tool.inputSchema)
+    for account, remote in desk.tickets.items():
+        tid = f"{account}:{remote}"
+        assert tid in [t["id"] for t in got[account]["listed"]["data"]]
+        assert got[account]["note"]["visibility"] == "internal"
+        assert got[account]["solved"]["status"] == "solved"
+        assert f"Note on {account}" in [c["body"].strip() for c in got[account]["read"]["comments"]]
+        with desk.direct(account) as direct:  # what the simulator itself holds
+            held = direct.get_ticket(remote)
+            assert held.status is Status.SOLVED
+            assert (f"Note on {account}", Visibility.INTERNAL) in {(c.body.strip(), c.visibility)
+                                                                   for c in held.comments}
+    assert got["missing"].startswith("not found")
+    assert "invalid arguments" in got["bad"] or "validation" in got["bad"].lower()
+
+
+def _held(desk: Desk) -> dict[str, tuple[Status, int]]:
+    out = {}
+    for account, remote in desk.tickets.items():
+        with desk.direct(account) as direct:
+            t = direct.get_ticket(remote)
+            out[account] = (t.status, len(t.comments))
+    return out
+
+
+@pytest.mark.parametrize("key_name, flags, expected", [
+    ("reader", ("--allow-writes",), "refused (403)"),
+    ("writer", (), "read-only"),
+], ids=["key-without-write-scope", "server-without-allow-writes"])
+def test_writes_are_refused_without_write_scope_or_allow_writes(desk: Desk, key_name: str, flags: tuple[str, ...],
+                                                                expected: str) -> None:
+    account, remote = next(iter(desk.tickets.items()))
+    before = _held(desk)
+
+    async def script(s: ClientSession) -> Any:
+        names = {t.name for t in (await s.list_tools()).tools}
+        comment = await s.call_tool("create_comment", {"ticket_id": f"{account}:{remote}", "body": "Sneaky",
+                                                       "visibility": "public"})
+        update = await s.call_tool("update_ticket", {"ticket_id": f"{account}:{remote}", "status": "closed"})
+        return names, error(comment), error(update)
+
+    names, comment, update = run(desk, getattr(desk, key_name), flags, script)
+    assert not names & WRITE_TOOLS and "list_tickets" in names
+    assert expected in comment and expected in update
+    assert _held(desk) == before
+
+
+def test_dry_run_answers_each_write_with_its_provider_call_and_changes_nothing(desk: Desk) -> None:
+    before = _held(desk)
+
+    async def script(s: ClientSession) -> Any:
+        out = {}
+        for account, remote in desk.tickets.items():
+            tid = f"{account}:{remote}"
+            out[account] = (
+                payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": "Planned note",
+                                                             "visibility": "internal"})),
+                payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "solved",
+                                                            "add_tags": ["planned"]})),
+            )
+        return out
+
+    got = run(desk, desk.writer, ("--dry-run", "--account", "acme-zendesk", "--account", "acme-jira",
+                                  "--account", "acme-freshdesk"), script)
+    for account, (comment, update) in got.items():
+        _, sim = desk.sims[account]
+        assert comment["dry_run"] is True
+        [call] = comment["provider_calls"]
+        assert call["method"] in ("POST", "PUT") and call["url"].startswith(sim.url)
+        assert "Planned note" in json.dumps(call["json"])
+        assert update["dry_run"] is True and len(update["provider_calls"]) == 2, update
+        assert all(c["url"].startswith(sim.url) for c in update["provider_calls"])
+        assert "planned" in json.dumps(update["provider_calls"])
+        assert "api_token" not in json.dumps(update) and "Authorization" not in json.dumps(update)
+    assert _held(desk) == before
+
+
+def test_account_restriction_keeps_other_accounts_out(desk: Desk) -> None:
+    async def script(s: ClientSession) -> Any:
+        listed = payload(await s.call_tool("list_tickets", {"fresh": True}))
+        other = error(await s.call_tool("get_ticket", {"ticket_id": f"acme-jira:{desk.tickets['acme-jira']}"}))
+        return listed, other
+
+    listed, other = run(desk, desk.reader, ("--account", "acme-zendesk"), script)
+    assert {t["account"] for t in listed["data"]} == {"acme-zendesk"}
+    assert "not in an account served here" in other
