@@ -216,6 +216,7 @@ class EventRuleSpec(_Strict):
     author_id: str | None = None
     when: dict[str, Any] = Field(default_factory=dict)
     ignore: bool = False  # deliveries matching `when` carry no event (e.g. a duplicate of another one)
+    also: bool = False  # this rule's event, and the next matching rule's too (one delivery, two events)
 
     @model_validator(mode="after")
     def _kind_unless_ignored(self) -> EventRuleSpec:

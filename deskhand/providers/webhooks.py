@@ -246,38 +246,42 @@ def parse_events(
     header_id = Headers(headers).get(spec.delivery_id.header) if spec.delivery_id.header else None
     events: list[Event] = []
     for index, record in enumerate(records):
-        rule = _rule_for(spec, record)
-        if rule is None or rule.ignore or rule.kind is None:
-            continue
-        ticket_id = get_path(record, rule.ticket_id)
-        if ticket_id in (None, ""):
-            kind = get_path(record, spec.type)
-            raise PayloadError(f"{provider} webhook {kind!r} has no ticket id at {rule.ticket_id}")
-        delivery = _delivery_id(spec, record, header_id, headers, body, index, len(records))
-        events.append(
-            Event(
-                provider=provider,
-                account=account,
-                kind=rule.kind,
-                ticket_id=str(ticket_id),
-                delivery_id=delivery,
-                occurred_at=_occurred_at(record, spec.occurred_at),
-                comment_id=_text(get_path(record, rule.comment_id) if rule.comment_id else None),
-                author_id=_text(get_path(record, rule.author_id) if rule.author_id else None),
-                payload=record,
+        for nth, rule in enumerate(_rules_for(spec, record)):
+            if rule.ignore or rule.kind is None:
+                continue
+            ticket_id = get_path(record, rule.ticket_id)
+            if ticket_id in (None, ""):
+                kind = get_path(record, spec.type)
+                raise PayloadError(f"{provider} webhook {kind!r} has no ticket id at {rule.ticket_id}")
+            delivery = _delivery_id(spec, record, header_id, headers, body, index, len(records))
+            if nth:  # a further event of the same record (`also`): its own id, stable across retries
+                delivery = f"{delivery}:{rule.kind.value}"
+            events.append(
+                Event(
+                    provider=provider,
+                    account=account,
+                    kind=rule.kind,
+                    ticket_id=str(ticket_id),
+                    delivery_id=delivery,
+                    occurred_at=_occurred_at(record, spec.occurred_at),
+                    comment_id=_text(get_path(record, rule.comment_id) if rule.comment_id else None),
+                    author_id=_text(get_path(record, rule.author_id) if rule.author_id else None),
+                    payload=record,
+                )
             )
-        )
     return events
 
 
-def _rule_for(spec: WebhooksSpec, record: dict[str, Any]) -> EventRuleSpec | None:
+def _rules_for(spec: WebhooksSpec, record: dict[str, Any]) -> list[EventRuleSpec]:
+    """The first rule whose `when` matches the record, and the next matching ones while a rule says `also`."""
     rules = spec.events.get(str(get_path(record, spec.type)))
-    if rules is None:
-        return None
-    for rule in rules if isinstance(rules, list) else [rules]:
+    found: list[EventRuleSpec] = []
+    for rule in [] if rules is None else rules if isinstance(rules, list) else [rules]:
         if all(map_key(get_path(record, p)) == map_key(v) for p, v in rule.when.items()):
-            return rule
-    return None
+            found.append(rule)
+            if not rule.also:
+                break
+    return found
 
 
 def _delivery_id(

@@ -110,9 +110,9 @@ class Render:
             "assignee": self.teammate(conv["assignee_id"]) if conv["assignee_id"] else None,
             "recipient": self.recipient(conv["_handle"], "from", conv["_name"], conv["_contact_id"]),
             "tags": [self.tag(t) for t in conv["tag_ids"]],
-            "links": [], "custom_fields": {}, "created_at": conv["created_at"], "is_private": False,
+            "links": [], "custom_fields": dict(conv["custom_fields"]), "created_at": conv["created_at"],
+            "is_private": False,
             "scheduled_reminders": [], "metadata": {},
-            "waiting_since": conv["_updated"],
         }
         if conv["status_id"]:
             shown["status_id"] = conv["status_id"]

@@ -49,7 +49,8 @@ def build(cfg: SimConfig) -> BuiltSim:
 
 
 def connect(url: str, cfg: SimConfig, state: Any) -> dict[str, str]:
-    config = {"api_token": cfg.token, "base_url": url}
+    teammate = state.bot["id"] if state is not None else "tea_2"  # the API token's teammate
+    config = {"api_token": cfg.token, "base_url": url, "teammate_id": teammate}
     return config | ({"webhook_secret": cfg.webhook_secret} if cfg.webhook_secret else {})
 
 
@@ -68,7 +69,8 @@ def truth(state: Any) -> tuple[list[tuple[str, str]], set[str], int]:
             comments += [{"id": c["id"], "body": c["body"], "public": False} for c in state.comments[cid]]
             count += len(comments)
             tags = [state.tags[t]["name"] for t in conv["tag_ids"]]
-            pairs.append(ticket_truth(cid, conv["subject"], state.response_status(conv), tags, conv["_updated"],
+            raw = conv["status_id"] or state.response_status(conv)
+            pairs.append(ticket_truth(cid, conv["subject"], raw, tags, conv["_updated"],
                                       comments))
         deleted = {c["id"] for c in state.conversations.values() if c["_status"] in ("deleted", "spam")}
         return pairs, deleted, count

@@ -219,7 +219,8 @@ class FrontState:
             "status_id": self.status_of_category("open") if self.ticketing else None,
             "inbox_id": self.channels[channel_id]["_inbox_id"], "_channel_id": channel_id, "_contact_id": contact["id"],
             "_handle": handle, "_name": contact["name"], "_thread_ref": ref, "created_at": self.clock(),
-            "_updated": self.clock(), "ticket_ids": [f"TICKET-{len(self.conversations) + 1}"]}
+            "_updated": self.clock(), "ticket_ids": [f"TICKET-{len(self.conversations) + 1}"],
+            "custom_fields": {}}
         self.messages[cid], self.comments[cid] = [], []
         return cid
 
@@ -268,6 +269,11 @@ class FrontState:
                 self._set_status(conv, None, body["status_id"])
             if "tag_ids" in body:
                 self.set_tags(cid, body["tag_ids"])
+            if "custom_fields" in body:  # the whole set, as Front says: send them all
+                if not isinstance(body["custom_fields"], dict):
+                    raise bad_request("custom_fields must be an object")
+                conv["custom_fields"] = dict(body["custom_fields"])
+                self.emit("custom_field_updated", cid)
 
     def _set_status(self, conv: dict[str, Any], status: str | None, status_id: str | None) -> None:
         before = conv["_status"]

@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class WebhookReceiver:
-    """Answers 200 to every POST and keeps (headers, raw body) in `deliveries`, in arrival order."""
+    """Answers 200 to every POST and keeps (headers, raw body) in `deliveries`, in arrival order.
+    A registration challenge (``x-front-challenge``) is echoed as ``{"challenge": …}``, as Front requires."""
 
     def __init__(self, path: str = "/hooks") -> None:
         self.deliveries: list[tuple[dict[str, str], bytes]] = []
@@ -18,8 +19,12 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 outer.deliveries.append((dict(self.headers.items()), body))
+                challenge = self.headers.get("x-front-challenge")
+                reply = b'{"challenge": "%s"}' % challenge.encode() if challenge else b""
                 self.send_response(200)
+                self.send_header("content-length", str(len(reply)))
                 self.end_headers()
+                self.wfile.write(reply)
 
             def log_message(self, *args: object) -> None:
                 pass
