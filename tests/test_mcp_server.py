@@ -1,5 +1,5 @@
 """`deskhand mcp` spawned over stdio and driven by the official `mcp` client, against the simulator
-of every provider in the contract CASES, each connected as an account of one tenant: the tools are listed with
+of every provider in the contract CASES with internal notes, each connected as an account of one tenant: the tools are listed with
 valid JSON Schemas and examples, tickets are listed on every provider, an internal comment and a
 status change are seen in each simulator; a key without the write scope, a read-only server and a
 dry run change nothing."""
@@ -30,6 +30,7 @@ from deskhand.testing.receiver import WebhookReceiver
 from tests.test_contract import CASES, SECRET, Case
 
 REPO = Path(__file__).resolve().parents[1]
+NOTED = [c for c in CASES if c.notes]  # the tests post internal notes (Trello has none)
 WRITE_TOOLS = {"create_comment", "update_ticket", "create_ticket", "approve_draft", "reject_draft"}
 
 
@@ -52,7 +53,7 @@ def desk(store: Store, settings: Settings) -> Iterator[Desk]:
         receiver = WebhookReceiver()
         stack.callback(receiver.close)
         sims, tickets = {}, {}
-        for case in CASES:
+        for case in NOTED:
             sim = case.start(receiver.url, SECRET)
             stack.callback(sim.stop)
             account = f"acme-{case.name}"
