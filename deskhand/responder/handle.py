@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 
 from deskhand import outbound
-from deskhand.model import Decision, EventKind, Ticket
+from deskhand.model import ActionKind, Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
 from deskhand.responder import assist, handoff, loopguard, outcomes
 from deskhand.responder.decide import ignore, plan
@@ -68,6 +68,10 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
     team = ident.teams.get(policy.escalation_team.lower()) or ident.teams.get(policy.escalation_team)
     actions = plan(decision, ticket_id=ticket.id, key=f"ev{event_id}", escalation_team=team, policy=policy)
     actions = actions if gate.writes else []
+    if ActionKind.NOTE not in _definition_actions(account.provider):
+        # a helpdesk without internal notes: a draft or a hand-off note stays in deskhand (the decision,
+        # the review queue), never a comment the requester would read as an answer
+        actions = [a for a in actions if a.kind is not ActionKind.NOTE]
     evidence = {
         "triage_scores": decision.triage.scores if decision.triage else {},
         "sources": [
@@ -104,6 +108,12 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         ",".join(decision.rules),
     )
     return decision_id
+
+
+def _definition_actions(provider: str) -> set[ActionKind]:
+    from deskhand.providers import load_definition
+
+    return set(load_definition(provider).actions)
 
 
 def _with_newest_comment(stored: StoredEvent, ticket: Ticket) -> StoredEvent:
