@@ -183,6 +183,8 @@ def _register(connector: Any, public_url: str, config: dict[str, str]) -> Any:
     registered = register_webhook(connector, public_url)
     if registered.secret:
         config["webhook_secret"] = registered.secret
+    if "callback_url" in connector.definition.connection and not config.get("callback_url"):
+        config["callback_url"] = registered.url  # a provider that signs the callback URL (Trello) signs this one
     return registered
 
 
