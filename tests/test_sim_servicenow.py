@@ -229,3 +229,40 @@ def test_the_business_rule_delivers_the_documented_signed_body(mode: str) -> Non
             assert request.headers["x-deskhand-signature"] == want
         else:
             assert request.headers["authorization"] == "Basic " + base64.b64encode(b"servicenow:s3cret").decode()
+
+
+def test_pysnow_oauth_client_gets_refreshes_and_uses_a_bearer_token(sim: RunningSim,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # requests-oauthlib refuses http:// otherwise
+    updates: list[dict[str, object]] = []
+    client = pysnow.OAuthClient(client_id="deskhand-sim-client", client_secret=DEFAULT_TOKEN,
+                                token_updater=updates.append, host=sim.url.removeprefix("http://"), use_ssl=False)
+    token = client.generate_token("admin", DEFAULT_TOKEN)
+    assert token["token_type"] == "Bearer" and token["expires_in"] == 1799
+    client.set_token(token)
+    rows = client.resource(api_path="/table/incident").get(query="active=true", limit=3).all()
+    assert len(list(rows)) == 3
+    refreshed = httpx.post(f"{sim.url}/oauth_token.do", data={
+        "grant_type": "refresh_token", "client_id": "deskhand-sim-client", "client_secret": DEFAULT_TOKEN,
+        "refresh_token": token["refresh_token"]}).json()
+    assert refreshed["access_token"] != token["access_token"] and refreshed["refresh_token"] == token["refresh_token"]
+    who = httpx.get(f"{sim.url}/api/now/table/sys_user", params={"sysparm_query": "user_name=admin"},
+                    headers={"Authorization": f"Bearer {refreshed['access_token']}"})
+    assert who.status_code == 200 and who.json()["result"][0]["user_name"] == "admin"
+
+
+@pytest.mark.parametrize(("form", "status"), [
+    pytest.param({"grant_type": "password", "client_id": "deskhand-sim-client", "client_secret": "no",
+                  "username": "admin", "password": DEFAULT_TOKEN}, 401, id="wrong-client-secret"),
+    pytest.param({"grant_type": "password", "client_id": "deskhand-sim-client", "client_secret": DEFAULT_TOKEN,
+                  "username": "admin", "password": "no"}, 401, id="wrong-password"),
+    pytest.param({"grant_type": "refresh_token", "client_id": "deskhand-sim-client", "client_secret": DEFAULT_TOKEN,
+                  "refresh_token": "made-up"}, 401, id="unknown-refresh-token"),
+    pytest.param({"grant_type": "implicit", "client_id": "deskhand-sim-client", "client_secret": DEFAULT_TOKEN},
+                 400, id="unknown-grant"),
+])
+def test_oauth_refusals(sim: RunningSim, form: dict[str, str], status: int) -> None:
+    answer = httpx.post(f"{sim.url}/oauth_token.do", data=form)
+    assert answer.status_code == status and "access_token" not in answer.json()
+    bogus = httpx.get(f"{sim.url}/api/now/table/incident", headers={"Authorization": "Bearer made-up"})
+    assert bogus.status_code == 401

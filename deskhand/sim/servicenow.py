@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from deskhand.sim.base import FixedWindowLimiter, base_url, parse_basic_auth
+from deskhand.sim.base import FixedWindowLimiter, base_url, parse_basic_auth, parse_bearer
+from deskhand.sim.servicenow_oauth import OAuthTokens
 from deskhand.sim.servicenow_query import matcher, ordered, parse
 from deskhand.sim.servicenow_state import (
     CHOICES,
@@ -117,9 +118,11 @@ def _links(request: Request, offset: int, limit: int, total: int) -> str:
     return ",".join(parts)
 
 
-def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_s: float = 3600.0) -> Starlette:
+def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_s: float = 3600.0,
+               oauth: OAuthTokens | None = None) -> Starlette:
     """The Table API over `state`; `rate_limit`: a rule of that many requests per hour (`window_s`) per
-    user, counted on the state's clock (Unix seconds: ``X-RateLimit-Reset`` is read from it too)."""
+    user, counted on the state's clock (Unix seconds: ``X-RateLimit-Reset`` is read from it too);
+    `oauth`: ``/oauth_token.do`` and Bearer tokens besides Basic auth."""
     limiter = FixedWindowLimiter(rate_limit, window_s, state.clock) if rate_limit else None
 
     def table_of(request: Request) -> str:
@@ -187,6 +190,9 @@ def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_
 
     async def guard(request: Request, handler: Callable[[Request], Any]) -> Response:
         creds = parse_basic_auth(request.headers.get("authorization"))
+        bearer = parse_bearer(request.headers.get("authorization"))
+        if bearer is not None and oauth is not None and (user := oauth.user_of(bearer)) is not None:
+            creds = (user, state.passwords.get(user, ""))
         if creds is None or state.passwords.get(creds[0]) != creds[1]:
             return failure(401, "User Not Authenticated", "Required to provide Auth information",
                            {"WWW-Authenticate": 'BASIC realm="Service-now"'})
@@ -218,6 +224,7 @@ def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_
         Route("/api/now/table/{table}/{sys_id}", route(show), methods=["GET"]),
         Route("/api/now/table/{table}/{sys_id}", route(update), methods=["PUT", "PATCH"]),
         Route("/api/now/table/{table}/{sys_id}", route(remove), methods=["DELETE"]),
+        *([Route("/oauth_token.do", oauth.endpoint, methods=["POST"])] if oauth else []),
     ])
     app.state.sim = state
     return app

@@ -15,6 +15,7 @@ from deskhand.sim.registry import BuiltSim, RunningSim, SimConfig, SimOption, Si
 
 ADMIN = "admin"
 CUSTOMER = "customer"
+OAUTH_CLIENT_ID = "deskhand-sim-client"  # its client secret is the token
 STATE = {"new": "1", "open": "2", "pending": "3", "on_hold": "3", "solved": "6", "closed": "7"}
 HOLD = {"pending": "1", "on_hold": "4"}
 CLOSE = {"close_code": "Solved (Permanently)", "close_notes": "Resolved by the service desk."}
@@ -22,6 +23,7 @@ CLOSE = {"close_code": "Solved (Permanently)", "close_notes": "Resolved by the s
 
 def build(cfg: SimConfig) -> BuiltSim:
     from deskhand.sim import servicenow
+    from deskhand.sim.servicenow_oauth import OAuthTokens
     from deskhand.sim.servicenow_seed import seed_incidents, seed_people
     from deskhand.sim.servicenow_state import ServiceNowState
     from deskhand.sim.servicenow_webhooks import BusinessRule
@@ -43,11 +45,14 @@ def build(cfg: SimConfig) -> BuiltSim:
                             delivery=WebhookDelivery(max_attempts=1))
     limit = cfg.rate_limit if cfg.limits else None
     window_s = cfg.window_s or 3600.0
-    app = servicenow.create_app(state, rate_limit=limit, window_s=window_s)
+    oauth = OAuthTokens(state)
+    oauth.add_app(OAUTH_CLIENT_ID, cfg.token, ADMIN)
+    app = servicenow.create_app(state, rate_limit=limit, window_s=window_s, oauth=oauth)
 
     def banner(url: str) -> list[str]:
         return [f"ServiceNow simulator on {url}/api/now/table/incident  (instance {state.instance})",
-                f"  auth: Basic {ADMIN}:{cfg.token} (caller: {CUSTOMER}:{cfg.token})",
+                f"  auth: Basic {ADMIN}:{cfg.token} (caller: {CUSTOMER}:{cfg.token}); OAuth: POST {url}/oauth_token.do"
+                f" client_id {OAUTH_CLIENT_ID}, client_secret = the token",
                 f"  pysnow: Client(host='{url.removeprefix('http://')}', use_ssl=False, user='{ADMIN}', password=…)",
                 *([f"  business rule 'deskhand webhook' -> {cfg.webhook_url}"] if rule else [])]
 
