@@ -61,3 +61,23 @@ def test_an_angry_outage_goes_to_a_human_with_the_escalation_label_and_no_commen
     card = auto.sim.state.cards[tid]
     assert [lb["name"] for lb in card["labels"]] == ["deskhand_escalated"]  # the escalation tag, as a label
     assert auto.sim.state.comments(tid) == []
+
+
+def test_the_gateway_answers_trellos_head_check_so_a_webhook_can_be_created(auto: Loop) -> None:
+    import httpx
+
+    from deskhand.sim.trello import DEFAULT_KEY, DEFAULT_TOKEN
+
+    board = next(iter(auto.sim.state.boards))
+    callback = f"{auto.gateway_url}/webhooks/trello/acme"
+    with auto.sim.state.lock:
+        auto.sim.state.webhooks.clear()  # the one the loop made without the check
+    made = httpx.post(f"{auto.sim.url}/1/webhooks", params={"key": DEFAULT_KEY, "token": DEFAULT_TOKEN},
+                      json={"callbackURL": callback, "idModel": board, "description": "again"}, timeout=30)
+    assert made.status_code == 200, made.text
+    unknown = httpx.post(f"{auto.sim.url}/1/webhooks", params={"key": DEFAULT_KEY, "token": DEFAULT_TOKEN},
+                         json={"callbackURL": f"{auto.gateway_url}/webhooks/trello/nobody", "idModel": board},
+                         timeout=30)
+    assert unknown.status_code == 400 and "did not return 200" in unknown.text  # no such account: no 200
+    tid = auto.create(*PASSWORD)  # deliveries of the webhook made through the API reach deskhand
+    assert auto.events(tid, "ticket_created") == 1
