@@ -1,8 +1,8 @@
-"""`deskhand mcp` spawned over stdio and driven by the official `mcp` client, against the simulator
-of every provider in the contract CASES with internal notes, each connected as an account of one tenant: the tools are listed with
-valid JSON Schemas and examples, tickets are listed on every provider, an internal comment and a
-status change are seen in each simulator; a key without the write scope, a read-only server and a
-dry run change nothing."""
+"""`deskhand mcp` over stdio (spawned) and streamable HTTP (/mcp on the gateway), driven by the
+official `mcp` client, against the simulator of every provider in the contract CASES with internal
+notes, each an account of one tenant: the tools are listed with valid JSON Schemas and examples,
+tickets are listed on every provider, an internal comment and a status change are seen in each
+simulator; a key without the write scope, a read-only server and a dry run change nothing."""
 
 from __future__ import annotations
 
@@ -207,3 +207,75 @@ def test_account_restriction_keeps_other_accounts_out(desk: Desk) -> None:
     listed, other = run(desk, desk.reader, ("--account", "acme-zendesk"), script)
     assert {t["account"] for t in listed["data"]} == {"acme-zendesk"}
     assert "not in an account served here" in other
+
+
+# -- streamable HTTP at /mcp on the gateway ---------------------------------------------------------
+
+
+def run_http(url: str, key: str | None, script: Any) -> Any:
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def main() -> Any:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with httpx.AsyncClient(headers=headers, timeout=120) as http, \
+                streamable_http_client(url, http_client=http) as (read, write, _), ClientSession(read, write) as s:
+            await s.initialize()
+            return await script(s)
+
+    return anyio.run(main)
+
+
+def test_the_same_tools_over_streamable_http_on_the_gateway_with_the_callers_key(desk: Desk, store: Store) -> None:
+    import httpx
+
+    from deskhand.gateway.app import create_app
+    from deskhand.runtime import Runtime
+    from deskhand.sim.base import SimServer
+    from deskhand.tools.runner import Options
+
+    rt = Runtime(store, desk.settings)
+    gateway = SimServer(create_app(rt, workers=0, mcp=Options(allow_writes=True)), lifespan="on").start(
+        timeout=120.0)
+    try:
+        url = f"{gateway.url}/mcp"
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        assert httpx.post(url, json=call).status_code == 401
+        assert httpx.post(url, json=call, headers={"Authorization": "Bearer not-a-key"}).status_code == 401
+
+        async def writes(s: ClientSession) -> Any:
+            names = {t.name for t in (await s.list_tools()).tools}
+            done = {}
+            for account, remote in desk.tickets.items():
+                tid = f"{account}:{remote}"
+                done[account] = (
+                    payload(await s.call_tool("list_tickets", {"account": account, "fresh": True})),
+                    payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": "Via HTTP",
+                                                                 "visibility": "internal"})),
+                    payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "pending"})),
+                )
+            return names, done
+
+        names, done = run_http(url, desk.writer, writes)
+        assert {"create_comment", "update_ticket"} <= names
+        for account, remote in desk.tickets.items():
+            assert f"{account}:{remote}" in [t["id"] for t in done[account][0]["data"]]
+            with desk.direct(account) as direct:
+                held = direct.get_ticket(remote)
+                assert held.status is Status.PENDING
+                assert ("Via HTTP", Visibility.INTERNAL) in {(c.body.strip(), c.visibility) for c in held.comments}
+
+        before = _held(desk)
+
+        async def refused(s: ClientSession) -> Any:
+            names = {t.name for t in (await s.list_tools()).tools}
+            account, remote = next(iter(desk.tickets.items()))
+            return names, error(await s.call_tool("update_ticket", {"ticket_id": f"{account}:{remote}",
+                                                                    "status": "closed"}))
+
+        names, said = run_http(url, desk.reader, refused)
+        assert not names & WRITE_TOOLS and "refused (403)" in said
+        assert _held(desk) == before
+    finally:
+        gateway.stop()
+        rt.close()

@@ -426,6 +426,10 @@ def serve(
     header_timeout: Annotated[float, typer.Option(help="Seconds a request's line and headers may take.")] = 10.0,
     body_timeout: Annotated[float, typer.Option(help="Seconds a webhook's body may take (then 408).")] = 30.0,
     graceful_timeout: Annotated[float, typer.Option(help="On SIGTERM: seconds running requests get.")] = 10.0,
+    mcp_allow_writes: Annotated[bool, typer.Option("--mcp-allow-writes", help="/mcp offers the write tools to keys "
+                                                   "with their scopes (default: read-only).")] = False,
+    mcp_dry_run: Annotated[bool, typer.Option("--mcp-dry-run", help="/mcp write tools answer with the helpdesk "
+                                              "call they would make, performing nothing.")] = False,
 ) -> None:
     """Run the gateway (webhooks, health, API) with in-process workers by default. Every wait is
     bounded (request heads, bodies, idle keep-alive 5 s, shutdown); the read API and
@@ -443,8 +447,10 @@ def serve(
     rt = runtime()
     if not no_workers:  # the model is fitted while the gateway already accepts (and stores) webhooks
         threading.Thread(target=_warm_up, args=(rt,), name="warm-up", daemon=True).start()
+    from deskhand.tools.runner import Options
+
     app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval,
-                      body_timeout_s=body_timeout)
+                      body_timeout_s=body_timeout, mcp=Options(allow_writes=mcp_allow_writes, dry_run=mcp_dry_run))
     bounds = server.Bounds(header_timeout_s=header_timeout, graceful_s=graceful_timeout)
     shown = f"[{host}]" if ":" in host else host
     err.print(f"deskhand listening on http://{shown}:{port} — webhooks: /webhooks/<provider>/<account>, health: "

@@ -44,6 +44,7 @@ from deskhand.store.schema import events as events_table
 
 if TYPE_CHECKING:
     from deskhand.providers.connector import Connector
+    from deskhand.tools.runner import Options
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +186,12 @@ def create_app(
     workers: int = 0,
     sync_interval_s: float = 0.0,
     body_timeout_s: float = 30.0,
+    mcp: Options | None = None,
 ) -> FastAPI:
     """The gateway. With `workers` > 0 it also runs that many worker threads in-process; with
     `sync_interval_s` > 0, an incremental sync of every account at that interval (deskhand.sync.loop).
-    `body_timeout_s` bounds how long a webhook's body may take to arrive."""
+    `body_timeout_s` bounds how long a webhook's body may take to arrive. `mcp`: how the tools at /mcp
+    (deskhand.tools, streamable HTTP, the same API keys) may write (default: read-only)."""
     stop = threading.Event()
 
     @asynccontextmanager
@@ -205,7 +208,8 @@ def create_app(
             from deskhand.sync.loop import start_sync_loop
 
             threads.append(start_sync_loop(rt, sync_interval_s, stop))
-        yield
+        async with mcp_endpoint.running():  # the MCP transport's task group (deskhand.tools.mcp_server)
+            yield
         ingest.close()
         stop.set()
         for th in threads:
@@ -275,6 +279,9 @@ def create_app(
     app.add_middleware(WebhookRoute, handle=webhook)  # outermost: webhooks skip everything else
 
     mount_api(app)  # /v1 (API keys, scopes, tenants), /openapi.json, /docs
+    from deskhand.tools import mcp_server, runner
+
+    mcp_endpoint = mcp_server.mount(app, mcp or runner.Options())  # /mcp: the API's tools for AI agents, same keys
 
     return app
 

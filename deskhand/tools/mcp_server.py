@@ -93,24 +93,49 @@ class HttpMount:
         from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
         install(app)
+        self.started = False
         self.runner = Runner(app, options)
         self.manager = StreamableHTTPSessionManager(app=build_server(self.runner, _bearer), json_response=True,
                                                     stateless=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio
         from starlette.responses import JSONResponse
 
+        from deskhand.api.keys import authenticate
+
         headers = dict(scope.get("headers") or [])
-        if not headers.get(b"authorization", b"").lower().startswith(b"bearer "):
+        scheme, _, key = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        known = scheme.lower() == "bearer" and key.strip() and await anyio.to_thread.run_sync(
+            authenticate, self.runner.app.state.rt.store.engine, key.strip())
+        if not known:
             await JSONResponse({"title": "Unauthorized", "status": 401, "code": "unauthorized",
-                                "detail": "an API key is required: send `Authorization: Bearer <key>`"},
+                                "detail": "a valid API key is required: send `Authorization: Bearer <key>` "
+                                          "(create one with `deskhand keys create`)"},
                                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="deskhand"'},
                                media_type="application/problem+json")(scope, receive, send)
+            return
+        if not self.started:
+            await JSONResponse({"title": "Service Unavailable", "status": 503, "code": "mcp_not_running",
+                                "detail": "the MCP endpoint starts with the app's lifespan, which has not run"},
+                               status_code=503, media_type="application/problem+json")(scope, receive, send)
             return
         await self.manager.handle_request(scope, receive, send)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         async with self.manager.run():
-            yield
+            self.started = True
+            try:
+                yield
+            finally:
+                self.started = False
         await self.runner.aclose()
+
+
+def mount(app: FastAPI, options: Options) -> HttpMount:
+    """/mcp on `app` (the gateway): POST for calls, GET/DELETE as the transport defines them. The
+    caller runs `HttpMount.running()` in the app's lifespan."""
+    endpoint = HttpMount(app, options)
+    app.add_route("/mcp", endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)  # type: ignore[arg-type]
+    return endpoint

@@ -54,9 +54,16 @@ def install(app: FastAPI) -> None:
 class Runner:
     def __init__(self, app: FastAPI, options: Options) -> None:
         self.app, self.options = app, options
-        self.tools = {t.name: t for t in build(app)}
+        self._tools: dict[str, Tool] | None = None
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://deskhand.api",
                                         timeout=120.0)
+
+    @property
+    def tools(self) -> dict[str, Tool]:
+        """Built on first use (the app's OpenAPI document is complete by then, and cached by FastAPI)."""
+        if self._tools is None:
+            self._tools = {t.name: t for t in build(self.app)}
+        return self._tools
 
     async def aclose(self) -> None:
         await self.client.aclose()
