@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from deskhand.sim.front_state import FrontState
 from deskhand.sim.front_webhooks import Subscriber, validate
 
 DEFAULT_TOKEN = "deskhand-sim-token"
+SUBSCRIBE_WAIT_S = 60.0  # how long the webhook's validation is retried while its receiver is unreachable
 LIST_STATUSES = {"assigned", "unassigned", "archived", "trashed"}
 
 
@@ -215,6 +217,11 @@ def _routes(state: FrontState) -> list[Route]:
                 return JSONResponse(one(shown, key))
         return handler
 
+    async def conversation_inboxes(request: Request) -> Response:
+        with state.lock:
+            conv = state.conversation(cid(request))
+            return listing(request, [render(request).inbox(conv["inbox_id"])])
+
     async def me(request: Request) -> Response:
         return JSONResponse({"_links": {"self": f"{base_url(request)}/me"}, "name": "Acme", "id": state.company_id})
 
@@ -232,6 +239,7 @@ def _routes(state: FrontState) -> list[Route]:
         Route(one, conversation, methods=["GET"]),
         Route(one, patch, methods=["PATCH"]),
         Route(one + "/assignee", assignee, methods=["PUT"]),
+        Route(one + "/inboxes", conversation_inboxes, methods=["GET"]),
         Route(one + "/tags", tags, methods=["POST", "DELETE"]),
         Route(one + "/messages", messages, methods=["GET"]),
         Route(one + "/messages", reply, methods=["POST"]),
@@ -260,8 +268,8 @@ def create_app(state: FrontState | None = None, *, token: str = DEFAULT_TOKEN, p
                clock: Callable[[], float] | None = None, tick_s: float = 0.2) -> Starlette:
     """The simulator as an ASGI app (``app.state.front``, ``.delivery``, ``.gate``, ``.stop_ticker``).
 
-    ``webhook_url`` subscribes an application webhook (signed with ``webhook_secret``) once the
-    server is up: :func:`subscribe` (the receiver must echo the validation challenge)."""
+    ``webhook_url`` saves an application webhook (signed with ``webhook_secret``) from a background
+    thread (:func:`subscribe`: the receiver must echo the validation challenge); API calls wait for it."""
     if plan not in PLANS:
         raise ValueError(f"unknown Front plan {plan!r}: one of {', '.join(PLANS)}")
     state = state or FrontState(clock=clock or time.time)
@@ -274,25 +282,47 @@ def create_app(state: FrontState | None = None, *, token: str = DEFAULT_TOKEN, p
         return JSONResponse(exc.body, status_code=exc.status)
 
     app = Starlette(routes=_routes(state), exception_handlers={FrontError: on_error})
-    app.add_middleware(BaseHTTPMiddleware, dispatch=gate)
+    ready = threading.Event()  # the API answers once the webhook is saved (or could not be)
+    app.state.subscribed, app.state.root = False, "http://127.0.0.1"
+
+    async def dispatch(request: Request, call_next: Callable[..., Any]) -> Response:
+        app.state.root = base_url(request)
+        if not ready.is_set():
+            await anyio.to_thread.run_sync(ready.wait, SUBSCRIBE_WAIT_S)
+        return await gate(request, call_next)
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=dispatch)
     stop = threading.Event()
 
     def tick() -> None:  # accepted messages appear on time even when nobody asks
         while not stop.wait(tick_s):
             state.settle()
 
-    threading.Thread(target=tick, name="front-sim-ticker", daemon=True).start()
+    def save_webhook() -> None:  # as an admin saving the app's webhook: validated, retried while unreachable
+        try:
+            if webhook_url:
+                app.state.subscribed = subscribe(app, webhook_url, webhook_secret or "", stop)
+        finally:
+            ready.set()
+
     app.state.front, app.state.delivery, app.state.gate, app.state.stop_ticker = state, sender, gate, stop.set
-    app.state.webhook = (webhook_url, webhook_secret)
+    app.state.ready = ready
+    threading.Thread(target=tick, name="front-sim-ticker", daemon=True).start()
+    threading.Thread(target=save_webhook, name="front-sim-webhook", daemon=True).start()
     return app
 
 
-def subscribe(app: Starlette, root: str, url: str, secret: str) -> bool:
-    """Save an application webhook: Front validates ``url`` (challenge) and, if echoed, sends it every event."""
+def subscribe(app: Starlette, url: str, secret: str, stop: threading.Event | None = None) -> bool:
+    """Save an application webhook: Front validates ``url`` (challenge; retried for SUBSCRIBE_WAIT_S while
+    the receiver cannot be reached) and, once it is echoed, sends it every event."""
     state: FrontState = app.state.front
-    if not validate(url, secret, state.company_id, state.clock()):
+    deadline = time.monotonic() + SUBSCRIBE_WAIT_S
+    while (ok := validate(url, secret, state.company_id, state.clock())) is None and time.monotonic() < deadline:
+        if stop is not None and stop.wait(0.2):
+            return False
+    if not ok:
         return False
-    state.listeners.append(Subscriber(state, lambda: root, url, secret, app.state.delivery))
+    state.listeners.append(Subscriber(state, lambda: str(app.state.root), url, secret, app.state.delivery))
     return True
 
 
@@ -301,7 +331,12 @@ class FrontSim(SimServer):
 
     state: FrontState
     delivery: WebhookDelivery
-    subscribed: bool = False
+
+    @property
+    def subscribed(self) -> bool:
+        """The application webhook was saved (waits for its validation)."""
+        self.app.state.ready.wait(SUBSCRIBE_WAIT_S)
+        return bool(self.app.state.subscribed)
 
     def stop(self, timeout: float = 5.0) -> None:
         super().stop(timeout)
@@ -314,8 +349,5 @@ def start(state: FrontState | None = None, *, host: str = "127.0.0.1", port: int
     app = create_app(state, **options)
     sim = FrontSim(app, host, port)
     sim.state, sim.delivery = app.state.front, app.state.delivery
-    sim.start()
-    url, secret = app.state.webhook
-    if url:
-        sim.subscribed = subscribe(app, sim.url, url, secret or "")
+    app.state.root = sim.start().url
     return sim

@@ -34,8 +34,6 @@ def build(cfg: SimConfig) -> BuiltSim:
                            window_s=window_s, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret)
 
     def banner(url: str) -> list[str]:
-        if cfg.webhook_url:
-            front.subscribe(app, url, cfg.webhook_url, cfg.webhook_secret or "")
         return [f"Front simulator on {url}  (company {state.company_id}, plan {plan})",
                 f"  auth: Authorization: Bearer {cfg.token}",
                 f"  new mail: POST {url}/channels/{state.channel['id']}/incoming_messages",

@@ -198,11 +198,11 @@ class FrontState:
                    "from_name": conv["_name"] if item["inbound"] else None, "attachments": [], "metadata": {}}
         self.messages[cid].append(message)
         if item["inbound"]:
+            self.emit("inbound", cid, ("message", mid))
             if conv["_status"] == "archived":
                 self._set_status(conv, "open", None)  # a customer's answer reopens the conversation
             elif conv["status_id"] and self.statuses[conv["status_id"]]["category"] == "waiting":
-                conv["status_id"] = self.status_of_category("open")
-            self.emit("inbound", cid, ("message", mid))
+                self._set_status(conv, None, self.status_of_category("open"))
         else:
             self.emit("outbound" if len(self.messages[cid]) == 1 else "out_reply", cid, ("message", mid))
             options = body.get("options") or {}

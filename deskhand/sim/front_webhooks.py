@@ -43,8 +43,9 @@ def envelope(state: FrontState, render: Render, event: dict[str, Any]) -> bytes:
 
 
 def validate(url: str, secret: str, company_id: str, now: float, *,
-             transport: httpx.BaseTransport | None = None) -> bool:
-    """The validation request Front sends when a webhook URL is saved: True when the challenge came back."""
+             transport: httpx.BaseTransport | None = None) -> bool | None:
+    """The validation request Front sends when a webhook URL is saved: True when the challenge came back,
+    False when the receiver answered without it, None when it could not be reached (or answered 5xx)."""
     challenge = secrets.token_hex(16)
     body = json.dumps({"type": "sync", "authorization": {"id": company_id}}).encode()
     headers = {**signed(secret, body, now), "x-front-challenge": challenge}
@@ -52,7 +53,9 @@ def validate(url: str, secret: str, company_id: str, now: float, *,
         with httpx.Client(timeout=10.0, transport=transport) as client:
             response = client.post(url, content=body, headers=headers)
     except httpx.HTTPError:
-        return False
+        return None
+    if response.status_code >= 500:
+        return None
     if response.status_code != 200:
         return False
     if response.text.strip() == challenge or response.headers.get("x-front-challenge") == challenge:

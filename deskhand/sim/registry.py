@@ -37,6 +37,7 @@ BUILTIN: dict[str, str] = {
     "freshdesk": "deskhand.sim.freshdesk_spec",
     "servicenow": "deskhand.sim.servicenow_spec",
     "trello": "deskhand.sim.trello_spec",
+    "front": "deskhand.sim.front_spec",
 }
 
 SIMULATORS: dict[str, SimSpec] = {}

@@ -95,10 +95,39 @@ def get_conversation(connector: Connector, args: Mapping[str, Any]) -> dict[str,
     messages = sorted(_all(connector, f"/conversations/{cid}/messages"), key=lambda m: m.get("created_at") or 0)
     comments = _all(connector, f"/conversations/{cid}/comments")
     first = next((m for m in messages if m.get("is_inbound")), None)
+    inboxes = {str(i.get("id")) for i in _all(connector, f"/conversations/{cid}/inboxes")}
+    owners = [str(t["id"]) for t in _teams(connector) if inboxes & {str(i.get("id")) for i in t.get("inboxes") or []}]
+    team = owners[0] if owners else None
     times = [conversation.get("created_at") or 0] + [m.get("created_at") or 0 for m in messages]
     times += [c.get("posted_at") or 0 for c in comments]
     return {**conversation, "description": (first or {}).get("text") or (first or {}).get("blurb") or "",
-            "updated_at": max(times)}
+            "updated_at": max(times), "team_id": team}
+
+
+def _teams(connector: Connector) -> list[dict[str, Any]]:
+    """The company's teams (read once per connector: they change rarely)."""
+    cached = connector.values.get("_front_teams")
+    if cached is None:
+        cached = connector.values["_front_teams"] = _all(connector, "/teams")
+    return list(cached)
+
+
+def assign(connector: Connector, action: Action, args: Mapping[str, Any]) -> dict[str, Any]:
+    """A teammate: ``PUT /conversations/{id}/assignee``; a team: the conversation moves to the team's
+    (first) inbox, where its members pick it up (Front conversations belong to inboxes, not teams)."""
+    summary: dict[str, Any] = {"action": action.kind.value, "ticket_id": action.ticket_id}
+    if args.get("team_id"):
+        team = next((t for t in _teams(connector) if str(t["id"]) == str(args["team_id"])), None)
+        if team is None or not team.get("inboxes"):
+            raise ValueError(f"front: team {args['team_id']!r} is unknown or has no inbox to move the conversation to")
+        inbox = str(team["inboxes"][0]["id"])
+        response = connector.http.request("PATCH", f"/conversations/{action.ticket_id}", json={"inbox_id": inbox})
+        summary |= {"status_code": response.status_code, "team_id": str(team["id"]), "inbox_id": inbox}
+    if args.get("user_id"):
+        response = connector.http.request("PUT", f"/conversations/{action.ticket_id}/assignee",
+                                          json={"assignee_id": str(args["user_id"])})
+        summary |= {"status_code": response.status_code, "user_id": str(args["user_id"])}
+    return summary
 
 
 def list_comments(connector: Connector, args: Mapping[str, Any]) -> list[dict[str, Any]]:
