@@ -20,12 +20,13 @@ from deskhand.errors import ConfigError, SignatureError
 from deskhand.model import Action, ActionKind, EventKind, Priority, Role, Status, Ticket, Visibility
 from deskhand.providers import Connector, open_connector
 from deskhand.sim import freshdesk, front, jira, registry, trello, zendesk
-from deskhand.sim.base import ManualClock
+from deskhand.sim.base import ManualClock, SimServer
 from deskhand.sim.front_state import FrontState
 from deskhand.sim.jira_limits import RateLimits
 from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
 from deskhand.sim.jira_state import Status as JiraStatus
 from deskhand.sim.registry import SimConfig
+from deskhand.sim.linear_state import LinearState
 from deskhand.sim.servicenow_state import ServiceNowState
 from deskhand.sim.trello_seed import default_state as trello_state
 from deskhand.sim.trello_spec import overrides as trello_overrides
@@ -50,6 +51,7 @@ class Case:
     overrides: Callable[[Any], dict[str, Any]] = lambda sim: {}  # the account's --set values for this simulator
     notes: bool = True  # False: the helpdesk has no internal notes (the note action is refused, nothing sent)
     throttle_wait: float | None = None  # a 429 without Retry-After: the wait the definition declares
+    budget_wait: float | None = None  # the answers announce the budget (Linear): the over-budget read waits this
 
     def __str__(self) -> str:
         return self.name
@@ -237,7 +239,58 @@ FRONT = Case(
     webhook_details=False,  # application webhooks send previews: no author, read the conversation
 )
 
-CASES = [ZENDESK, JIRA, FRESHDESK, SERVICENOW, TRELLO, FRONT]
+# -- linear ---------------------------------------------------------------------------------------
+
+
+def linear_start(url: str | None = None, secret: str | None = None, clock: ManualClock | None = None,
+                 rate_limit: int | None = None) -> Any:
+    from deskhand.sim.linear_spec import build  # (not yet in the registry's BUILTIN)
+
+    state = LinearState(clock=clock) if clock else LinearState()
+    built = build(SimConfig(token=TOKEN, webhook_url=url, webhook_secret=secret, state=state, rate_limit=rate_limit,
+                            window_s=60.0, quick_retries=True))
+    server = SimServer(built.app).start()
+    server.state, server.built = state, built  # type: ignore[attr-defined]
+    stop = server.stop
+    server.stop = lambda *a: (stop(*a), built.close())  # type: ignore[method-assign]
+    return server
+
+
+def linear_pins(sim: Any) -> dict[str, Any]:
+    """``--set status.pending=<state id> --set status.on_hold=<state id>``: Linear has no type for them."""
+    team = sim.state.team["id"]
+    return {"status": {"pending": sim.state.state_named(team, "Waiting for customer")["id"],
+                       "on_hold": sim.state.state_named(team, "On hold")["id"]}}
+
+
+LINEAR = Case(
+    name="linear",
+    start=lambda url, secret: linear_start(url, secret),
+    start_limited=lambda clock: linear_start(clock=clock, rate_limit=2),
+    config=lambda url: {"api_key": TOKEN, "base_url": url, "webhook_secret": SECRET,
+                        "team_id": LINEAR_TEAMS.get(url, "")},
+    drain=lambda sim: bool(sim.built.app.state.delivery.drain(10)),
+    ticket_ids=lambda sim: {i for i, issue in sim.state.issues.items() if not issue.get("trashed")},
+    statuses={Status.NEW: "Triage", Status.OPEN: "In Progress", Status.PENDING: "Waiting for customer",
+              Status.ON_HOLD: "On hold", Status.SOLVED: "Done", Status.CLOSED: "Canceled"},
+    overrides=linear_pins,
+    notes=False,  # comments have no private flag: a draft never becomes a comment, it waits in the review queue
+    budget_wait=60.0,  # two requests a minute, leaking: full again 60 s after the second (epoch-ms reset)
+)
+LINEAR_TEAMS: dict[str, str] = {}  # simulator url -> its team id
+
+
+def _linear_started(start: Callable[..., Any]) -> Callable[..., Any]:
+    def started(*args: Any, **kw: Any) -> Any:
+        sim = start(*args, **kw)
+        LINEAR_TEAMS[sim.url] = sim.state.team["id"]
+        return sim
+    return started
+
+
+linear_start = _linear_started(linear_start)  # type: ignore[assignment]
+
+CASES = [ZENDESK, JIRA, FRESHDESK, SERVICENOW, TRELLO, FRONT, LINEAR]
 
 
 def raw_statuses(env: Any) -> dict[Status, str]:
@@ -424,7 +477,7 @@ def test_a_429_is_waited_out_as_told_then_succeeds(case: Case, tmp_path: Path) -
     http = httpx.Client(timeout=10, event_hooks={"response": [note]})
     try:
         limiter = None
-        if case.throttle_wait is not None:  # nothing in the answer says how long: the account's budget book does
+        if case.throttle_wait is not None or case.budget_wait is not None:  # the account's budget book knows how long
             from deskhand.limits import BudgetBook, BudgetLimiter
             from deskhand.providers import load_definition
             from deskhand.store.db import open_engine
@@ -432,11 +485,14 @@ def test_a_429_is_waited_out_as_told_then_succeeds(case: Case, tmp_path: Path) -
             engine = open_engine(f"sqlite:///{tmp_path / 'limits.db'}")
             limiter = BudgetLimiter(BudgetBook(engine), case.name, "acme", load_definition(case.name).limits,
                                     clock=clock, sleep=sleep, values=case.config(server.url),
-                                    max_sleep_s={"interactive": 60.0, "background": 60.0})
+                                    max_sleep_s={"interactive": 60.0, "background": 60.0, "backfill": 60.0})
         with open_connector(case.name, "acme", case.config(server.url), http=http, sleep=sleep, limiter=limiter,
                             overrides=case.overrides(server)) as conn:
             results = [conn.list_users() for _ in range(3)]  # the third read is over budget
-        assert len(limited) == 1 and sleeps == limited
+        if case.budget_wait is not None:  # the headers announced it: waited out before sending, never throttled
+            assert limited == [] and sleeps == [pytest.approx(case.budget_wait, abs=1.0)]
+        else:
+            assert len(limited) == 1 and sleeps == limited
         assert results[0] and results[2] == results[0]
     finally:
         http.close()

@@ -52,19 +52,33 @@ def _uncursor(cursor: str) -> tuple[str, str]:
     return key, rid
 
 
+def _order(args: dict[str, Any]) -> tuple[str, bool]:
+    """The field and direction of a listing: ``sort: [{updatedAt: {order: Ascending}}]`` (Linear's
+    sort input) wins over ``orderBy`` (newest first)."""
+    for entry in args.get("sort") or []:
+        for name in ("updatedAt", "createdAt"):
+            if isinstance(entry, dict) and isinstance(entry.get(name), dict):
+                return name, entry[name].get("order") != "Ascending"
+    return ("updatedAt" if args.get("orderBy") == "updatedAt" else "createdAt"), True
+
+
 def connection(items: list[Record], args: dict[str, Any]) -> Record:
-    """One page of ``items`` (newest first by ``orderBy``), after ``after``, ``first`` long."""
-    order = "updatedAt" if args.get("orderBy") == "updatedAt" else "createdAt"
+    """One page of ``items`` in the listing's order, after ``after``, ``first`` long."""
+    order, descending = _order(args)
     first = args.get("first")
     if first is not None and not 0 <= first <= MAX_FIRST:
         raise invalid(f"Argument Validation Error: first must be between 0 and {MAX_FIRST}")
-    ranked = sorted(items, key=lambda r: (r[order], r["id"]), reverse=True)
+    ranked = sorted(items, key=lambda r: (r[order], r["id"]), reverse=descending)
+
+    def beyond(r: Record, mark: tuple[str, str]) -> bool:
+        return (r[order], r["id"]) < mark if descending else (r[order], r["id"]) > mark
+
     if args.get("after"):
         mark = _uncursor(args["after"])
-        ranked = [r for r in ranked if (r[order], r["id"]) < mark]
+        ranked = [r for r in ranked if beyond(r, mark)]
     if args.get("before"):
         mark = _uncursor(args["before"])
-        ranked = [r for r in ranked if (r[order], r["id"]) > mark]
+        ranked = [r for r in ranked if not beyond(r, mark) and (r[order], r["id"]) != mark]
     size = DEFAULT_FIRST if first is None else first
     if args.get("last") is not None and first is None:
         page = ranked[max(0, len(ranked) - args["last"]):]
@@ -162,7 +176,7 @@ def listing(ctx: Context, kind: str, args: dict[str, Any], scope: Callable[[Reco
     state = ctx.state
     with state.lock:
         rows = [r for r in _table(state, kind).values() if scope(r)
-                and (args.get("includeArchived") or not r.get("archivedAt")) and not r.get("trashed")
+                and (args.get("includeArchived") or not r.get("archivedAt"))
                 and matches(record_view(state, kind, r), args.get("filter"))]
         return connection(rows, args)
 
@@ -212,6 +226,10 @@ def comment_create(ctx: Context, _src: Any, input: Record) -> Record:
     return _payload("comment", ctx.state.create_comment(input, ctx.user_id), ctx.state)
 
 
+def label_create(ctx: Context, _src: Any, input: Record, **_a: Any) -> Record:
+    return _payload("issueLabel", ctx.state.create_label(input), ctx.state)
+
+
 def webhook_create(ctx: Context, _src: Any, input: Record) -> Record:
     return _payload("webhook", ctx.state.create_webhook(input, ctx.user_id), ctx.state)
 
@@ -229,7 +247,7 @@ RESOLVERS: dict[tuple[str, str], Callable[..., Any]] = {
     ("Query", "organization"): lambda ctx, _s, **a: ctx.state.org,
     ("Mutation", "issueCreate"): issue_create, ("Mutation", "issueUpdate"): issue_update,
     ("Mutation", "issueDelete"): issue_delete, ("Mutation", "commentCreate"): comment_create,
-    ("Mutation", "webhookCreate"): webhook_create,
+    ("Mutation", "webhookCreate"): webhook_create, ("Mutation", "issueLabelCreate"): label_create,
     ("Issue", "team"): _ref("Team", "teamId"), ("Issue", "state"): _ref("WorkflowState", "stateId"),
     ("Issue", "assignee"): _ref("User", "assigneeId"), ("Issue", "creator"): _ref("User", "creatorId"),
     ("Issue", "labels"): lambda ctx, src, **args: listing(ctx, "IssueLabel", args,

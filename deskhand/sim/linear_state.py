@@ -28,7 +28,8 @@ PRIORITY_LABELS = {0: "No priority", 1: "Urgent", 2: "High", 3: "Medium", 4: "Lo
 STATES = (("Triage", "triage"), ("Backlog", "backlog"), ("Todo", "unstarted"), ("In Progress", "started"),
           ("Waiting for customer", "started"), ("On hold", "backlog"), ("Done", "completed"),
           ("Canceled", "canceled"))
-LABELS = ("Bug", "Billing", "Feature", "Question", "Outage", "Account")
+LABELS = ("Bug", "Feature", "Improvement")  # a new workspace's labels
+SEED_LABELS = ("Billing", "Question", "Outage", "Account")
 ISSUE_INPUT = ("title", "description", "priority", "stateId", "assigneeId", "teamId", "dueDate", "estimate")
 
 
@@ -116,6 +117,23 @@ class LinearState:
         with self.lock:
             found = [s for s in self.states.values() if s["teamId"] == team_id and s["type"] == kind]
             return min(found, key=lambda s: s["position"])
+
+    def create_label(self, data: Record) -> Record:
+        """issueLabelCreate: a label of a team (``teamId``) or of the workspace (no team)."""
+        with self.lock:
+            name = str(data.get("name") or "").strip()
+            team_id = data.get("teamId")
+            if not name:
+                raise invalid("Argument Validation Error: name should not be empty")
+            if team_id is not None:
+                self._ref(self.teams, team_id, "Team")
+            if any(x["name"].lower() == name.lower() and x["teamId"] in (team_id, None) for x in self.labels.values()):
+                raise invalid(f"Duplicate label name: a label named {name!r} exists")
+            at = self.now()
+            label: Record = {"id": str(uuid.uuid4()), "name": name, "color": data.get("color") or "#5e6ad2",
+                             "teamId": team_id, "isGroup": False, "createdAt": at, "updatedAt": at}
+            self.labels[label["id"]] = label
+            return label
 
     # ------------------------------------------------------------------ lookups
     def issue(self, key: str, *, trashed: bool = False) -> Record:
@@ -261,6 +279,9 @@ class LinearState:
         agents = [self.add_user(f"{a} {b}", f"{a.lower()}@acme.test") for a, b in (("Dana", "Reyes"),
                                                                                     ("Omar", "Said"))]
         intake = self.intake_user()
+        for name in SEED_LABELS:
+            if not any(x["name"] == name for x in self.labels.values()):
+                self.create_label({"name": name, "teamId": self.team["id"]})
         start = self.clock() - days * 86400
         made = []
         for k in range(n):
