@@ -25,8 +25,8 @@ from deskhand.sim.front_state import FrontState
 from deskhand.sim.jira_limits import RateLimits
 from deskhand.sim.jira_state import JiraState, Transition, jsm_workflow
 from deskhand.sim.jira_state import Status as JiraStatus
-from deskhand.sim.registry import SimConfig
 from deskhand.sim.linear_state import LinearState
+from deskhand.sim.registry import SimConfig
 from deskhand.sim.servicenow_state import ServiceNowState
 from deskhand.sim.trello_seed import default_state as trello_state
 from deskhand.sim.trello_spec import overrides as trello_overrides
@@ -485,7 +485,8 @@ def test_a_429_is_waited_out_as_told_then_succeeds(case: Case, tmp_path: Path) -
             engine = open_engine(f"sqlite:///{tmp_path / 'limits.db'}")
             limiter = BudgetLimiter(BudgetBook(engine), case.name, "acme", load_definition(case.name).limits,
                                     clock=clock, sleep=sleep, values=case.config(server.url),
-                                    max_sleep_s={"interactive": 60.0, "background": 60.0, "backfill": 60.0})
+                                    max_sleep_s={"interactive": 120.0, "background": 120.0, "backfill": 120.0,
+                                                 "write": 120.0})
         with open_connector(case.name, "acme", case.config(server.url), http=http, sleep=sleep, limiter=limiter,
                             overrides=case.overrides(server)) as conn:
             results = [conn.list_users() for _ in range(3)]  # the third read is over budget
