@@ -25,11 +25,19 @@ def _print(figures: dict[str, Any], as_json: bool) -> None:
 
 
 @eval_app.command("triage")
-def eval_triage(dataset: DatasetOpt, as_json: JsonOpt = False) -> None:
-    """Learn a taxonomy from the dataset's train split, classify its test split (banking77, clinc150)."""
-    from deskhand.eval.triage import evaluate_triage
+def eval_triage(
+    dataset: DatasetOpt,
+    cv: Annotated[int, typer.Option("--cv", help="K-fold cross-validation on train.csv only (dev protocol).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Learn a taxonomy from the dataset's train split, classify its test split (banking77, clinc150,
+    any folder with train.csv + test.csv: text,category or title,body,label)."""
+    from deskhand.eval.triage import cross_validate, evaluate_triage
 
-    _print(evaluate_triage(dataset), as_json)
+    if cv and cv < 2:
+        err.print("--cv needs at least 2 folds")
+        raise typer.Exit(2)
+    _print(cross_validate(dataset, folds=cv) if cv else evaluate_triage(dataset), as_json)
 
 
 @eval_app.command("answers")

@@ -58,7 +58,12 @@ def account_taxonomy(rt: Runtime, account: str) -> tuple[TaxonomyModel | None, l
         return None, []
     from deskhand.ai.embed import default_embedder
 
-    model = TaxonomyModel.from_bytes(stored.model, default_embedder())
+    try:
+        model = TaxonomyModel.from_bytes(stored.model, default_embedder())
+    except ValueError as exc:  # stored by an older release: the seed model decides until it is retrained
+        log.warning("account taxonomy unreadable; using the built-in categories",
+                    extra={"account": account, "error": str(exc)})
+        return None, []
     with _lock:
         _taxonomies[account] = (stored.version, model, stored.shots)
     return model, stored.shots
