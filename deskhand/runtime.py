@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,34 @@ from deskhand.settings import Settings
 from deskhand.store import AccountRecord, Store
 
 if TYPE_CHECKING:
+    from deskhand.ai.embed import Embedder
     from deskhand.providers.connector import Connector
+
+
+class Lru(OrderedDict[str, Any]):
+    """A dict of at most ``limit`` entries: a read refreshes one, an insert past the limit evicts the
+    least recently used (``on_evict`` is given it: a connector is closed). Callers hold their lock."""
+
+    def __init__(self, limit: int, on_evict: Callable[[Any], None] | None = None) -> None:
+        super().__init__()
+        self.limit = limit
+        self.on_evict = on_evict
+        self.evicted = 0
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            _, old = self.popitem(last=False)
+            self.evicted += 1
+            if self.on_evict is not None:
+                self.on_evict(old)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +69,11 @@ class Runtime:
         self.breakers = Breakers(store.engine, clock=lambda: self.queue.clock())
         self.sleep: Callable[[float], None] = time.sleep  # a provider client's wait between its retries
         self._lock = threading.RLock()
-        self._connectors: dict[str, tuple[int, Connector]] = {}
-        self._identities: dict[str, Identity] = {}
-        self._retrievers: dict[str, tuple[str, Any]] = {}
+        limit = self.settings.tenant_cache
+        self._connectors = Lru(limit, on_evict=lambda entry: entry[1].close())  # name -> (version, Connector)
+        self._identities = Lru(limit)  # account name -> Identity
+        self._retrievers = Lru(limit)  # tenant -> (knowledge version, retriever): SQLite stores only
+        self.embedder: Embedder | None = None  # None: the process-wide default (deskhand.ai.embed)
         self._triage: Any = None
         self._llms: tuple[Any, Any] | None = None  # (classify, generate): see llms()
 
@@ -65,7 +95,7 @@ class Runtime:
                 cached[1].close()
             conn = open_connector(account.provider, account.name, account.config, limiter=self.limiter(account),
                                   sleep=lambda s: self.sleep(s), overrides=account.overrides)
-            self._connectors[account.name] = (version, conn)
+            self._connectors.put(account.name, (version, conn))
             self._identities.pop(account.name, None)
             return conn
 
@@ -81,8 +111,9 @@ class Runtime:
 
     def identity(self, account: AccountRecord) -> Identity:
         with self._lock:
-            if account.name in self._identities:
-                return self._identities[account.name]
+            known: Identity | None = self._identities.get(account.name)
+            if known is not None:
+                return known
         conn = self.connector(account)
         me = conn.current_user()
         staff = {u.id for u in conn.list_users() if u.role in (Role.AGENT, Role.ADMIN)} | {me.id}
@@ -92,7 +123,7 @@ class Runtime:
             teams[team.id] = team.id
         ident = Identity(own_id=me.id, staff_ids=frozenset(staff), teams=teams)
         with self._lock:
-            self._identities[account.name] = ident
+            self._identities.put(account.name, ident)
         return ident
 
     # -- models ---------------------------------------------------------------------------
@@ -132,6 +163,8 @@ class Runtime:
         return seconds
 
     def retrieve(self, tenant_id: str, query: str, k: int = 5) -> list[Source]:
+        if self.store.engine.dialect.name == "postgresql":
+            return self._retrieve_pg(tenant_id, query, k)
         version = self.store.kb_version(tenant_id)
         with self._lock:
             cached = self._retrievers.get(tenant_id)
@@ -145,12 +178,25 @@ class Runtime:
                     prior = cached[1].vectors
                 rows = self.store.chunks(tenant_id)
                 cached = (version, build_retriever(rows, path, prior))
-                self._retrievers[tenant_id] = cached
+                self._retrievers.put(tenant_id, cached)
         retriever = cached[1]
         if retriever is None:
             return []
         found: list[Source] = retriever.search(query, k=k)
         return found
+
+    def _retrieve_pg(self, tenant_id: str, query: str, k: int) -> list[Source]:
+        """PostgreSQL: nothing per tenant in this process; the index is in the database
+        (deskhand.index.pgknowledge). Articles the index lacks (knowledge written by a path that did not
+        index it) are indexed first, those articles only."""
+        from deskhand.ai.embed import default_embedder
+        from deskhand.index.pgknowledge import PgKnowledge
+
+        knowledge = PgKnowledge(self.store.engine, tenant_id, self.embedder or default_embedder())
+        changed, gone = knowledge.behind(self.store)
+        if changed or gone:
+            knowledge.sync(self.store)
+        return knowledge.search(query, k)
 
     def close(self) -> None:
         with self._lock:

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     webhook_tolerance_s: int = Field(300, ge=0)  # accepted age of a signed webhook timestamp
     home: Path | None = None  # the data folder (default: the per-user data directory)
     log_level: str = "INFO"
+    # per-process caches of a Runtime (tenants' retrievers, accounts' connectors and identities), LRU
+    tenant_cache: int = Field(256, ge=1)
 
     @classmethod
     def settings_customise_sources(

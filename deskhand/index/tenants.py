@@ -3,8 +3,8 @@
 ``<folder of deskhand.db>/deskhand.index/<tenant>.hnsw`` (+ ``.keys``) holds every vector the
 tenant's chunks use, keyed by the hash of the embedded text: after a restart nothing is re-embedded,
 after a knowledge change only new texts are. Tenants never share an index (isolation, and no foreign
-vectors crowding a tenant's nearest neighbours). A store that is not a SQLite file keeps its
-indexes in memory only.
+vectors crowding a tenant's nearest neighbours). A PostgreSQL store keeps the index in the database
+(``deskhand.index.pgknowledge``); in-memory SQLite keeps it in each process's memory.
 """
 
 from __future__ import annotations
@@ -93,11 +93,19 @@ def embed_knowledge(
     """Bring the tenant's persisted vector index up to date with its stored chunks: embed only texts
     it lacks, drop vectors no chunk uses, save. The one place knowledge is embedded at ingest
     (``deskhand kb add``); ``Runtime.retrieve`` then loads the file instead of embedding.
-    A store without an index folder (PostgreSQL, in-memory SQLite) keeps indexes in process memory:
-    nothing to persist here, each process embeds at its first search."""
+    On PostgreSQL the index is in the database (``deskhand.index.pgknowledge``: pgvector + persisted
+    BM25), brought up to date article by article (only new or changed articles are read and embedded).
+    In-memory SQLite keeps indexes in process memory: nothing to persist, each process embeds at its
+    first search."""
     from deskhand.ai.embed import default_embedder
     from deskhand.ai.retrieve import embed_missing, vector_texts
 
+    if store.engine.dialect.name == "postgresql":
+        from deskhand.index.pgknowledge import PgKnowledge
+
+        embedded, reused, dropped = PgKnowledge(store.engine, tenant_id, default_embedder()).sync(
+            store, progress=progress)
+        return IndexReport(embedded, reused, dropped, None)
     path = index_path(settings, tenant_id)
     if path is None:
         return IndexReport(0, 0, 0, None)
