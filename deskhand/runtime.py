@@ -72,7 +72,7 @@ class Runtime:
         limit = self.settings.tenant_cache
         self._connectors = Lru(limit, on_evict=lambda entry: entry[1].close())  # name -> (version, Connector)
         self._identities = Lru(limit)  # account name -> Identity
-        self._retrievers = Lru(limit)  # tenant -> (knowledge version, retriever): SQLite stores only
+        self._retrievers = Lru(limit)  # tenant -> (knowledge version, retriever): not with pgvector
         self.embedder: Embedder | None = None  # None: the process-wide default (deskhand.ai.embed)
         self._triage: Any = None
         self._llms: tuple[Any, Any] | None = None  # (classify, generate): see llms()
@@ -163,7 +163,7 @@ class Runtime:
         return seconds
 
     def retrieve(self, tenant_id: str, query: str, k: int = 5) -> list[Source]:
-        if self.store.engine.dialect.name == "postgresql":
+        if self.store.engine.dialect.name == "postgresql" and self._pg_index():
             return self._retrieve_pg(tenant_id, query, k)
         version = self.store.kb_version(tenant_id)
         with self._lock:
@@ -184,6 +184,12 @@ class Runtime:
             return []
         found: list[Source] = retriever.search(query, k=k)
         return found
+
+    def _pg_index(self) -> bool:
+        from deskhand.ai.embed import default_embedder
+        from deskhand.index.pgknowledge import available
+
+        return available(self.store.engine, (self.embedder or default_embedder()).dim)
 
     def _retrieve_pg(self, tenant_id: str, query: str, k: int) -> list[Source]:
         """PostgreSQL: nothing per tenant in this process; the index is in the database

@@ -180,3 +180,16 @@ def test_a_search_finds_only_its_own_tenants_knowledge(settings: Settings, store
         assert rt.retrieve("initech", "reset password") == []
     finally:
         rt.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_postgresql_without_pgvector_keeps_answering_from_process_memory(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=database_url, home=tmp_path)  # the machine's PostgreSQL: no pgvector
+    rt = Runtime(Store.open(settings), settings)
+    try:
+        add_documents(rt.store, "acme", ARTICLES)
+        assert embed_knowledge(settings, rt.store, "acme").embedded == 0
+        found = rt.retrieve("acme", "I forgot my password, how do I reset it?", k=1)
+        assert [s.id for s in found] == ["kb/reset#0"] and list(rt._retrievers) == ["acme"]
+    finally:
+        rt.close()

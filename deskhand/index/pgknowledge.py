@@ -19,6 +19,7 @@ are a derived index created with the pgvector table (``ensure``), rebuilt from `
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Engine, bindparam, select, text
 
+from deskhand.errors import ConfigError
 from deskhand.index.lexical import Analyzer
 from deskhand.index.pgvector import TABLE as VECTORS
 from deskhand.index.pgvector import PgVectorIndex, _literal
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from deskhand.ai.embed import Embedder
     from deskhand.store import Store
 
+log = logging.getLogger(__name__)
 DOCS = "deskhand_kb_docs"
 TERMS = "deskhand_kb_terms"
 ARTICLES = "deskhand_kb_indexed"
@@ -44,6 +47,22 @@ EF_SEARCH = 100  # = 2 × CANDIDATES: pgvector's HNSW returns at most ef_search 
 BATCH = 200  # articles per transaction in sync
 
 _ensured: set[str] = set()
+_unavailable: set[str] = set()
+
+
+def available(engine: Engine, dim: int) -> bool:
+    """Whether this PostgreSQL can hold the index (has pgvector, or lets us create it). Without it the
+    runtime keeps per-process in-memory indexes as before, with a warning once per process."""
+    marker = engine.url.render_as_string(hide_password=True)
+    if marker in _unavailable:
+        return False
+    try:
+        ensure_tables(engine, dim)
+    except ConfigError as exc:
+        _unavailable.add(marker)
+        log.warning("knowledge index kept in process memory", extra={"reason": str(exc)})
+        return False
+    return True
 
 
 def ensure_tables(engine: Engine, dim: int) -> None:

@@ -101,8 +101,10 @@ def embed_knowledge(
     from deskhand.ai.retrieve import embed_missing, vector_texts
 
     if store.engine.dialect.name == "postgresql":
-        from deskhand.index.pgknowledge import PgKnowledge
+        from deskhand.index.pgknowledge import PgKnowledge, available
 
+        if not available(store.engine, default_embedder().dim):
+            return IndexReport(0, 0, 0, None)  # no pgvector: each process embeds at its first search
         embedded, reused, dropped = PgKnowledge(store.engine, tenant_id, default_embedder()).sync(
             store, progress=progress)
         return IndexReport(embedded, reused, dropped, None)
