@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deskhand.model import Role, Source, Triage
+from deskhand.providers.oauth_tokens import TokenStore
 from deskhand.queue import SqlQueue
 from deskhand.queue.breaker import Breakers
 from deskhand.settings import Settings
@@ -67,6 +68,8 @@ class Runtime:
         self.queue = SqlQueue(store.engine)
         # per-account circuit breakers on the queue's clock (deskhand.queue.breaker)
         self.breakers = Breakers(store.engine, clock=lambda: self.queue.clock())
+        # OAuth accounts' sealed token sets, refreshed one process at a time (deskhand.providers.oauth)
+        self.oauth_tokens = TokenStore(store.engine, store.box, clock=lambda: self.queue.clock())
         self.sleep: Callable[[float], None] = time.sleep  # a provider client's wait between its retries
         self._lock = threading.RLock()
         limit = self.settings.tenant_cache
@@ -94,7 +97,8 @@ class Runtime:
             if cached:
                 cached[1].close()
             conn = open_connector(account.provider, account.name, account.config, limiter=self.limiter(account),
-                                  sleep=lambda s: self.sleep(s), overrides=account.overrides)
+                                  sleep=lambda s: self.sleep(s), overrides=account.overrides,
+                                  oauth_tokens=self.oauth_tokens)
             self._connectors.put(account.name, (version, conn))
             self._identities.pop(account.name, None)
             return conn

@@ -125,6 +125,9 @@ def connect(
         "provider's API and keep its signing secret (providers that have such an API).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a definition argument the provider "
                                                    "declares: name=value or name.key=value (repeatable).")] = None,
+    oauth: Annotated[str | None, typer.Option(
+        "--oauth", help="deskhand's public base URL: connect by OAuth instead of an API token; prints the URL to "
+        "authorise in a browser, whose redirect to PUBLIC_URL/oauth/callback/<slug> finishes it.")] = None,
 ) -> None:
     """Connect a helpdesk account. Connection values are the provider's own options, for Zendesk:
     --subdomain S --email E --api-token T --webhook-secret W [--base-url URL]. Keep secrets off the
@@ -136,6 +139,11 @@ def connect(
     from deskhand.providers import connection_fields, open_connector
     from deskhand.providers.checks import check_connection
 
+    if oauth is not None:
+        from deskhand.cli.oauth import connect_oauth
+
+        connect_oauth(ctx.args, provider, name, tenant, setting or [], set_ or [], oauth)
+        return
     try:
         account_name(name)
         fields = connection_fields(known_provider(provider))
@@ -269,13 +277,19 @@ def accounts_list(as_json: JsonOpt = False) -> None:
     from deskhand.providers import connection_fields
 
     rows = []
-    for a in runtime().store.list_accounts():
+    rt = runtime()
+    oauth = rt.oauth_tokens.statuses()  # OAuth accounts: ok | needs_reauth (why)
+    for a in rt.store.list_accounts():
         secret = [k for k, f in connection_fields(a.provider).items() if getattr(f, "secret", False)]
+        status, reason = oauth.get(a.name, ("ok", None))
         rows.append(
             {
                 "name": a.name,
                 "provider": a.provider,
                 "tenant": a.tenant_id,
+                "auth": "oauth2" if a.name in oauth else "token",
+                "status": status,
+                "reason": reason,
                 "config": a.redacted(secret),
                 "settings": a.settings,
                 "overrides": a.overrides,
@@ -284,9 +298,10 @@ def accounts_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json({"accounts": rows})
         return
-    table = Table("name", "provider", "tenant", "connection", "settings")
+    table = Table("name", "provider", "tenant", "status", "connection", "settings")
     for r in rows:
-        table.add_row(r["name"], r["provider"], r["tenant"], json.dumps(r["config"]), json.dumps(r["settings"]))
+        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]: {r['reason']}"
+        table.add_row(r["name"], r["provider"], r["tenant"], status, json.dumps(r["config"]), json.dumps(r["settings"]))
     out.print(table)
 
 

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskhand import __version__
 from deskhand.api import mount as mount_api
-from deskhand.errors import ConfigError, PayloadError, SignatureError
+from deskhand.errors import ConfigError, DeskhandError, PayloadError, SignatureError
 from deskhand.gateway.dedupe import open_deduper
 from deskhand.gateway.ingest import Ingest
 from deskhand.gateway.metrics import add_metrics_route
@@ -180,6 +180,27 @@ def _error(status: int, code: str, message: str, *, retry_after: int | None = No
 DEFAULT_MAX_BODY = 1_000_000
 
 
+def add_oauth_callback(app: FastAPI, rt: Runtime) -> None:
+    """The redirect target of `deskhand connect <slug> --oauth PUBLIC_URL` (deskhand.providers.oauth_connect)."""
+
+    def oauth_callback(request: Request) -> JSONResponse:
+        from deskhand.providers.oauth_connect import finish
+
+        provider, q = request.path_params["provider"], request.query_params
+        if q.get("error"):
+            return _error(400, "authorization_refused", f"{provider} answered {q['error']}: "
+                          f"{q.get('error_description', 'the authorisation was not granted')}")
+        if not q.get("state") or not q.get("code"):
+            return _error(400, "bad_callback", "an OAuth callback needs `code` and `state`")
+        try:
+            done = finish(rt, provider, q["state"], q["code"])
+        except DeskhandError as exc:
+            return _error(400, "oauth_failed", str(exc))
+        return JSONResponse({"status": "connected", **done})
+
+    app.add_api_route("/oauth/callback/{provider}", oauth_callback, methods=["GET"], include_in_schema=False)
+
+
 def create_app(
     rt: Runtime,
     *,
@@ -278,6 +299,7 @@ def create_app(
     app.add_route("/webhooks/{provider}/{account}", webhook_check, methods=["GET", "HEAD"], include_in_schema=False)
     app.add_middleware(WebhookRoute, handle=webhook)  # outermost: webhooks skip everything else
 
+    add_oauth_callback(app, rt)  # GET /oauth/callback/<slug>: the state is the credential
     mount_api(app)  # /v1 (API keys, scopes, tenants), /openapi.json, /docs
     from deskhand.tools import mcp_server, runner
 

@@ -14,12 +14,14 @@ from typing import Any
 
 import httpx
 
+from deskhand.errors import ConfigError
 from deskhand.providers import definition as _definition
 from deskhand.providers.auth import build_auth
 from deskhand.providers.client import Limiter, ProviderHTTP
 from deskhand.providers.connector import Connector, load_hooks, resolve_values
 from deskhand.providers.definition import FieldSpec, ProviderDefinition
 from deskhand.providers.error_rules import body_reader
+from deskhand.providers.oauth import build_oauth_auth, is_oauth
 from deskhand.providers.overrides import resolve as resolve_overrides
 
 __all__ = [
@@ -59,14 +61,21 @@ def open_connector(
     sleep: Callable[[float], None] = time.sleep,
     overrides: Mapping[str, Any] | None = None,
     max_retry_after: float = 60.0,
+    oauth_tokens: Any = None,
 ) -> Connector:
     """A connector for one account. Missing/invalid values -> ConfigError naming the fix. A throttled
     call is retried after the provider's Retry-After only up to `max_retry_after` seconds (an API
     caller waiting on the line wants the 429 instead: deskhand.api). `overrides`: the account's values of
-    the definition's declared overrides (deskhand.providers.overrides)."""
+    the definition's declared overrides (deskhand.providers.overrides). An account connected by OAuth
+    (`auth: oauth2` in its values) authenticates with its token set in `oauth_tokens` (a TokenStore)."""
     definition = load_definition(slug)
     values = {**resolve_values(definition, account, config), **resolve_overrides(definition.overrides, overrides)}
-    auth = build_auth(definition.auth, values)
+    if is_oauth(config):
+        if oauth_tokens is None:
+            raise ConfigError(f"account {account!r} is connected by OAuth: its connector needs the store's tokens")
+        auth: httpx.Auth = build_oauth_auth(oauth_tokens, definition, account, values, sleep=sleep)
+    else:
+        auth = build_auth(definition.auth, values)
     client = ProviderHTTP(values["root"] + definition.api, auth, http=http, limiter=limiter, sleep=sleep,
                           max_retry_after=max_retry_after, errors=body_reader(definition.error_rules()))
     return Connector(definition, account, values, client, load_hooks(definition))

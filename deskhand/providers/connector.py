@@ -34,10 +34,12 @@ from deskhand.providers.spec_paging import build_paginator
 def resolve_values(definition: ProviderDefinition, account: str, config: Mapping[str, str]) -> dict[str, Any]:
     """The connection values with defaults, checked against the definition; plus `root`."""
     values: dict[str, Any] = {k: v for k, v in config.items() if v not in (None, "")}
+    grant = definition.auth if definition.auth.type == "oauth2" else definition.oauth
+    granted = set(grant.replaces) if grant is not None and config.get("auth") == "oauth2" else set()
     for name, spec in definition.connection.items():
         value = values.get(name, spec.default)
         if value in (None, ""):
-            if spec.required:
+            if spec.required and name not in granted:  # an OAuth grant stands in for the API token
                 flag = "--" + name.replace("_", "-")
                 raise ConfigError(
                     f"account {account!r} has no {name}: deskhand connect {definition.name} --name {account} {flag} …"

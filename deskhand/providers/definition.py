@@ -144,7 +144,21 @@ class QueryAuthSpec(_Strict):
     params: dict[str, str]
 
 
-AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec, Field(discriminator="type")]
+class OAuth2AuthSpec(_Strict):
+    """OAuth 2.0 authorisation code grant (deskhand.providers.oauth): `{placeholders}` in the URLs are
+    filled from the connection values (+ `root`); the client id/secret come from the environment."""
+
+    type: Literal["oauth2"]
+    authorize_url: str
+    token_url: str
+    scopes: list[str] = Field(default_factory=list)
+    pkce: bool = True
+    token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_post"
+    replaces: list[str] = Field(default_factory=list)  # connection fields the grant stands in for
+
+
+AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec | OAuth2AuthSpec,
+                     Field(discriminator="type")]
 
 
 class FieldRuleSpec(_Strict):
@@ -256,6 +270,7 @@ class ProviderDefinition(_Strict):
     connection: dict[str, FieldSpec]
     hooks: str | None = None
     auth: AuthSpec
+    oauth: OAuth2AuthSpec | None = None  # an OAuth grant offered beside `auth` (connect --oauth)
     limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
     errors: list[ErrorRuleSpec] = Field(default_factory=list)
     overrides: dict[str, OverrideSpec] = Field(default_factory=dict)

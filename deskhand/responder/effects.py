@@ -22,6 +22,7 @@ from deskhand.errors import AuthError, ProviderError
 from deskhand.faults import crash_point
 from deskhand.model import Action, ActionKind
 from deskhand.providers.client import ConnectionFailed
+from deskhand.providers.oauth import NeedsReauth
 from deskhand.queue.breaker import helpdesk_down
 from deskhand.responder.switches import note_write_error
 from deskhand.runtime import Runtime
@@ -64,6 +65,9 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
                 note_write_error(rt.store, account.name, account.provider, f"{rec.kind}: {exc}"[:500])
             if isinstance(exc, AuthError):
                 outbound.needs_reauth(rt, account.tenant_id, account.name, account.provider, str(exc))
+            if isinstance(exc, NeedsReauth):  # nothing landed: the action waits for the reconnection
+                rt.store.mark_action(rec.key, "planned", error=str(exc)[:2000])
+                raise
             if exc.retryable:
                 # this worker saw the call end: nobody is performing it, so the retry need not wait
                 # TAKEOVER_S; a request that never left is simply planned again, one that may have

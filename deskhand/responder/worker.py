@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from deskhand.errors import DeskhandError, ProviderError, RateLimited
 from deskhand.faults import crash_point
+from deskhand.providers.oauth import NeedsReauth
+from deskhand.providers.oauth_tokens import NEEDS_REAUTH, reauth_marker
 from deskhand.queue import Job
 from deskhand.queue.breaker import Admission, helpdesk_answered, helpdesk_down
 from deskhand.queue.sql import backoff_s
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 # A job that fails with an error that is not the helpdesk's (a bug, the store blinking) is
 # dead-lettered after this many attempts (about 34 minutes of backoff), not after a day of them.
 UNEXPECTED_ATTEMPTS = 10
+REAUTH_RECHECK_S = 3600.0  # a job waiting for its account's re-authorisation looks again this often
 Handler = Callable[[Runtime, Job], None]
 HANDLERS: dict[str, Handler] = {
     "handle_event": lambda rt, job: (handle_event(rt, int(job.payload["event_id"])), None)[1],
@@ -71,8 +74,14 @@ class Worker:
         if gate is not None and not gate.run:
             self.rt.queue.defer(job, self.name, gate.wait_until or self.rt.queue.clock(), gate.reason)
             return
+        oauth = self.rt.oauth_tokens.status(gate.account) if gate is not None else None
+        if gate is not None and oauth is not None and oauth[0] == NEEDS_REAUTH:
+            self._wait_for_reauth(job, gate.account, str(oauth[1] or "re-authorisation needed"))
+            return
         try:
             handler(self.rt, job)
+        except NeedsReauth as exc:  # its grant is gone: the job waits (uncounted) for the reconnection
+            self._wait_for_reauth(job, exc.account, exc.reason or "re-authorisation needed")
         except RateLimited as exc:  # a 429, or the shared budget said "later": defer, never park or count
             self._answered(gate, exc)
             if exc.retry_after is None:
@@ -98,6 +107,12 @@ class Worker:
             crash_point("before_ack")
             if not self.rt.queue.ack(job, self.name):
                 log.warning("job %s finished after its lease was taken over", job.id)
+
+    def _wait_for_reauth(self, job: Job, account: str, reason: str) -> None:
+        """Defer a job of an account whose OAuth grant is gone; `deskhand connect … --oauth` makes
+        every such job due again (TokenStore.connect), this recheck is only a backstop."""
+        until = self.rt.queue.clock() + REAUTH_RECHECK_S
+        self.rt.queue.defer(job, self.name, until, reauth_marker(account) + reason)
 
     def _after_next_probe(self, account: str, job: Job, retry_after: float | None) -> float:
         """A failed probe's job retries just after the next probe time, so that probe is another

@@ -36,7 +36,9 @@ from deskhand.sim.base import (
     parse_bearer,
     run_forever,
 )
+from deskhand.sim.oauth_server import AuthServer
 from deskhand.sim.zendesk_help_center import routes as help_center_routes
+from deskhand.sim.zendesk_oauth import routes as oauth_routes
 from deskhand.sim.zendesk_pages import export_cursor, export_time, link, paginate
 from deskhand.sim.zendesk_search import search
 from deskhand.sim.zendesk_state import ZendeskError, ZendeskState, not_found, public
@@ -79,13 +81,16 @@ class Gate:
     """Auth + rate limits around every /api/v2 request (an ASGI middleware in function form)."""
 
     def __init__(self, state: ZendeskState, token: str, limiter: FixedWindowLimiter,
-                 incremental: FixedWindowLimiter):
+                 incremental: FixedWindowLimiter, oauth: AuthServer | None = None):
         self.state, self.token, self.limiter, self.incremental = state, token, limiter, incremental
+        self.oauth = oauth  # OAuth access tokens are accepted as Bearer too (expired/revoked: 401)
 
     def authenticate(self, request: Request) -> str | None:
         """The caller's email (``""`` for Bearer), or None when the credentials are wrong."""
         header = request.headers.get("authorization")
         if parse_bearer(header) == self.token:
+            return ""
+        if self.oauth is not None and self.oauth.access_ok(parse_bearer(header)):
             return ""
         basic = parse_basic_auth(header)
         if basic and basic[0].endswith("/token") and basic[1] == self.token:
@@ -308,11 +313,13 @@ def create_app(
     clock: Callable[[], float] | None = None,
     incremental_lag_s: float = 60.0,
     delivery: WebhookDelivery | None = None,
+    oauth: AuthServer | None = None,
 ) -> Starlette:
     """The simulator as an ASGI app; ``app.state.zendesk`` and ``app.state.delivery`` expose its parts.
 
     ``clock`` (Unix seconds) drives timestamps and rate-limit windows; ``incremental_lag_s`` hides
     changes younger than that from incremental exports (60 s like Zendesk; 0 in tests).
+    ``oauth`` (deskhand.sim.zendesk_oauth.auth_server) serves /oauth/* and its access tokens open the API.
     """
     clock = clock or (state.clock if state else time.time)
     state = state or ZendeskState(clock=clock)
@@ -334,13 +341,13 @@ def create_app(
 
     routes = [*_ticket_routes(state, render_ticket), *_directory_routes(state),
               *_query_routes(state, render_ticket, incremental_lag_s), *webhook_routes(state),
-              *help_center_routes(state)]
+              *help_center_routes(state), *(oauth_routes(oauth) if oauth is not None else [])]
     app = Starlette(routes=routes, exception_handlers={ZendeskError: on_error, ValueError: on_bad_json})
     gate = Gate(state, token, FixedWindowLimiter(rate_limit, window_s, clock),
-                FixedWindowLimiter(INCREMENTAL_LIMIT, window_s, clock))
+                FixedWindowLimiter(INCREMENTAL_LIMIT, window_s, clock), oauth)
     app.add_middleware(BaseHTTPMiddleware, dispatch=gate)
     app.add_middleware(_JsonSuffix)  # added last = runs first
-    app.state.zendesk, app.state.delivery = state, delivery
+    app.state.zendesk, app.state.delivery, app.state.oauth = state, delivery, oauth
     return app
 
 

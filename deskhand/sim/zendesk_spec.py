@@ -26,7 +26,7 @@ def build(cfg: SimConfig) -> BuiltSim:
     delivery = WebhookDelivery(backoff_s=0.05, max_backoff_s=0.2) if cfg.quick_retries else WebhookDelivery()
     app = zendesk.create_app(state, token=cfg.token, rate_limit=(cfg.rate_limit or 700) if cfg.limits else 10**9,
                              window_s=window_s, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret,
-                             incremental_lag_s=lag, delivery=delivery)
+                             incremental_lag_s=lag, delivery=delivery, oauth=cfg.extras.get("oauth"))
 
     def banner(url: str) -> list[str]:
         lines = [f"Zendesk simulator on {url}/api/v2  (subdomain 'sim')",

@@ -11,6 +11,7 @@ from deskhand.store import tables_api as tables_api  # API keys, idempotency, ou
 from deskhand.store import tables_autonomy as tables_autonomy  # modes, outcome ledger, kill switches
 from deskhand.store import tables_kb as tables_kb  # named knowledge sources
 from deskhand.store import tables_llm as tables_llm  # learned taxonomies (issue 7)
+from deskhand.store import tables_oauth as tables_oauth  # OAuth token sets, pending authorisations
 from deskhand.store import tables_ops as tables_ops  # circuit breakers per account
 from deskhand.store import tables_security as tables_security  # knowledge reviews (issue 14)
 from deskhand.store import tables_sync as tables_sync  # budgets, sync checkpoints, replica

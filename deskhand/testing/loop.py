@@ -123,6 +123,7 @@ def sim_loop(
     account_settings: dict[str, Any] | None = None,
     knowledge: bool = True,
     limits: bool = True,
+    sim_extras: dict[str, Any] | None = None,
 ) -> Iterator[Loop]:
     """The whole loop around the simulator of `provider` (a registry slug), account ``acme``."""
     from deskhand.demo.scenario import KB_DIR
@@ -138,7 +139,7 @@ def sim_loop(
     rt = Runtime(store, settings)
     gateway = SimServer(create_app(rt, workers=0)).start(timeout=120.0)
     sim_config = registry.SimConfig(webhook_url=f"{gateway.url}/webhooks/{provider}/acme", webhook_secret=SECRET,
-                                    state=state, limits=limits, quick_retries=True)
+                                    state=state, limits=limits, quick_retries=True, extras=sim_extras or {})
     built = spec.build(sim_config)
     faults = FaultSwitch(built.app)  # the simulator's API can be taken down (outage tests)
     built.app = faults

@@ -1,0 +1,180 @@
+"""OAuth 2.0 accounts: an `httpx.Auth` that keeps the account's token set fresh, on Authlib.
+
+Every request reads the account's token set from the store (deskhand.providers.oauth_tokens). When
+the access token expires within `skew_s` (proactive), or the helpdesk answered 401 to it, one process
+refreshes it (a compare-and-set lease on the row) with Authlib's `refresh_token` and stores the new
+access token and the rotated refresh token together; the others wait for the new version and use it.
+`invalid_grant` on refresh, or a 401 to a token refreshed just now, puts the account in
+`needs_reauth` (NeedsReauth: the worker defers its jobs until `deskhand connect … --oauth` again).
+
+Client ids and secrets: DESKHAND_OAUTH_<SLUG>_CLIENT_ID / DESKHAND_OAUTH_<SLUG>_CLIENT_SECRET.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+import httpx
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
+
+from deskhand.errors import AuthError, ConfigError, ProviderError
+from deskhand.providers.definition import OAuth2AuthSpec, ProviderDefinition
+from deskhand.providers.fields import fill
+from deskhand.providers.oauth_tokens import NEEDS_REAUTH, TokenRow, TokenStore
+
+log = logging.getLogger(__name__)
+DEAD_GRANT = ("invalid_grant", "invalid_client", "unauthorized_client")  # refresh can never work again
+TOKEN_KEYS = ("access_token", "refresh_token", "token_type", "expires_in", "refresh_token_expires_in", "scope")
+reauth_alerts = 0  # process-wide count of accounts this process put in needs_reauth (see /metrics)
+_alerts_lock = threading.Lock()
+
+
+class NeedsReauth(AuthError):
+    """The account's OAuth grant is gone (revoked, expired, a dead refresh token): reconnect it."""
+
+    def __init__(self, account: str, provider: str, reason: str) -> None:
+        super().__init__(f"account {account!r} needs re-authorisation ({reason}): "
+                         f"deskhand connect {provider} --name {account} --oauth PUBLIC_URL", status=401)
+        self.account, self.reason = account, reason
+
+
+def oauth_spec(definition: ProviderDefinition) -> OAuth2AuthSpec:
+    spec = definition.auth if isinstance(definition.auth, OAuth2AuthSpec) else definition.oauth
+    if spec is None:
+        raise ConfigError(f"{definition.name} has no OAuth flow in its definition: connect it with its API token")
+    return spec
+
+
+def is_oauth(config: Mapping[str, Any]) -> bool:
+    """Whether an account's connection values say it connected by OAuth."""
+    return config.get("auth") == "oauth2"
+
+
+def client_credentials(slug: str, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    env = os.environ if env is None else env
+    prefix = f"DESKHAND_OAUTH_{slug.upper()}_CLIENT_"
+    cid, secret = env.get(prefix + "ID"), env.get(prefix + "SECRET")
+    if not cid or not secret:
+        raise ConfigError(f"no OAuth client for {slug}: set {prefix}ID and {prefix}SECRET to the OAuth client "
+                          f"registered with {slug} (its redirect URL: PUBLIC_URL/oauth/callback/{slug})")
+    return cid, secret
+
+
+def oauth_client(slug: str, spec: OAuth2AuthSpec, *, redirect_uri: str | None = None,
+                 env: Mapping[str, str] | None = None, timeout: float = 30.0) -> OAuth2Client:
+    """Authlib's httpx OAuth 2.0 client for the provider's registered app (close it after use)."""
+    cid, secret = client_credentials(slug, env)
+    return OAuth2Client(cid, secret, token_endpoint_auth_method=spec.token_auth, scope=" ".join(spec.scopes) or None,
+                        redirect_uri=redirect_uri, code_challenge_method="S256" if spec.pkce else None,
+                        timeout=timeout)
+
+
+def endpoint(template: str, values: Mapping[str, Any]) -> str:
+    try:
+        return str(fill(template, values))
+    except KeyError as exc:
+        raise ConfigError(f"the OAuth URL {template!r} needs the connection value {exc.args[0]}") from exc
+
+
+def token_set(token: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a token answer worth keeping (Authlib's own `expires_at` is on its clock, not ours)."""
+    return {k: token[k] for k in TOKEN_KEYS if token.get(k) not in (None, "")}
+
+
+def alert_needs_reauth(tokens: TokenStore, account: str, provider: str, reason: str) -> None:
+    global reauth_alerts
+    if tokens.needs_reauth(account, reason):
+        with _alerts_lock:
+            reauth_alerts += 1
+        log.warning("oauth account=%s provider=%s needs re-authorisation: %s; its jobs wait until "
+                    "`deskhand connect %s --name %s --oauth PUBLIC_URL`", account, provider, reason, provider, account)
+
+
+class OAuth2Auth(httpx.Auth):
+    def __init__(self, tokens: TokenStore, account: str, provider: str, token_url: str,
+                 client: Callable[[], OAuth2Client], *, skew_s: float = 60.0, lease_s: float = 30.0,
+                 wait_s: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.tokens, self.account, self.provider, self.token_url = tokens, account, provider, token_url
+        self.client, self.skew_s, self.lease_s, self.wait_s, self.sleep = client, skew_s, lease_s, wait_s, sleep
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        row = self.fresh()
+        request.headers["Authorization"] = f"Bearer {row.token['access_token']}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        row = self.fresh(stale=row.version)  # refused: refresh (unless another process just did) and retry once
+        request.headers["Authorization"] = f"Bearer {row.token['access_token']}"
+        response = yield request
+        if response.status_code == 401:
+            reason = "the helpdesk refused a freshly refreshed access token (401 twice)"
+            alert_needs_reauth(self.tokens, self.account, self.provider, reason)
+            raise NeedsReauth(self.account, self.provider, reason)
+
+    def fresh(self, stale: int | None = None) -> TokenRow:
+        """The account's token set, refreshed first when it expires within skew_s or is version `stale`."""
+        deadline = time.monotonic() + self.wait_s
+        owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        while True:
+            row = self.tokens.get(self.account)
+            if row is None:
+                raise ConfigError(f"account {self.account!r} has no OAuth tokens: deskhand connect {self.provider} "
+                                  f"--name {self.account} --oauth PUBLIC_URL")
+            if row.status == NEEDS_REAUTH:
+                raise NeedsReauth(self.account, self.provider, row.reason or "re-authorisation needed")
+            expiring = row.expires_at is not None and row.expires_at - self.tokens.clock() <= self.skew_s
+            if row.version != stale and not expiring:
+                return row
+            if self.tokens.acquire(self.account, row.version, owner, self.lease_s):
+                return self._refresh(row, owner)
+            if time.monotonic() > deadline:
+                raise ProviderError(f"account {self.account!r}: another process's token refresh did not finish "
+                                    f"within {self.wait_s:.0f} s; retrying later")
+            stale = row.version  # another process refreshes it: wait for its new version
+            self.sleep(0.02)
+
+    def _refresh(self, row: TokenRow, owner: str) -> TokenRow:
+        refresh_token = row.token.get("refresh_token")
+        if not refresh_token:
+            alert_needs_reauth(self.tokens, self.account, self.provider, "the access token expired and there is "
+                               "no refresh token")
+            raise NeedsReauth(self.account, self.provider, "the access token expired and there is no refresh token")
+        try:
+            with self.client() as client:
+                answer = client.refresh_token(self.token_url, refresh_token=refresh_token)
+        except OAuthError as exc:
+            if exc.error in DEAD_GRANT:
+                reason = f"refresh refused: {exc.error}"
+                alert_needs_reauth(self.tokens, self.account, self.provider, reason)
+                raise NeedsReauth(self.account, self.provider, reason) from exc
+            self.tokens.release(self.account, owner)
+            raise ProviderError(f"account {self.account!r}: token refresh failed ({exc.error}); "
+                                "retrying later") from exc
+        except (httpx.HTTPError, ValueError) as exc:
+            self.tokens.release(self.account, owner)
+            raise ProviderError(f"account {self.account!r}: token refresh failed ({exc.__class__.__name__}); "
+                                "retrying later") from exc
+        new = token_set(answer)
+        new.setdefault("refresh_token", refresh_token)  # a server that does not rotate keeps the old one
+        if not self.tokens.refreshed(self.account, owner, new):
+            raise ProviderError(f"account {self.account!r}: the token refresh lease lapsed before it finished")
+        log.info("oauth account=%s token refreshed (version %d)", self.account, row.version + 1)
+        fresh = self.tokens.get(self.account)
+        assert fresh is not None
+        return fresh
+
+
+def build_oauth_auth(tokens: TokenStore, definition: ProviderDefinition, account: str,
+                     values: Mapping[str, Any], *, sleep: Callable[[float], None] = time.sleep) -> OAuth2Auth:
+    """The auth of an account connected by OAuth (values: its connection values with `root`)."""
+    spec = oauth_spec(definition)
+    token_url = endpoint(spec.token_url, values)
+    return OAuth2Auth(tokens, account, definition.name, token_url,
+                      lambda: oauth_client(definition.name, spec), sleep=sleep)

@@ -1,0 +1,95 @@
+"""Connecting an account by OAuth: `start` makes the authorise URL (state + PKCE) and remembers the
+pending connection, sealed; `finish` (the gateway's /oauth/callback/<slug>) checks the state, exchanges
+the code with Authlib, stores the account and its sealed token set, and checks the connection."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from deskhand.errors import ConfigError, DeskhandError, PayloadError
+from deskhand.providers import load_definition
+from deskhand.providers.connector import resolve_values
+from deskhand.providers.oauth import endpoint, oauth_client, oauth_spec, token_set
+from deskhand.store.tables_oauth import oauth_pending
+
+log = logging.getLogger(__name__)
+PENDING_TTL_S = 900.0  # an authorisation not finished within 15 minutes must be started again
+
+
+def callback_url(public_url: str, provider: str) -> str:
+    return f"{public_url.rstrip('/')}/oauth/callback/{provider}"
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def start(rt: Any, provider: str, account: str, config: Mapping[str, str], *, public_url: str, tenant: str,
+          settings: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+          env: Mapping[str, str] | None = None) -> str:
+    """The URL to open in a browser to authorise deskhand on the account's helpdesk."""
+    definition = load_definition(provider)
+    spec = oauth_spec(definition)
+    config = {**config, "auth": "oauth2"}
+    values = resolve_values(definition, account, config)
+    redirect = callback_url(public_url, provider)
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(48) if spec.pkce else None
+    with oauth_client(provider, spec, redirect_uri=redirect, env=env) as client:
+        url, _ = client.create_authorization_url(endpoint(spec.authorize_url, values), state=state,
+                                                 code_verifier=verifier)
+    pending = {"config": config, "tenant": tenant, "verifier": verifier, "redirect": redirect,
+               "settings": dict(settings or {}), "overrides": dict(overrides or {})}
+    with rt.store.transaction() as c:
+        c.execute(insert(oauth_pending).values(state_hash=_hash(state), provider=provider, account=account,
+                                               sealed=rt.store.box.seal(pending),
+                                               expires_at=rt.queue.clock() + PENDING_TTL_S))
+    return str(url)
+
+
+def finish(rt: Any, provider: str, state: str, code: str, *, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Complete a connection from the provider's redirect. The state works once; a wrong, used or
+    expired one changes nothing. Returns what was connected (no secret in it)."""
+    with rt.store.transaction() as c:
+        row = c.execute(select(oauth_pending).where(oauth_pending.c.state_hash == _hash(state))).first()
+        if row is not None:
+            c.execute(delete(oauth_pending).where(oauth_pending.c.state_hash == row.state_hash))
+    if row is None or row.provider != provider:
+        raise PayloadError("unknown or already used OAuth state: start again with deskhand connect "
+                           f"{provider} --name ACCOUNT --oauth PUBLIC_URL")
+    if row.expires_at < rt.queue.clock():
+        raise PayloadError(f"the authorisation of {row.account!r} took longer than {PENDING_TTL_S / 60:.0f} "
+                           "minutes: start it again with deskhand connect … --oauth")
+    pending = rt.store.box.unseal(row.sealed)
+    definition = load_definition(provider)
+    spec = oauth_spec(definition)
+    config, account = dict(pending["config"]), str(row.account)
+    values = resolve_values(definition, account, config)
+    extra = {"code_verifier": pending["verifier"]} if pending.get("verifier") else {}
+    try:
+        with oauth_client(provider, spec, redirect_uri=pending["redirect"], env=env) as client:
+            answer = client.fetch_token(endpoint(spec.token_url, values), grant_type="authorization_code",
+                                        code=code, **extra)
+    except DeskhandError:
+        raise
+    except Exception as exc:  # authlib's OAuthError, httpx errors: the exchange failed, nothing stored
+        error = getattr(exc, "error", None) or exc.__class__.__name__
+        raise ConfigError(f"the {provider} token exchange for {account!r} failed ({error}): start again with "
+                          f"deskhand connect {provider} --name {account} --oauth PUBLIC_URL") from exc
+    tokens = token_set(answer)
+    if "access_token" not in tokens:
+        raise ConfigError(f"the {provider} token answer had no access_token; nothing was stored")
+    rt.store.save_account(account, provider, config, tenant_id=pending["tenant"], settings=pending["settings"],
+                          overrides=pending["overrides"] or None)
+    released = rt.oauth_tokens.connect(account, provider, tokens)
+    me = rt.connector(rt.store.get_account(account)).current_user()
+    log.info("oauth account=%s provider=%s connected as %s; %d waiting jobs resumed", account, provider,
+             me.email or me.id, released)
+    return {"account": account, "provider": provider, "tenant": pending["tenant"], "user": me.email or me.id,
+            "resumed_jobs": released, "refresh_token": "refresh_token" in tokens}

@@ -1,0 +1,172 @@
+"""A generic OAuth 2.0 authorisation server for the simulators (RFC 6749 code grant + RFC 7636 PKCE).
+
+authorize (auto-approves: 302 to the redirect URI with `code` and `state`), token exchange,
+refresh with rotation (the refresh token sent dies with its access token; sending a dead one again
+revokes the whole grant, as strict servers do), configurable lifetimes on an injectable clock,
+revocation (RFC 7009, and `revoke_grant()` for tests). A simulator wires `routes(...)` into its app
+and asks `access_ok(token)` for each Bearer request. `refresh_log` lists every refresh token received.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from deskhand.sim.base import parse_basic_auth
+
+
+@dataclass
+class Grant:
+    id: int
+    client_id: str
+    scope: str
+    revoked: bool = False
+    access: dict[str, float] = field(default_factory=dict)  # live access token -> expires_at
+    refresh: str | None = None  # the one live refresh token
+    dead_refresh: set[str] = field(default_factory=set)
+
+
+class AuthServer:
+    def __init__(self, clients: dict[str, str], *, clock: Callable[[], float] = time.time,
+                 access_ttl_s: float = 1800.0, refresh_ttl_s: float | None = None, rotate: bool = True,
+                 error_status: int = 400) -> None:
+        self.clients, self.clock, self.rotate, self.error_status = dict(clients), clock, rotate, error_status
+        self.access_ttl_s, self.refresh_ttl_s = access_ttl_s, refresh_ttl_s
+        self.grants: dict[int, Grant] = {}
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.refresh_log: list[str] = []  # every refresh token presented, in order
+        self.exchanges = 0
+        self._lock = threading.Lock()
+
+    # -- the API side -------------------------------------------------------------------------
+    def access_ok(self, token: str | None) -> bool:
+        """Whether a Bearer token is a live access token (not expired, not revoked, not rotated away)."""
+        if not token:
+            return False
+        with self._lock:
+            for grant in self.grants.values():
+                expires = grant.access.get(token)
+                if expires is not None:
+                    return not grant.revoked and self.clock() < expires
+        return False
+
+    def revoke_grant(self, grant_id: int | None = None) -> None:
+        """Revoke one grant (the latest by default): its access and refresh tokens all die."""
+        with self._lock:
+            gid = grant_id if grant_id is not None else max(self.grants)
+            self.grants[gid].revoked = True
+
+    # -- the authorisation server side --------------------------------------------------------
+    def routes(self, authorize: str, token: str, revoke: str) -> list[Route]:
+        return [Route(authorize, self._authorize, methods=["GET"]), Route(token, self._token, methods=["POST"]),
+                Route(revoke, self._revoke, methods=["POST"])]
+
+    def _error(self, error: str, description: str, status: int | None = None) -> JSONResponse:
+        return JSONResponse({"error": error, "error_description": description}, status_code=status or self.error_status)
+
+    async def _authorize(self, request: Request) -> Response:
+        q = request.query_params
+        if q.get("client_id") not in self.clients:
+            return self._error("invalid_client", "unknown client_id")
+        redirect = q.get("redirect_uri")
+        if not redirect:
+            return self._error("invalid_request", "redirect_uri is required")
+        if q.get("response_type") != "code":
+            return RedirectResponse(redirect + "?" + urlencode({"error": "unsupported_response_type",
+                                                                 "state": q.get("state", "")}), 302)
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self.codes[code] = {"client_id": q["client_id"], "redirect_uri": redirect, "scope": q.get("scope", ""),
+                                "challenge": q.get("code_challenge"), "method": q.get("code_challenge_method"),
+                                "expires_at": self.clock() + 600}
+        params = {"code": code, **({"state": q["state"]} if "state" in q else {})}
+        return RedirectResponse(redirect + ("&" if "?" in redirect else "?") + urlencode(params), 302)
+
+    async def _client(self, request: Request, form: dict[str, str]) -> str | None:
+        basic = parse_basic_auth(request.headers.get("authorization"))
+        cid, secret = basic if basic else (form.get("client_id"), form.get("client_secret"))
+        return cid if cid in self.clients and self.clients[cid] == secret else None
+
+    async def _form(self, request: Request) -> dict[str, str]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return {k: str(v) for k, v in (await request.json()).items()}
+        return {k: str(v) for k, v in (await request.form()).items()}
+
+    async def _token(self, request: Request) -> Response:
+        form = await self._form(request)
+        client = await self._client(request, form)
+        if client is None:
+            return self._error("invalid_client", "client authentication failed", 401)
+        kind = form.get("grant_type")
+        if kind == "authorization_code":
+            return self._exchange(client, form)
+        if kind == "refresh_token":
+            return self._refresh(client, form)
+        return self._error("unsupported_grant_type", f"grant_type {kind!r}")
+
+    def _exchange(self, client: str, form: dict[str, str]) -> Response:
+        with self._lock:
+            code = self.codes.pop(form.get("code", ""), None)  # a code works once
+            if code is None or code["client_id"] != client or code["expires_at"] < self.clock():
+                return self._error("invalid_grant", "the authorization code is invalid or expired")
+            if form.get("redirect_uri") and form["redirect_uri"] != code["redirect_uri"]:
+                return self._error("invalid_grant", "redirect_uri does not match the authorization request")
+            if code["challenge"]:
+                digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+                if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != code["challenge"]:
+                    return self._error("invalid_grant", "code_verifier does not match the code_challenge")
+            grant = Grant(id=len(self.grants) + 1, client_id=client, scope=code["scope"])
+            self.grants[grant.id] = grant
+            self.exchanges += 1
+            return JSONResponse(self._issue(grant, form))
+
+    def _refresh(self, client: str, form: dict[str, str]) -> Response:
+        token = form.get("refresh_token", "")
+        with self._lock:
+            self.refresh_log.append(token)
+            for grant in self.grants.values():
+                if token in grant.dead_refresh:  # replay of a rotated token: the grant is compromised
+                    grant.revoked = True
+                    return self._error("invalid_grant", "refresh token reused; the grant is revoked")
+                if token == grant.refresh and grant.client_id == client:
+                    if grant.revoked:
+                        return self._error("invalid_grant", "the grant was revoked")
+                    if self.rotate:
+                        grant.dead_refresh.add(token)
+                        grant.access.clear()  # the previous access token dies with it (Zendesk)
+                    return JSONResponse(self._issue(grant, form, keep_refresh=not self.rotate))
+        return self._error("invalid_grant", "the refresh token is invalid")
+
+    def _issue(self, grant: Grant, form: dict[str, str], keep_refresh: bool = False) -> dict[str, Any]:
+        ttl = float(form.get("expires_in") or self.access_ttl_s)
+        access = secrets.token_urlsafe(32)
+        grant.access[access] = self.clock() + ttl
+        if not keep_refresh:
+            grant.refresh = secrets.token_urlsafe(32)
+        answer = {"access_token": access, "token_type": "bearer", "scope": grant.scope, "expires_in": int(ttl),
+                  "refresh_token": grant.refresh}
+        if self.refresh_ttl_s is not None:
+            answer["refresh_token_expires_in"] = int(self.refresh_ttl_s)
+        return answer
+
+    async def _revoke(self, request: Request) -> Response:
+        form = await self._form(request)
+        if await self._client(request, form) is None:
+            return self._error("invalid_client", "client authentication failed", 401)
+        token = form.get("token", "")
+        with self._lock:
+            for grant in self.grants.values():
+                if token in grant.access or token == grant.refresh:
+                    grant.revoked = True
+        return Response(status_code=200)
