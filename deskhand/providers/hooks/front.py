@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -182,9 +184,15 @@ def create_ticket(connector: Connector, args: Mapping[str, Any]) -> dict[str, An
     return get_conversation(connector, {"ticket_id": cid})
 
 
+def text_to_html(text: str) -> str:
+    """Plain text as a message's HTML body: escaped, blank-line paragraphs as ``<p>``, line breaks ``<br>``."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    return "".join(f"<p>{html.escape(p.strip()).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
 def reply(connector: Connector, action: Action, args: Mapping[str, Any]) -> dict[str, Any]:
     text = str(args["body"])
-    body: dict[str, Any] = {"body": text, "text": text}
+    body: dict[str, Any] = {"body": text_to_html(text), "text": text}  # body is HTML; text the plain version
     if connector.values.get("teammate_id"):
         body["author_id"] = connector.values["teammate_id"]
     response = connector.http.request("POST", f"/conversations/{action.ticket_id}/messages", json=body)
