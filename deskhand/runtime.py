@@ -203,8 +203,7 @@ class Runtime:
         from deskhand.index.pgknowledge import PgKnowledge
 
         knowledge = PgKnowledge(self.store.engine, tenant_id, self.embedder or default_embedder())
-        changed, gone = knowledge.behind(self.store)
-        if changed or gone:
+        if not knowledge.in_sync():
             knowledge.sync(self.store)
         return knowledge.search(query, k)
 

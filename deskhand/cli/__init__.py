@@ -9,6 +9,7 @@ from __future__ import annotations
 from deskhand.cli import bench_api as bench_api  # bench api
 from deskhand.cli import bench_pipeline as bench_pipeline  # bench pipeline
 from deskhand.cli import bench_retrieval as bench_retrieval  # bench retrieval
+from deskhand.cli import bench_tenants as bench_tenants  # bench tenants
 from deskhand.cli import bench_sync as bench_sync  # bench sync
 from deskhand.cli import bench_webhooks as bench_webhooks  # bench webhooks
 from deskhand.cli import config as config  # config

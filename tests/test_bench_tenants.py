@@ -1,0 +1,16 @@
+"""`deskhand bench tenants` builds the tenants' knowledge and reports a fresh worker's figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from deskhand.bench.tenants import run
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_bench_builds_every_tenant_and_times_a_fresh_worker(backend: str) -> None:
+    result = run(3, 4, backend, queries=2)
+    assert result["texts_embedded"] >= 3 * 4  # every chunk's text (and most titles) embedded at ingest
+    assert result["queries"] == 2 and result["rss_mb"] > 0 and result["worker_start_s"] > 0
+    for figure in ("cold_p50_ms", "cold_p95_ms", "warm_p50_ms", "warm_p95_ms", "query_embed_p50_ms"):
+        assert result[figure] > 0, figure
