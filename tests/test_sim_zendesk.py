@@ -278,7 +278,7 @@ AUTH_CASES = [
 
 @pytest.mark.parametrize(("kwargs", "status"), [c[1:] for c in AUTH_CASES], ids=[c[0] for c in AUTH_CASES])
 def test_auth(sim, kwargs, status) -> None:
-    response = httpx.get(f"{sim.url}/api/v2/tickets.json", **kwargs)
+    response = httpx.get(f"{sim.url}/api/v2/tickets.json", timeout=30, **kwargs)
     assert response.status_code == status
     if status == 401:
         assert response.json() == {"error": "Couldn't authenticate you"}
