@@ -29,6 +29,7 @@ from deskhand.cli import replay as replay  # replay ACCOUNT
 from deskhand.cli import review as review  # review list|show|approve|reject
 from deskhand.cli import sim as sim  # sim <slug>: one command per registered simulator
 from deskhand.cli import sync as sync  # sync ACCOUNT [--full]
+from deskhand.cli import users as users  # users create|list|remove (web console)
 from deskhand.cli.apps import app
 
 

@@ -6,6 +6,8 @@ The key comes from DESKHAND_SECRET_KEY, or else from a key file created once bes
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -22,6 +24,7 @@ class SecretBox:
     def __init__(self, key: bytes | str) -> None:
         try:
             self._fernet = Fernet(key)
+            self._key = key.encode() if isinstance(key, str) else bytes(key)
         except (ValueError, TypeError) as exc:
             raise ConfigError(
                 "DESKHAND_SECRET_KEY is not a valid Fernet key (32 url-safe base64 bytes); "
@@ -40,6 +43,10 @@ class SecretBox:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(Fernet.generate_key())
         return cls(path.read_bytes().strip())
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose` (e.g. signing console sessions), derived from this box's key."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, values: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(json.dumps(values, sort_keys=True).encode())

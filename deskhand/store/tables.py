@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from deskhand.store import tables_api as tables_api  # API keys, idempotency, outbound webhooks
 from deskhand.store import tables_autonomy as tables_autonomy  # modes, outcome ledger, kill switches
+from deskhand.store import tables_console as tables_console  # web console users (issue 26)
 from deskhand.store import tables_kb as tables_kb  # named knowledge sources
 from deskhand.store import tables_llm as tables_llm  # learned taxonomies (issue 7)
 from deskhand.store import tables_oauth as tables_oauth  # OAuth token sets, pending authorisations

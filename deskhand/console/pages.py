@@ -1,0 +1,189 @@
+"""The console's pages: login/logout, the review queue and one draft (approve, edit-then-approve,
+reject with a reason — the same deskhand.responder.review functions the API calls), kill switches of
+the tenant's accounts, and the decisions list. Every page but login needs a session; every page
+shows only the user's tenant.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from deskhand.api.auth import tenant_account_names
+from deskhand.console.session import COOKIE, LIFETIME_S, LOGIN_CSRF_COOKIE
+from deskhand.console.users import authenticate
+from deskhand.console.web import HERE, ConsoleError, form, login, need, page, redirect, rt_of, signer
+from deskhand.errors import DeskhandError, NotFoundError, ProviderError
+from deskhand.responder import review
+from deskhand.store import schema as t
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/console", include_in_schema=False)
+STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+
+
+def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/console", httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    if name not in STATIC:
+        raise ConsoleError(404, f"no console asset {name!r}")
+    return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name],
+                    headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("")
+@router.get("/")
+def home(request: Request) -> Response:
+    login(request)
+    return redirect("/console/review")
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/console/review", error: str = "") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = page(request, "login.html", 401 if error else 200, csrf=token, next=_safe_next(next),
+                    error=error, user=None)
+    _cookie(response, request, LOGIN_CSRF_COOKIE, token, 3600)
+    return response
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    fields = await form(request, None, expected=request.cookies.get(LOGIN_CSRF_COOKIE))
+    user = authenticate(rt_of(request).store.engine, fields.get("username", "")[:100], fields.get("password", ""))
+    if user is None:
+        log.warning("console login refused for %r", fields.get("username", "")[:100])
+        return login_form(request, fields.get("next", ""), error="Wrong username or password.")
+    response = redirect(_safe_next(fields.get("next", "")))
+    _cookie(response, request, COOKIE, signer(request).issue(user.username), LIFETIME_S)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
+    log.info("console login user=%s tenant=%s", user.username, user.tenant_id)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    _, session = login(request)
+    await form(request, session)
+    response = redirect("/console/login")
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a console path of this site (no //host, no scheme): an open redirect is refused."""
+    ok = target.startswith("/console") and not target.startswith("//") and "\\" not in target
+    return target if ok and "://" not in target else "/console/review"
+
+
+def _base(request: Request, **extra: Any) -> dict[str, Any]:
+    user, session = login(request)
+    return {"user": user, "csrf": signer(request).csrf(session), **extra}
+
+
+@router.get("/review")
+def queue(request: Request, account: str = "", order: str = "newest", done: str = "") -> Response:
+    ctx = _base(request)
+    rt, user = rt_of(request), ctx["user"]
+    accounts = tenant_account_names(rt, user.tenant_id)
+    chosen = account if account in accounts else None
+    rows = review.pending(rt, user.tenant_id, account=chosen, limit=200, oldest_first=order == "oldest")
+    return page(request, "queue.html", drafts=rows, accounts=accounts, account=chosen or "",
+                order="oldest" if order == "oldest" else "newest", done=done, **ctx)
+
+
+def _draft(request: Request, decision_id: int, user_tenant: str) -> dict[str, Any]:
+    try:
+        return review.show(rt_of(request), user_tenant, decision_id)
+    except NotFoundError as exc:
+        raise ConsoleError(404, f"no draft {decision_id} in your tenant: back to the review queue") from exc
+
+
+def _thread(request: Request, row: dict[str, Any]) -> tuple[list[Any], str]:
+    rt = rt_of(request)
+    try:
+        conn = rt.connector(rt.store.get_account(row["account"]))
+        return list(conn.list_comments(row["ticket_id"])), ""
+    except (ProviderError, DeskhandError) as exc:
+        return [], f"the ticket's thread could not be read from the helpdesk ({exc.__class__.__name__}): {exc}"
+
+
+def _neighbours(request: Request, tenant: str, decision_id: int) -> tuple[int | None, int | None]:
+    ids = [r["id"] for r in review.pending(rt_of(request), tenant, limit=500)]
+    if decision_id not in ids:
+        return None, None
+    i = ids.index(decision_id)
+    return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def _draft_page(request: Request, decision_id: int, status: int = 200, error: str = "", **extra: Any) -> Response:
+    ctx = _base(request)
+    row = _draft(request, decision_id, ctx["user"].tenant_id)
+    thread, thread_error = _thread(request, row)
+    prev_id, next_id = _neighbours(request, ctx["user"].tenant_id, decision_id)
+    return page(request, "draft.html", status, d=row, evidence=row.get("evidence") or {}, thread=thread,
+                thread_error=thread_error, error=error, prev_id=prev_id, next_id=next_id, **extra, **ctx)
+
+
+@router.get("/review/{decision_id}")
+def draft(request: Request, decision_id: int) -> Response:
+    return _draft_page(request, decision_id)
+
+
+@router.post("/review/{decision_id}/approve")
+async def approve(request: Request, decision_id: int) -> Response:
+    user, session = login(request)
+    fields = await form(request, session)
+    need(user, "reviewer")
+    row = _draft(request, decision_id, user.tenant_id)
+    body = fields.get("body")
+    edited = body is not None and body.strip() != (row["reply"] or "").strip()
+    try:
+        review.approve(rt_of(request), user.tenant_id, decision_id, reviewer=f"console:{user.username}",
+                       body=body if edited else None)
+    except review.ReviewConflict as exc:
+        return _draft_page(request, decision_id, 409, error=str(exc))
+    except ProviderError as exc:
+        return _draft_page(request, decision_id, 502, error=f"the helpdesk did not take the reply: {exc}; "
+                                                            "approve again to retry (it is posted once)")
+    return redirect(f"/console/review?done={'edited' if edited else 'approved'}-{decision_id}")
+
+
+@router.post("/review/{decision_id}/reject")
+async def reject(request: Request, decision_id: int) -> Response:
+    user, session = login(request)
+    fields = await form(request, session)
+    need(user, "reviewer")
+    _draft(request, decision_id, user.tenant_id)
+    try:
+        review.reject(rt_of(request), user.tenant_id, decision_id, reviewer=f"console:{user.username}",
+                      reason=fields.get("reason", "")[:2000])
+    except review.ReviewConflict as exc:
+        return _draft_page(request, decision_id, 409, error=str(exc))
+    return redirect(f"/console/review?done=rejected-{decision_id}")
+
+
+@router.get("/decisions")
+def decisions(request: Request, account: str = "", route: str = "") -> Response:
+    ctx = _base(request)
+    rt, user = rt_of(request), ctx["user"]
+    accounts = tenant_account_names(rt, user.tenant_id)
+    c = t.decisions.c
+    q = select(c.id, c.account, c.ticket_id, c.route, c.category, c.urgency, c.confidence, c.created_at).where(
+        c.tenant_id == user.tenant_id).order_by(c.id.desc()).limit(200)
+    if account in accounts:
+        q = q.where(c.account == account)
+    if route:
+        q = q.where(c.route == route[:16])
+    with rt.store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(q).all()]
+    return page(request, "decisions.html", rows=rows, accounts=accounts, account=account, route=route, **ctx)

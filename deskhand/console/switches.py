@@ -1,0 +1,73 @@
+"""The kill switches page: the switches on the tenant's accounts (tripped by hand or automatically,
+with why), trip one (account, cap, reason) and reset one — admins only. Global and provider switches
+reach every tenant, so they stay with the operator's CLI (`deskhand switch …`) and are only shown.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from deskhand.api.auth import tenant_account_names
+from deskhand.console.web import ConsoleError, form, login, need, page, redirect, rt_of, signer
+from deskhand.errors import DeskhandError
+from deskhand.responder.modes import Mode
+from deskhand.responder.switches import list_switches, reset, trip
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/console", include_in_schema=False)
+CAPS = [m.value for m in Mode if m not in (Mode.AUTO,)]
+
+
+def _visible(rows: list[dict], accounts: list[str]) -> list[dict]:
+    """The tenant's account switches, plus the operator's global ones (they apply here too)."""
+    return [r for r in rows if r["scope"] == "global" or (r["account"] in accounts and r["scope"] != "global")]
+
+
+@router.get("/switches")
+def switches(request: Request, error: str = "", status: int = 200) -> Response:
+    user, session = login(request)
+    rt = rt_of(request)
+    accounts = tenant_account_names(rt, user.tenant_id)
+    rows = _visible(list_switches(rt.store, include_reset=True), accounts)[:200]
+    return page(request, "switches.html", status, user=user, csrf=signer(request).csrf(session), accounts=accounts,
+                switches=rows, caps=CAPS, error=error)
+
+
+@router.post("/switches/trip")
+async def trip_switch(request: Request) -> Response:
+    user, session = login(request)
+    fields = await form(request, session)
+    need(user, "admin")
+    account = fields.get("account", "")
+    if account not in tenant_account_names(rt_of(request), user.tenant_id):
+        raise ConsoleError(404, f"no account {account!r} in your tenant")
+    try:
+        trip(rt_of(request).store, "account", account=account, reason=fields.get("reason", "")[:500],
+             cap=fields.get("cap", Mode.DRAFT.value), actor=f"console:{user.username}")
+    except DeskhandError as exc:
+        return switches(request, error=str(exc), status=400)
+    return redirect("/console/switches")
+
+
+@router.post("/switches/{switch_id}/reset")
+async def reset_switch(request: Request, switch_id: int) -> Response:
+    user, session = login(request)
+    fields = await form(request, session)
+    need(user, "admin")
+    rt = rt_of(request)
+    mine = _visible(list_switches(rt.store, include_reset=True), tenant_account_names(rt, user.tenant_id))
+    found = next((r for r in mine if r["id"] == switch_id and r["scope"] != "global"), None)
+    if found is None:
+        raise ConsoleError(404, f"no kill switch {switch_id} on your accounts")
+    reason = fields.get("reason", "").strip()[:500]
+    if not reason:
+        return switches(request, error="resetting a kill switch needs a reason", status=400)
+    try:
+        reset(rt.store, switch_id, actor=f"console:{user.username}")
+    except DeskhandError as exc:
+        return switches(request, error=str(exc), status=409)
+    log.warning("kill switch %s reset from the console by %s: %s", switch_id, user.username, reason)
+    return redirect("/console/switches")
