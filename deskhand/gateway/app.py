@@ -304,6 +304,7 @@ def create_app(
     from deskhand.tools import mcp_server, runner
 
     mcp_endpoint = mcp_server.mount(app, mcp or runner.Options())  # /mcp: the API's tools for AI agents, same keys
+
     from deskhand.console import mount as mount_console
 
     mount_console(app)  # /console: login, review queue, decisions, kill switches (HTML)
