@@ -132,6 +132,17 @@ def test_approving_from_the_draft_page_posts_the_reply_once_and_settles_the_ledg
     assert f"/console/review/{decision_id}\"" not in client.get("/console/review").text
 
 
+def test_an_unchanged_reply_sent_with_crlf_line_breaks_is_an_approval_not_an_edit(loop: Loop,
+                                                                                   client: TestClient) -> None:
+    tid, decision_id = _draft(loop, "Password help")
+    token = _login(client, "rita")
+    reply = next(d for d in loop.decisions(tid) if d["id"] == decision_id)["reply"]
+    r = client.post(f"/console/review/{decision_id}/approve",
+                    data={"body": reply.replace("\n", "\r\n"), "csrf_token": token})  # as a browser sends it
+    assert r.status_code == 303 and r.headers["location"] == f"/console/review?done=approved-{decision_id}"
+    assert _public(loop, tid).count(reply.strip()) == 1
+
+
 def test_rejecting_needs_a_reason_posts_nothing_and_a_viewer_may_not(loop: Loop, store: Store,
                                                                      client: TestClient) -> None:
     tid, decision_id = _draft(loop, "Reset password please")

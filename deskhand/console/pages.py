@@ -146,6 +146,8 @@ async def approve(request: Request, decision_id: int) -> Response:
     need(user, "reviewer")
     row = _draft(request, decision_id, user.tenant_id)
     body = fields.get("body")
+    if body is not None:  # browsers send a textarea's line breaks as CRLF (HTML form submission)
+        body = body.replace("\r\n", "\n")
     edited = body is not None and body.strip() != (row["reply"] or "").strip()
     try:
         review.approve(rt_of(request), user.tenant_id, decision_id, reviewer=f"console:{user.username}",

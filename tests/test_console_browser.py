@@ -1,0 +1,116 @@
+"""The console in a real browser: Debian's headless Chromium driven by Playwright (never
+`playwright install`: the system browser only). A reviewer logs in, opens a real draft from the
+Zendesk simulator loop, approves it with the `a` shortcut, and the reply is public in the simulator.
+Screenshots are kept in the test's tmp folder (their paths are printed).
+
+Skipped only when Chromium or Playwright is missing outside CI; with CI set it fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deskhand.console.users import create_user
+from deskhand.settings import Settings
+from deskhand.sim import registry
+from deskhand.store import Store
+from deskhand.testing.loop import Loop, sim_loop
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PASSWORD = "correct horse battery"
+TIMEOUT_MS = 60_000  # generous: the machine is shared; every wait is on a page condition
+
+
+def _browser_or_skip() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    missing = "playwright" if sync_playwright is None else CHROMIUM if not Path(CHROMIUM).exists() else ""
+    if missing:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"{missing} is missing in CI: .ci/run installs chromium; pip install the test extra")
+        pytest.skip(f"{missing} is not installed (apt-get install chromium; pip install -e '.[test]')")
+    return sync_playwright
+
+
+@pytest.fixture
+def loop(store: Store, settings: Settings) -> Iterator[Loop]:
+    with sim_loop(registry.default_slug(), store, settings, mode="draft") as running:
+        create_user(store.engine, "rita", "default", "reviewer", PASSWORD)
+        yield running
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    sync_playwright = _browser_or_skip()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True, timeout=TIMEOUT_MS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800})
+            p = context.new_page()
+            p.set_default_timeout(TIMEOUT_MS)
+            yield p
+        finally:
+            browser.close()
+
+
+def _shot(page: Any, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"console-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    keep = os.environ.get("DESKHAND_TEST_ARTEFACTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_a_reviewer_logs_in_and_approves_a_draft_that_becomes_the_public_reply(loop: Loop, page: Any,
+                                                                                tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    tid = loop.create("How do I reset my password?", "I forgot my password. How do I reset it?")
+    loop.drain()
+    (decision,) = [d for d in loop.decisions(tid) if d["route"] == "draft"]
+    decision_id, reply = int(decision["id"]), str(decision["reply"]).strip()
+
+    page.goto(f"{loop.gateway_url}/console/review")
+    expect(page).to_have_url(re.compile(r"/console/login\?next=/console/review$"))  # no session: log in first
+    page.get_by_label("Username").fill("rita")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/console/review$"))
+    link = page.get_by_role("link", name="How do I reset my password?")
+    expect(link).to_be_visible()
+    _shot(page, tmp_path, "queue")
+
+    link.click()
+    expect(page).to_have_url(re.compile(rf"/console/review/{decision_id}$"))
+    expect(page.get_by_role("heading", name="Why it was not sent automatically")).to_be_visible()
+    expect(page.get_by_label("Reply to send (edit it before approving if needed)")).to_have_value(
+        re.compile(re.escape(reply[:40])))
+    _shot(page, tmp_path, "draft")
+
+    page.locator("h1").click()  # focus out of any field, then the reviewer's shortcut
+    page.keyboard.press("a")
+    expect(page).to_have_url(re.compile(rf"/console/review\?done=approved-{decision_id}$"))
+    expect(page.get_by_role("status")).to_contain_text(f"Draft {decision_id} approved")
+    _shot(page, tmp_path, "approved")
+
+    public = [c.body.strip() for c in loop.customer.list_comments(tid) if c.public]
+    assert public.count(reply) == 1  # the draft, now the public reply in the simulator, once
+
+    page.set_viewport_size({"width": 390, "height": 844})  # phone width: the queue still renders
+    page.goto(f"{loop.gateway_url}/console/review")
+    expect(page.get_by_role("heading", name=re.compile("Review queue"))).to_be_visible()
+    _shot(page, tmp_path, "queue-phone")
