@@ -1,7 +1,7 @@
 """console: local users of the web console (issue 26)
 
 Revision ID: console_0001
-Revises: engine_0001
+Revises: oauth_0001
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "console_0001"
-down_revision = "engine_0001"
+down_revision = "oauth_0001"
 branch_labels = None
 depends_on = None
 
