@@ -198,15 +198,21 @@ def test_dry_run_answers_each_write_with_its_provider_call_and_changes_nothing(d
     assert _held(desk) == before
 
 
-def test_account_restriction_keeps_other_accounts_out(desk: Desk) -> None:
+def test_account_restriction_keeps_other_accounts_out_and_a_draft_writes_nothing(desk: Desk, store: Store) -> None:
+    before = _held(desk)
+
     async def script(s: ClientSession) -> Any:
         listed = payload(await s.call_tool("list_tickets", {"fresh": True}))
         other = error(await s.call_tool("get_ticket", {"ticket_id": f"acme-jira:{desk.tickets['acme-jira']}"}))
-        return listed, other
+        draft = payload(await s.call_tool("draft_reply", {"ticket_id": f"acme-zendesk:{desk.tickets['acme-zendesk']}"}))
+        return listed, other, draft
 
-    listed, other = run(desk, desk.reader, ("--account", "acme-zendesk"), script)
+    listed, other, draft = run(desk, desk.reader, ("--account", "acme-zendesk"), script)
     assert {t["account"] for t in listed["data"]} == {"acme-zendesk"}
     assert "not in an account served here" in other
+    assert draft["route"] in ("auto_reply", "draft", "human", "ignore") and 0 <= draft["confidence"] <= 1
+    assert "Export broken on zendesk" in draft["message"] and draft["category"]
+    assert _held(desk) == before and store.list_decisions(limit=10) == []
 
 
 # -- streamable HTTP at /mcp on the gateway ---------------------------------------------------------

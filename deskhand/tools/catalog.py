@@ -34,6 +34,9 @@ TOOLS: tuple[Pick, ...] = (
          "Search by status, tag, assignee or last change; page with next_cursor. Ids are '<account>:<remote id>'."),
     Pick("get_ticket", "GET", "/v1/tickets/{ticket_id}", {"ticket_id": "acme:42"},
          "Returns the ticket and its comments (public replies and internal notes), oldest first.", True),
+    Pick("draft_reply", "POST", "/v1/tickets/{ticket_id}/draft", {"ticket_id": "acme:42"},
+         "Runs deskhand's responder on the ticket without acting: the reply it would propose, its route "
+         "(auto_reply, draft, human, ignore), confidence and the knowledge it rests on. Writes nothing."),
     Pick("create_comment", "POST", "/v1/tickets/{ticket_id}/comments",
          {"ticket_id": "acme:42", "body": "Checked the logs: the export failed at 02:00.", "visibility": "internal"},
          "visibility 'internal' is a note only agents see; 'public' is a reply the customer receives."),
@@ -71,7 +74,8 @@ class Tool:
 
     @property
     def writes(self) -> bool:
-        return self.method != "GET"
+        """Whether the tool changes anything: by the scope its route requires (a draft is a POST that reads)."""
+        return not self.scope.endswith(":read")
 
 
 def scope_of(method: str, path: str) -> str:
@@ -169,7 +173,7 @@ def build(app: FastAPI) -> list[Tool]:
             input_schema["$defs"] = defs
         scope = scope_of(pick.method, pick.path)
         lines.append(f"Needs an API key with the scope {scope!r}" + (" and a server started with writes allowed."
-                                                                       if pick.method != "GET" else "."))
+                                                                       if not scope.endswith(":read") else "."))
         lines.append("Example arguments: " + json.dumps(pick.example))
         tools.append(Tool(pick.name, pick.method, pick.path, scope, "\n".join(lines), input_schema, pick.example,
                           path_params, query_params, body_fields, pick.with_comments))
