@@ -63,3 +63,23 @@ def test_backfill_then_changes_and_trashed_or_spam_conversations_reach_the_repli
     assert again.mode == "incremental" and again.deleted == 2 and again.written >= 4
     assert_equal(rt, state)
     rt.close()
+
+
+def test_a_sync_killed_at_a_fail_point_resumes_without_loss(tmp_path: Path, sim: FrontSim) -> None:
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "resume.db"
+    key = Fernet.generate_key().decode()
+    rt = Runtime.open(Settings(database_url=f"sqlite:///{db}", secret_key=key))
+    rt.store.save_account("acme", "front", {"api_token": DEFAULT_TOKEN, "base_url": sim.url, "teammate_id": "tea_2"})
+    environ = {**os.environ, "DESKHAND_DATABASE_URL": f"sqlite:///{db}", "DESKHAND_SECRET_KEY": key,
+               "DESKHAND_CRASH_AT": "sync_after_batch"}
+    proc = subprocess.run([sys.executable, "-m", "deskhand.cli", "sync", "acme", "--json"],
+                          cwd=Path(__file__).resolve().parents[1], env=environ, capture_output=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr.decode()[-2000:]
+    assert 0 < replica.summary(rt.store.engine, "acme")["tickets"] < 120  # died part-way
+    assert sync_account(rt, "acme").done  # (an event feed may write a conversation once per page it is on)
+    assert_equal(rt, sim.state)
+    rt.close()
