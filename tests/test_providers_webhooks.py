@@ -165,6 +165,31 @@ def test_when_picks_the_first_matching_rule() -> None:
     assert kind("issue_generic") is EventKind.TICKET_UPDATED
 
 
+ALSO = WebhooksSpec.model_validate({
+    "verify": {"scheme": "hmac_sha256_base64", "signature_header": "x-sig"},
+    "type": "type",
+    "delivery_id": {"path": "payload.id"},
+    "events": {"inbound": [
+        {"kind": "comment_added", "ticket_id": "payload.cid", "comment_id": "payload.mid", "also": True},
+        {"kind": "ticket_created", "ticket_id": "payload.cid"},
+        {"kind": "ticket_updated", "ticket_id": "payload.cid"},
+    ]},
+})
+
+
+@pytest.mark.parametrize(("rules", "kinds"), [
+    (ALSO, [EventKind.COMMENT_ADDED, EventKind.TICKET_CREATED]),
+], ids=["also-then-stop"])
+def test_also_gives_the_next_matching_rule_s_event_too_with_its_own_stable_id(
+        rules: WebhooksSpec, kinds: list[EventKind]) -> None:
+    body = b'{"type": "inbound", "payload": {"id": "evt_1", "cid": "cnv_1", "mid": "msg_1"}}'
+    events = parse_events(rules, "x", "a", {}, body)
+    assert [e.kind for e in events] == kinds  # the third rule is not reached: the second has no `also`
+    assert [e.delivery_id for e in events] == ["evt_1", "evt_1:ticket_created"]
+    assert [e.delivery_id for e in parse_events(rules, "x", "a", {}, body)] == ["evt_1", "evt_1:ticket_created"]
+    assert events[0].comment_id == "msg_1" and events[1].comment_id is None
+
+
 def test_unknown_event_type_is_ignored() -> None:
     assert parse_events(HOOKS, "x", "a", {}, b'{"webhookEvent": "worklog_created"}') == []
 

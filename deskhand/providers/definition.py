@@ -50,6 +50,7 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
       type: <path of the event type in the body>
       items: <path of a list of events>       # when one delivery carries several
       delivery_id: {header: name} | {path: dotted}   # else a digest of the signed content
+      # an event rule with `also: true` gives its event and the next matching rule's (one delivery, two events)
       occurred_at: <path>
       events: {<provider type>: {kind, ticket_id, comment_id, author_id, when: {path: value}} | [rules]}
                                               # a rule with `ignore: true` (and a `when`) drops the event
