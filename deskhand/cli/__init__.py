@@ -9,8 +9,8 @@ from __future__ import annotations
 from deskhand.cli import bench_api as bench_api  # bench api
 from deskhand.cli import bench_pipeline as bench_pipeline  # bench pipeline
 from deskhand.cli import bench_retrieval as bench_retrieval  # bench retrieval
-from deskhand.cli import bench_tenants as bench_tenants  # bench tenants
 from deskhand.cli import bench_sync as bench_sync  # bench sync
+from deskhand.cli import bench_tenants as bench_tenants  # bench tenants
 from deskhand.cli import bench_webhooks as bench_webhooks  # bench webhooks
 from deskhand.cli import config as config  # config
 from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
