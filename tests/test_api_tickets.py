@@ -74,14 +74,14 @@ def test_list_read_comment_and_change_status_through_the_api(api: Api) -> None:
     raw = c.get(f"/v1/tickets/{ticket['id']}", params={"remote_data": "true"}, headers=auth).json()
     assert raw["remote_data"], "remote_data=true returns the helpdesk's own record"
 
-    for visibility in ("public", "internal"):
+    kinds = ("public", "internal") if api.case.notes else ("public",)  # (no internal comments: Trello, Linear)
+    for visibility in kinds:
         r = c.post(f"/v1/tickets/{ticket['id']}/comments", headers=auth,
                    json={"body": f"A {visibility} word", "visibility": visibility})
         assert r.status_code == 201, r.text
         assert r.json()["visibility"] == visibility and r.json()["ticket_id"] == ticket["id"]
     comments = c.get(f"/v1/tickets/{ticket['id']}/comments", headers=auth).json()["data"]
-    assert {(x["body"], x["visibility"]) for x in comments} >= {("A public word", "public"),
-                                                                ("A internal word", "internal")}
+    assert {(x["body"], x["visibility"]) for x in comments} >= {(f"A {v} word", v) for v in kinds}
 
     changed = c.patch(f"/v1/tickets/{ticket['id']}", headers=auth, json={"status": "solved"})
     assert changed.status_code == 200, changed.text
@@ -91,7 +91,8 @@ def test_list_read_comment_and_change_status_through_the_api(api: Api) -> None:
         held = direct.get_ticket(ticket["remote_id"])
         assert held.status is Status.SOLVED and held.raw_status == api.case.statuses[Status.SOLVED]
         said = {(x.body.strip(), x.visibility) for x in held.comments}
-        assert ("A public word", Visibility.PUBLIC) in said and ("A internal word", Visibility.INTERNAL) in said
+        assert ("A public word", Visibility.PUBLIC) in said
+        assert ("A internal word", Visibility.INTERNAL) in said or not api.case.notes
     solved = c.get("/v1/tickets", params={"account": api.account, "status": "solved"}, headers=auth).json()["data"]
     assert [t["id"] for t in solved] == [ticket["id"]]
 
@@ -109,8 +110,8 @@ def test_a_retried_write_with_an_idempotency_key_is_performed_once(api: Api) -> 
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
     comment = {**api.auth, "Idempotency-Key": "comment-once-1"}
     url = f"/v1/tickets/{first.json()['id']}/comments"
-    ids = {api.client.post(url, headers=comment, json={"body": "Just once", "visibility": "internal"}).json()["id"]
-           for _ in range(3)}
+    once = {"body": "Just once", "visibility": "internal" if api.case.notes else "public"}
+    ids = {api.client.post(url, headers=comment, json=once).json()["id"] for _ in range(3)}
     assert len(ids) == 1
     with api.direct() as direct:
         assert [x.body.strip() for x in direct.list_comments(first.json()["remote_id"])].count("Just once") == 1

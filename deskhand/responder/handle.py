@@ -153,8 +153,9 @@ def _customer_message(stored: StoredEvent, ticket: Ticket, ident: Identity) -> s
         return ignore(why) if why else ticket.text
     if ev.author_id is not None and ev.author_id == ident.own_id:
         return ignore("our own comment (echo)")
-    if ev.author_id is not None and ev.author_id in ident.staff_ids:
-        return ignore("a comment by an agent")
+    requester = ticket.requester.id if ticket.requester else None
+    if ev.author_id is not None and ev.author_id in ident.staff_ids and ev.author_id != requester:
+        return ignore("a comment by an agent")  # (a member who raised the ticket, as on Linear, is its requester)
     if ticket.requester and ev.author_id and ev.author_id != ticket.requester.id:
         return ignore("a comment by someone other than the requester")
     comment = next((c for c in ticket.comments if c.id == ev.comment_id), None)

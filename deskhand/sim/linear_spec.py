@@ -49,6 +49,12 @@ def connect(url: str, cfg: SimConfig, state: Any) -> dict[str, str]:
     return config | ({"webhook_secret": cfg.webhook_secret} if cfg.webhook_secret else {})
 
 
+def overrides(state: Any) -> dict[str, Any]:
+    """``--set status.pending=<id> --set status.on_hold=<id>``: the team's states that mean them."""
+    return {"status": {status: state.state_named(state.team["id"], STATE_NAMES[status])["id"]
+                       for status in ("pending", "on_hold")}}
+
+
 def customer(config: dict[str, str]) -> dict[str, str]:
     return {**config, "api_key": INTAKE_KEY}
 
@@ -108,7 +114,7 @@ register("linear", SimSpec(
     slug="linear", title="A local Linear GraphQL API (Authorization: {token}; signed webhooks).", port=8084,
     build=build, connect=connect, customer=customer, truth=truth,
     customer_says=customer_says, agent_says=agent_says, set_status=set_status, signed_delivery=signed_delivery,
-    names_requester=False,
+    names_requester=False, overrides=overrides,
     rate_limit_help="Requests per window (Linear's leaky bucket; default 5000 an hour).",
     options=(SimOption("window_s", float, 3600.0, "Length of the rate-limit period in seconds."),),
 ))

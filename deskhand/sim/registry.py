@@ -38,6 +38,7 @@ BUILTIN: dict[str, str] = {
     "servicenow": "deskhand.sim.servicenow_spec",
     "trello": "deskhand.sim.trello_spec",
     "front": "deskhand.sim.front_spec",
+    "linear": "deskhand.sim.linear_spec",
 }
 
 SIMULATORS: dict[str, SimSpec] = {}
