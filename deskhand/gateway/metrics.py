@@ -69,6 +69,12 @@ class LedgerCollector(Collector):
         for key, n in sorted(counts.items()):
             tripped.add_metric(list(key), float(n))
         yield tripped
+        reauth = GaugeMetricFamily("deskhand_account_needs_reauth", "1 while an OAuth account's grant is gone "
+                                   "(its jobs wait for `deskhand connect … --oauth`)", labels=["account"])
+        for account, (status, _reason) in sorted(self.rt.oauth_tokens.statuses().items()):
+            if self.accounts is None or account in self.accounts:
+                reauth.add_metric([account], 1.0 if status == "needs_reauth" else 0.0)
+        yield reauth
 
 
 def add_metrics_route(app: FastAPI, rt: Runtime) -> None:

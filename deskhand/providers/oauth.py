@@ -157,7 +157,7 @@ class OAuth2Auth(httpx.Auth):
             self.tokens.release(self.account, owner)
             raise ProviderError(f"account {self.account!r}: token refresh failed ({exc.error}); "
                                 "retrying later") from exc
-        except (httpx.HTTPError, ValueError) as exc:
+        except Exception as exc:  # the token endpoint unreachable or answering garbage (Authlib's httpx or httpx2)
             self.tokens.release(self.account, owner)
             raise ProviderError(f"account {self.account!r}: token refresh failed ({exc.__class__.__name__}); "
                                 "retrying later") from exc

@@ -1,0 +1,111 @@
+"""One refresh at a time per account across processes (deskhand.providers.oauth_tokens): ten calls
+on an expired access token, five threads in each of two worker processes sharing the store, cause
+exactly one refresh at the simulator; the refresh token it rotated away is never sent again (the
+simulator would revoke the whole grant if it were), and every call succeeds with the new token."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from deskhand.providers.oauth_connect import finish, start
+from deskhand.runtime import Runtime
+from deskhand.settings import Settings
+from deskhand.sim import zendesk, zendesk_oauth
+from deskhand.sim.base import ManualClock
+from deskhand.store import Store
+from deskhand.store.tables_oauth import oauth_tokens
+
+pytestmark = pytest.mark.every_backend
+CLIENT = ("deskhand-race-client", "race-secret")
+
+CHILD = r"""
+import json, os, sys, threading, time
+from pathlib import Path
+from deskhand.runtime import Runtime
+from deskhand.settings import Settings
+from deskhand.store import Store
+
+folder, name = Path(sys.argv[1]), sys.argv[2]
+settings = Settings(database_url=os.environ["RACE_DB"], secret_key=os.environ["RACE_KEY"])
+rt = Runtime(Store.open(settings), settings)
+connector = rt.connector(rt.store.get_account("acme"))
+results = []
+(folder / f"{name}.ready").write_text("1")
+deadline = time.monotonic() + 120
+while not (folder / "go").exists():
+    if time.monotonic() > deadline:
+        sys.exit("never told to go")
+    time.sleep(0.01)
+
+def call():
+    try:
+        results.append(connector.http.request("GET", "/users/me.json").json()["user"]["email"])
+    except Exception as exc:
+        results.append(f"error: {exc!r}")
+
+threads = [threading.Thread(target=call) for _ in range(5)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join(120)
+print(json.dumps(results))
+"""
+
+
+def _connect(rt: Runtime, sim_url: str, env: dict[str, str]) -> None:
+    url = start(rt, "zendesk", "acme", {"subdomain": "acme", "base_url": sim_url}, public_url="http://127.0.0.1:9",
+                tenant="default", env=env)
+    location = httpx.get(url, follow_redirects=False, timeout=30).headers["location"]
+    query = httpx.URL(location).params
+    finish(rt, "zendesk", query["state"], query["code"], env=env)
+
+
+def test_ten_calls_on_an_expired_token_in_two_processes_refresh_once(
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"DESKHAND_OAUTH_ZENDESK_CLIENT_ID": CLIENT[0], "DESKHAND_OAUTH_ZENDESK_CLIENT_SECRET": CLIENT[1]}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    sim_clock = ManualClock(time.time())
+    server = zendesk_oauth.auth_server(dict([CLIENT]), clock=sim_clock, access_ttl_s=3600)
+    sim = zendesk.start(oauth=server)
+    rt = Runtime(store, settings)
+    try:
+        _connect(rt, sim.url, env)
+        before = rt.oauth_tokens.get("acme")
+        assert before is not None
+        # the access token expires: at the simulator, and in the store's record of it
+        sim_clock.advance(3601)
+        with store.engine.begin() as c:
+            c.execute(update(oauth_tokens).values(expires_at=time.time() - 1))
+        child_env = {**os.environ, "RACE_DB": settings.database_url, "RACE_KEY": str(settings.secret_key), **env}
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), f"p{i}"], env=child_env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"p{i}.ready").exists() for i in range(2)):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a worker never got ready"
+            time.sleep(0.05)
+        (tmp_path / "go").write_text("1")
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=180)
+            assert p.returncode == 0, err
+            results += json.loads(out.strip().splitlines()[-1])
+    finally:
+        sim.stop()
+        rt.close()
+    assert len(results) == 10 and not [r for r in results if r.startswith("error")], results
+    assert server.refresh_log == [before.token["refresh_token"]]  # one refresh; the dead token never again
+    assert not any(g.revoked for g in server.grants.values())
+    after = rt.oauth_tokens.get("acme")
+    assert after is not None and after.version == before.version + 1 and after.status == "ok"
+    assert after.token["refresh_token"] != before.token["refresh_token"]

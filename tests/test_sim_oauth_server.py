@@ -1,0 +1,99 @@
+"""The simulators' generic OAuth 2.0 authorisation server (deskhand.sim.oauth_server): code grant with
+PKCE, refresh with rotation (a replayed dead refresh token revokes the grant), lifetimes, revocation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from deskhand.sim.base import ManualClock
+from deskhand.sim.oauth_server import AuthServer
+
+CLIENT = {"client_id": "cid", "client_secret": "csecret"}
+VERIFIER = "v" * 50
+CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+REDIRECT = "http://127.0.0.1:9/oauth/callback/x"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def server(clock: ManualClock) -> AuthServer:
+    return AuthServer({"cid": "csecret"}, clock=clock, access_ttl_s=300)
+
+
+@pytest.fixture
+def http(server: AuthServer) -> TestClient:
+    return TestClient(Starlette(routes=server.routes("/authorize", "/token", "/revoke")))
+
+
+def _code(http: TestClient, **extra: str) -> str:
+    params = {"response_type": "code", "client_id": "cid", "redirect_uri": REDIRECT, "state": "s1",
+              "code_challenge": CHALLENGE, "code_challenge_method": "S256", **extra}
+    answer = http.get("/authorize", params=params, follow_redirects=False)
+    assert answer.status_code == 302 and "state=s1" in answer.headers["location"]
+    return answer.headers["location"].split("code=")[1].split("&")[0]
+
+
+def _exchange(http: TestClient, code: str, **extra: str) -> Any:
+    return http.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": VERIFIER, **CLIENT, **extra})
+
+
+def _refresh(http: TestClient, token: str) -> Any:
+    return http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token, **CLIENT})
+
+
+@pytest.mark.parametrize(("change", "error", "status"), [
+    ({"code_verifier": "wrong" * 10}, "invalid_grant", 400),
+    ({"redirect_uri": "http://elsewhere/cb"}, "invalid_grant", 400),
+    ({"client_secret": "nope"}, "invalid_client", 401),
+], ids=["pkce-mismatch", "other-redirect", "bad-client-secret"])
+def test_a_code_exchange_with_wrong_details_is_refused(http: TestClient, change: dict[str, str], error: str,
+                                                       status: int) -> None:
+    answer = _exchange(http, _code(http), **change)
+    assert (answer.status_code, answer.json()["error"]) == (status, error)
+
+
+def test_a_code_works_once_and_gives_an_expiring_access_token(http: TestClient, server: AuthServer,
+                                                              clock: ManualClock) -> None:
+    code = _code(http)
+    token = _exchange(http, code).json()
+    assert token["expires_in"] == 300 and token["refresh_token"] and server.access_ok(token["access_token"])
+    assert _exchange(http, code).json()["error"] == "invalid_grant"
+    clock.advance(300)
+    assert not server.access_ok(token["access_token"])
+
+
+def test_refresh_rotates_and_a_replayed_dead_token_revokes_the_grant(http: TestClient, server: AuthServer) -> None:
+    first = _exchange(http, _code(http)).json()
+    second = _refresh(http, first["refresh_token"]).json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert not server.access_ok(first["access_token"]) and server.access_ok(second["access_token"])
+    replay = _refresh(http, first["refresh_token"])
+    assert (replay.status_code, replay.json()["error"]) == (400, "invalid_grant")
+    assert not server.access_ok(second["access_token"])  # the whole grant is gone
+    assert _refresh(http, second["refresh_token"]).json()["error"] == "invalid_grant"
+    assert server.refresh_log == [first["refresh_token"], first["refresh_token"], second["refresh_token"]]
+
+
+def test_revoking_a_token_kills_its_grant(http: TestClient, server: AuthServer) -> None:
+    token = _exchange(http, _code(http)).json()
+    assert http.post("/revoke", data={"token": token["access_token"], **CLIENT}).status_code == 200
+    assert not server.access_ok(token["access_token"])
+    assert _refresh(http, token["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_a_non_rotating_server_keeps_the_refresh_token(clock: ManualClock) -> None:
+    server = AuthServer({"cid": "csecret"}, clock=clock, rotate=False)
+    http = TestClient(Starlette(routes=server.routes("/authorize", "/token", "/revoke")))
+    first = _exchange(http, _code(http)).json()
+    assert _refresh(http, first["refresh_token"]).json()["refresh_token"] == first["refresh_token"]
