@@ -66,7 +66,8 @@ def _public(loop: Loop, tid: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["/console", "/console/review", "/console/review/1", "/console/decisions",
-                                  "/console/switches"], ids=["home", "queue", "draft", "decisions", "switches"])
+                                  "/console/decisions/1", "/console/switches"],
+                         ids=["home", "queue", "draft", "decisions", "decision", "switches"])
 def test_every_page_redirects_to_login_without_a_session(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=/console")
@@ -187,6 +188,23 @@ def test_an_admin_trips_and_resets_an_account_switch(loop: Loop, client: TestCli
     assert "bad answers" in page and "shadow" in page
     r = client.post(f"/console/switches/{switch_id}/reset", data={"reason": "fixed", "csrf_token": token})
     assert r.status_code == 303 and "reset by console:ada" in client.get("/console/switches").text
+
+
+def test_a_decision_page_says_why_and_the_lists_filter(loop: Loop, client: TestClient) -> None:
+    tid, decision_id = _draft(loop, "Password reset link")
+    _login(client, "vic")
+    listed = client.get("/console/decisions", params={"route": "draft", "ticket": tid})
+    assert f'href="/console/decisions/{decision_id}"' in listed.text
+    assert f'href="/console/decisions/{decision_id}"' not in client.get("/console/decisions",
+                                                                       params={"route": "human"}).text
+    page = client.get(f"/console/decisions/{decision_id}")
+    assert page.status_code == 200 and "Why “draft”" in page.text and "Reset your password" in page.text
+    assert "pending (mode draft)" in page.text
+    category = next(d for d in loop.decisions(tid) if d["id"] == decision_id)["category"]
+    assert f"/console/review/{decision_id}" in client.get("/console/review", params={"category": category}).text
+    assert f"/console/review/{decision_id}" not in client.get("/console/review", params={"category": "billing_x"}).text
+    _login(client, "eve")
+    assert client.get(f"/console/decisions/{decision_id}").status_code == 404
 
 
 def test_logout_ends_the_session(client: TestClient) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from deskhand.api.auth import tenant_account_names
 from deskhand.console.session import COOKIE, LIFETIME_S, LOGIN_CSRF_COOKIE
@@ -20,10 +19,10 @@ from deskhand.console.users import authenticate
 from deskhand.console.web import HERE, ConsoleError, form, login, need, page, redirect, rt_of, signer
 from deskhand.errors import DeskhandError, NotFoundError, ProviderError
 from deskhand.responder import review
-from deskhand.store import schema as t
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
+QUEUE_LIMIT = 500  # drafts shown at once (the oldest or newest ones, as ordered)
 STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
 
 
@@ -85,20 +84,24 @@ def _safe_next(target: str) -> str:
     return target if ok and "://" not in target else "/console/review"
 
 
-def _base(request: Request, **extra: Any) -> dict[str, Any]:
+def base(request: Request, **extra: Any) -> dict[str, Any]:
     user, session = login(request)
     return {"user": user, "csrf": signer(request).csrf(session), **extra}
 
 
 @router.get("/review")
-def queue(request: Request, account: str = "", order: str = "newest", done: str = "") -> Response:
-    ctx = _base(request)
+def queue(request: Request, account: str = "", category: str = "", order: str = "newest",
+          done: str = "") -> Response:
+    ctx = base(request)
     rt, user = rt_of(request), ctx["user"]
     accounts = tenant_account_names(rt, user.tenant_id)
     chosen = account if account in accounts else None
-    rows = review.pending(rt, user.tenant_id, account=chosen, limit=200, oldest_first=order == "oldest")
-    return page(request, "queue.html", drafts=rows, accounts=accounts, account=chosen or "",
-                order="oldest" if order == "oldest" else "newest", done=done, **ctx)
+    waiting = review.pending(rt, user.tenant_id, account=chosen, limit=QUEUE_LIMIT, oldest_first=order == "oldest")
+    categories = sorted({r["category"] for r in waiting if r["category"]})
+    rows = [r for r in waiting if r["category"] == category] if category else waiting
+    return page(request, "queue.html", drafts=rows, accounts=accounts, account=chosen or "", categories=categories,
+                category=category, order="oldest" if order == "oldest" else "newest", done=done,
+                more=len(waiting) >= QUEUE_LIMIT, **ctx)
 
 
 def _draft(request: Request, decision_id: int, user_tenant: str) -> dict[str, Any]:
@@ -126,7 +129,7 @@ def _neighbours(request: Request, tenant: str, decision_id: int) -> tuple[int | 
 
 
 def _draft_page(request: Request, decision_id: int, status: int = 200, error: str = "", **extra: Any) -> Response:
-    ctx = _base(request)
+    ctx = base(request)
     row = _draft(request, decision_id, ctx["user"].tenant_id)
     thread, thread_error = _thread(request, row)
     prev_id, next_id = _neighbours(request, ctx["user"].tenant_id, decision_id)
@@ -172,20 +175,3 @@ async def reject(request: Request, decision_id: int) -> Response:
     except review.ReviewConflict as exc:
         return _draft_page(request, decision_id, 409, error=str(exc))
     return redirect(f"/console/review?done=rejected-{decision_id}")
-
-
-@router.get("/decisions")
-def decisions(request: Request, account: str = "", route: str = "") -> Response:
-    ctx = _base(request)
-    rt, user = rt_of(request), ctx["user"]
-    accounts = tenant_account_names(rt, user.tenant_id)
-    c = t.decisions.c
-    q = select(c.id, c.account, c.ticket_id, c.route, c.category, c.urgency, c.confidence, c.created_at).where(
-        c.tenant_id == user.tenant_id).order_by(c.id.desc()).limit(200)
-    if account in accounts:
-        q = q.where(c.account == account)
-    if route:
-        q = q.where(c.route == route[:16])
-    with rt.store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(q).all()]
-    return page(request, "decisions.html", rows=rows, accounts=accounts, account=account, route=route, **ctx)

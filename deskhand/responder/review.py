@@ -62,13 +62,16 @@ def _waiting(tenant_id: str | None) -> Any:
 
 
 def pending(rt: Runtime, tenant_id: str | None, *, account: str | None = None, limit: int = 50,
-            before: int | None = None, oldest_first: bool = False) -> list[dict[str, Any]]:
+            before: int | None = None, oldest_first: bool = False, category: str | None = None
+            ) -> list[dict[str, Any]]:
     """Drafts waiting for a verdict, newest first (`before`: a decision id, for the next page), or
     oldest first (then `before` is read as "after": the next page of older-to-newer)."""
     d = t.decisions.c
     q = _waiting(tenant_id).order_by(d.id.asc() if oldest_first else d.id.desc()).limit(limit)
     if account:
         q = q.where(t.decisions.c.account == account)
+    if category:
+        q = q.where(t.decisions.c.category == category)
     if before is not None:
         q = q.where(d.id > before if oldest_first else d.id < before)
     with rt.store.engine.connect() as c:
