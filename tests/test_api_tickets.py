@@ -18,7 +18,7 @@ from deskhand.providers import open_connector
 from deskhand.runtime import Runtime
 from deskhand.store import Store
 from deskhand.testing.receiver import WebhookReceiver
-from tests.test_contract import CASES, SECRET, Case
+from tests.test_contract import CASES, SECRET, Case, raw_statuses
 
 
 @dataclass
@@ -32,7 +32,8 @@ class Api:
 
     def direct(self) -> Any:
         """A connector straight to the simulator (not through the API): what the helpdesk holds."""
-        return open_connector(self.case.name, "check", self.case.config(self.sim.url))
+        return open_connector(self.case.name, "check", self.case.config(self.sim.url),
+                              overrides=self.case.overrides(self.sim))
 
 
 @pytest.fixture(params=CASES, ids=str)
@@ -41,8 +42,9 @@ def api(request: pytest.FixtureRequest, store: Store) -> Iterator[Api]:
     receiver = WebhookReceiver()
     sim = case.start(receiver.url, SECRET)
     account = f"acme-{case.name}"
-    store.save_account(account, case.name, case.config(sim.url), tenant_id="tenant-a")
-    store.save_account("intruder", case.name, case.config(sim.url), tenant_id="tenant-b")
+    store.save_account(account, case.name, case.config(sim.url), tenant_id="tenant-a", overrides=case.overrides(sim))
+    store.save_account("intruder", case.name, case.config(sim.url), tenant_id="tenant-b",
+                       overrides=case.overrides(sim))
     _, key = create_key(store.engine, "tenant-a", ["tickets:read", "tickets:write"])
     _, other = create_key(store.engine, "tenant-b", ["tickets:read", "tickets:write", "admin"])
     rt = Runtime(store)
@@ -80,6 +82,9 @@ def test_list_read_comment_and_change_status_through_the_api(api: Api) -> None:
                    json={"body": f"A {visibility} word", "visibility": visibility})
         assert r.status_code == 201, r.text
         assert r.json()["visibility"] == visibility and r.json()["ticket_id"] == ticket["id"]
+    if not api.case.notes:  # a helpdesk without internal comments refuses one, and writes nothing
+        r = c.post(f"/v1/tickets/{ticket['id']}/comments", headers=auth, json={"body": "x", "visibility": "internal"})
+        assert r.status_code == 422 and r.json()["code"] == "unsupported"
     comments = c.get(f"/v1/tickets/{ticket['id']}/comments", headers=auth).json()["data"]
     assert {(x["body"], x["visibility"]) for x in comments} >= {(f"A {v} word", v) for v in kinds}
 
@@ -89,7 +94,7 @@ def test_list_read_comment_and_change_status_through_the_api(api: Api) -> None:
 
     with api.direct() as direct:  # what the simulator itself now holds
         held = direct.get_ticket(ticket["remote_id"])
-        assert held.status is Status.SOLVED and held.raw_status == api.case.statuses[Status.SOLVED]
+        assert held.status is Status.SOLVED and held.raw_status == raw_statuses(api)[Status.SOLVED]
         said = {(x.body.strip(), x.visibility) for x in held.comments}
         assert ("A public word", Visibility.PUBLIC) in said
         assert ("A internal word", Visibility.INTERNAL) in said or not api.case.notes

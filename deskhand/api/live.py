@@ -33,14 +33,14 @@ class LiveConnectors:
         self._open: dict[str, tuple[int, Connector]] = {}
 
     def get(self, account: AccountRecord) -> Connector:
-        version = hash(repr(sorted(account.config.items())))
+        version = hash(repr((sorted(account.config.items()), sorted((account.overrides or {}).items()))))
         with self._lock:
             held = self._open.get(account.name)
             if held and held[0] == version:
                 return held[1]
             if held:
                 held[1].close()
-            conn = open_connector(account.provider, account.name, account.config,
+            conn = open_connector(account.provider, account.name, account.config, overrides=account.overrides,
                                   limiter=self.rt.limiter(account), max_retry_after=API_MAX_WAIT_S)
             self._open[account.name] = (version, conn)
             return conn

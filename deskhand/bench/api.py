@@ -56,11 +56,11 @@ def run_api_bench(provider: str, tickets: int = 500, requests: int = 300, *, war
     gateway = None
     try:
         config = spec.connect_to(sim)
-        rt.store.save_account("bench", provider, config, tenant_id="bench")
+        rt.store.save_account("bench", provider, config, tenant_id="bench", overrides=spec.overrides_to(sim))
         sync_account(rt, "bench")
         _, key = create_key(rt.store.engine, "bench", ["tickets:read"])
         gateway = SimServer(create_app(rt)).start()
-        direct = open_connector(provider, "bench-direct", config)
+        direct = open_connector(provider, "bench-direct", config, overrides=spec.overrides_to(sim))
         remote_id = next(iter(direct.iter_tickets(page_size=1))).id
         own_path = direct.definition.resources["ticket"].get.path.replace("{ticket_id}", str(remote_id))  # type: ignore[union-attr]
         auth = {"Authorization": f"Bearer {key}"}

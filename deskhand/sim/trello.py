@@ -123,6 +123,11 @@ def _routes(state: TrelloState, dispatcher: Dispatcher) -> list[Route]:
         shown["badges"] = state.badges(card)
         if request is not None and request.query_params.get("customFieldItems") == "true":
             shown["customFieldItems"] = []
+        if request is not None and request.query_params.get("actions"):  # nested actions, newest first
+            kinds = set(request.query_params["actions"].split(","))
+            mine = [a for a in reversed(state.actions) if a["data"]["card"]["id"] == card["id"]
+                    and ("all" in kinds or a["type"] in kinds)]
+            shown["actions"] = mine[:int(request.query_params.get("actions_limit", "50") or 50)]
         return shown
 
     def ok(data: Any) -> Response:
@@ -192,6 +197,19 @@ def _routes(state: TrelloState, dispatcher: Dispatcher) -> list[Route]:
     def board_members(request: Request, p: dict[str, Any]) -> Any:
         bid = board(request, p)["id"]
         return [{k: state.members[m][k] for k in ("id", "fullName", "username")} for m in state.board_members[bid]]
+
+    def board_memberships(request: Request, p: dict[str, Any]) -> Any:
+        bid = board(request, p)["id"]
+        with_member = request.query_params.get("member") == "true"
+        rows = []
+        for mid in state.board_members[bid]:
+            row: dict[str, Any] = {"id": f"{mid[:12]}{bid[-12:]}", "idMember": mid,
+                                   "memberType": state.member_types.get((bid, mid), "normal"),
+                                   "unconfirmed": False, "deactivated": False}
+            if with_member:
+                row["member"] = {k: state.members[mid][k] for k in ("id", "fullName", "username", "initials")}
+            rows.append(row)
+        return rows
 
     def board_actions(request: Request, p: dict[str, Any]) -> Any:
         bid = board(request, p)["id"]
@@ -302,6 +320,7 @@ def _routes(state: TrelloState, dispatcher: Dispatcher) -> list[Route]:
         Route("/1/boards/{id}/cards/{filter}", locked(board_cards), methods=["GET"]),
         Route("/1/boards/{id}/labels", locked(board_labels), methods=["GET"]),
         Route("/1/boards/{id}/members", locked(board_members), methods=["GET"]),
+        Route("/1/boards/{id}/memberships", locked(board_memberships), methods=["GET"]),
         Route("/1/boards/{id}/actions", locked(board_actions), methods=["GET"]),
         Route("/1/lists", locked(new_list), methods=["POST"]),
         Route("/1/lists/{id}", locked(get_list), methods=["GET"]),

@@ -1,7 +1,8 @@
 """The Trello simulator's default board and realistic seeded support cards with comments.
 
 The default state: member "Dana Admin" (the token deskhand uses), agents "Sam Agent" and "Lee Agent",
-a customer-side member "Intake" (an email-to-board channel raising cards with its own token), and a
+a customer-side member "Intake" (a board observer: an email-to-board channel raising cards with
+its own token), and a
 board "Support" with lists New / In progress / Waiting on customer / Done and labels of the usual
 support topics.
 """
@@ -39,7 +40,8 @@ def default_state(token: str, clock: Callable[[], float] = time.time) -> TrelloS
     board = state.add_board("Support", admin["id"], "Customer support requests")
     for name in ("Sam Agent", "Lee Agent"):
         state.add_board_member(board["id"], state.add_member(name, name.lower().replace(" ", ""))["id"])
-    state.add_board_member(board["id"], state.add_member("Intake", "intake", INTAKE_TOKEN)["id"])
+    # an observer may read and comment but not edit: the customer side
+    state.add_board_member(board["id"], state.add_member("Intake", "intake", INTAKE_TOKEN)["id"], "observer")
     for name in LISTS:
         state.add_list(board["id"], name)
     for name, color in LABELS:

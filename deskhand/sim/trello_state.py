@@ -49,6 +49,7 @@ class TrelloState:
         self.app_secrets: dict[str, str] = {}  # API key -> the application's (OAuth) secret: signs webhooks
         self.boards: dict[str, dict[str, Any]] = {}
         self.board_members: dict[str, list[str]] = {}
+        self.member_types: dict[tuple[str, str], str] = {}  # (board, member) -> admin | normal | observer
         self.lists: dict[str, dict[str, Any]] = {}
         self.labels: dict[str, dict[str, Any]] = {}
         self.cards: dict[str, dict[str, Any]] = {}
@@ -96,13 +97,15 @@ class TrelloState:
                                 "prefs": {"permissionLevel": "private", "comments": "members"},
                                 "labelNames": {}, "dateLastActivity": self.now()}
             self.board_members[bid] = [creator]
+            self.member_types[(bid, creator)] = "admin"
             self.members[creator]["idBoards"].append(bid)
             return self.boards[bid]
 
-    def add_board_member(self, board_id: str, member_id: str) -> None:
+    def add_board_member(self, board_id: str, member_id: str, member_type: str = "normal") -> None:
         with self.lock:
             if member_id not in self.board_members[self.board(board_id)["id"]]:
                 self.board_members[board_id].append(member_id)
+                self.member_types[(board_id, member_id)] = member_type
                 self.member(member_id)["idBoards"].append(board_id)
 
     def board(self, bid: str) -> dict[str, Any]:

@@ -156,7 +156,8 @@ def _board_cards(connector: Connector) -> list[dict[str, Any]]:
     """Every card of the board, archived ones too, paged newest first with ``limit``/``before``."""
     board, rows, before = connector.values["board"], [], None
     while True:
-        params: dict[str, Any] = {"filter": "all", "limit": FEED_PAGE, **({"before": before} if before else {})}
+        params: dict[str, Any] = {"filter": "all", "actions": "createCard", "limit": FEED_PAGE,
+                                  **({"before": before} if before else {})}
         page = _json(connector, "GET", f"/boards/{board}/cards", params=params)
         if not isinstance(page, list):
             raise BadResponse(f"trello GET /boards/{board}/cards: not a list: {str(page)[:200]}")
