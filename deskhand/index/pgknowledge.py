@@ -26,12 +26,12 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, select, text
+from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from deskhand.errors import ConfigError
 from deskhand.index.lexical import Analyzer
 from deskhand.index.pgvector import TABLE as VECTORS
-from deskhand.index.pgvector import PgVectorIndex, _literal
+from deskhand.index.pgvector import PgVectorIndex, _literal, _parse
 from deskhand.model import Source
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DOCS = "deskhand_kb_docs"
-TERMS = "deskhand_kb_terms"
+TERMS = "deskhand_kb_postings"  # with each chunk's length and order: BM25 reads no other table
 ARTICLES = "deskhand_kb_indexed"
 K1, B = 1.5, 0.75  # bm25s defaults (method "lucene"), as `Bm25Index` uses them
 EF_SEARCH = 100  # = 2 × CANDIDATES: pgvector's HNSW returns at most ef_search rows
@@ -83,8 +83,10 @@ def ensure_tables(engine: Engine, dim: int) -> None:
         c.execute(text(f"CREATE INDEX IF NOT EXISTS {DOCS}_title ON {DOCS} (tenant_id, title_key)"))
         c.execute(text(
             f"CREATE TABLE IF NOT EXISTS {TERMS} (tenant_id TEXT NOT NULL, term TEXT NOT NULL, "
-            "chunk_id TEXT NOT NULL, tf INTEGER NOT NULL, PRIMARY KEY (tenant_id, term, chunk_id))"
+            "chunk_id TEXT NOT NULL, tf INTEGER NOT NULL, length INTEGER NOT NULL, source_id TEXT NOT NULL, "
+            "ordinal INTEGER NOT NULL, PRIMARY KEY (tenant_id, term, chunk_id))"
         ))
+        c.execute(text(f"CREATE INDEX IF NOT EXISTS {TERMS}_source ON {TERMS} (tenant_id, source_id)"))
         c.execute(text(
             f"CREATE TABLE IF NOT EXISTS {ARTICLES} (tenant_id TEXT NOT NULL, source_id TEXT NOT NULL, "
             "content_hash TEXT NOT NULL, PRIMARY KEY (tenant_id, source_id))"
@@ -169,8 +171,8 @@ class PgKnowledge:
                 "title": row["title"], "heading": row.get("heading"), "url": row.get("url"), "text": row["text"],
                 "bk": body_key, "tk": title_key, "len": max(1, len(terms)),
             })
-            postings.extend({"t": self.tenant_id, "term": term, "c": chunk.id, "tf": tf}
-                            for term, tf in Counter(terms).items())
+            postings.extend({"t": self.tenant_id, "term": term, "c": chunk.id, "tf": tf, "len": max(1, len(terms)),
+                             "s": chunk.source_id, "o": chunk.index} for term, tf in Counter(terms).items())
         have = self._stored_keys(list(texts))
         missing = [k for k in texts if k not in have]
         if missing:
@@ -180,8 +182,7 @@ class PgKnowledge:
             old = c.execute(text(
                 f"SELECT body_key, title_key FROM {DOCS} WHERE tenant_id = :t AND source_id = ANY(:s)"), p).all()
             c.execute(text(
-                f"DELETE FROM {TERMS} WHERE tenant_id = :t AND chunk_id IN "
-                f"(SELECT chunk_id FROM {DOCS} WHERE tenant_id = :t AND source_id = ANY(:s))"), p)
+                f"DELETE FROM {TERMS} WHERE tenant_id = :t AND source_id = ANY(:s)"), p)
             c.execute(text(f"DELETE FROM {DOCS} WHERE tenant_id = :t AND source_id = ANY(:s)"), p)
             c.execute(text(f"DELETE FROM {ARTICLES} WHERE tenant_id = :t AND source_id = ANY(:s)"), p)
             if docs:
@@ -190,8 +191,8 @@ class PgKnowledge:
                     "body_key, title_key, length) VALUES (:t, :c, :s, :o, :kind, :title, :heading, :url, :text, "
                     ":bk, :tk, :len)"), docs)
             if postings:
-                c.execute(text(f"INSERT INTO {TERMS} (tenant_id, term, chunk_id, tf) VALUES (:t, :term, :c, :tf)"),
-                          postings)
+                c.execute(text(f"INSERT INTO {TERMS} (tenant_id, term, chunk_id, tf, length, source_id, ordinal) "
+                               "VALUES (:t, :term, :c, :tf, :len, :s, :o)"), postings)
             indexed = [{"t": self.tenant_id, "s": s, "h": hashes[s]} for s in sources if s in hashes]
             if indexed:
                 c.execute(text(f"INSERT INTO {ARTICLES} (tenant_id, source_id, content_hash) VALUES (:t, :s, :h)"),
@@ -217,72 +218,78 @@ class PgKnowledge:
         return {int(r[0]) for r in rows}
 
     # -- search -----------------------------------------------------------------------------
-    def bm25(self, terms: Sequence[str]) -> dict[str, tuple[float, tuple[str, int]]]:
+    def bm25(self, terms: Sequence[str], c: Connection | None = None) -> dict[str, tuple[float, tuple[str, int]]]:
         """BM25 of every chunk containing a query term: chunk id -> (score, (source, ordinal))."""
         if not terms:
             return {}
-        with self.engine.connect() as c:
-            n, total = c.execute(text(
-                f"SELECT count(*), coalesce(sum(length), 0) FROM {DOCS} WHERE tenant_id = :t"),
-                {"t": self.tenant_id}).one()
-            if not n:
-                return {}
-            rows = c.execute(text(
-                f"SELECT p.term, p.chunk_id, p.tf, d.length, d.source_id, d.ordinal FROM {TERMS} p "
-                f"JOIN {DOCS} d ON d.tenant_id = p.tenant_id AND d.chunk_id = p.chunk_id "
-                "WHERE p.tenant_id = :t AND p.term = ANY(:terms)"), {"t": self.tenant_id, "terms": sorted(set(terms))}
-            ).all()
-        avgdl = total / n
+        if c is None:
+            with self.engine.connect() as own:
+                return self.bm25(terms, own)
+        rows = c.execute(text(
+            f"WITH s AS MATERIALIZED (SELECT count(*) AS n, coalesce(sum(length), 0) AS total FROM {DOCS} "
+            "WHERE tenant_id = :t) SELECT p.term, p.chunk_id, p.tf, p.length, p.source_id, p.ordinal, s.n, s.total "
+            f"FROM {TERMS} p CROSS JOIN s WHERE p.tenant_id = :t AND p.term = ANY(:terms)"),
+            {"t": self.tenant_id, "terms": sorted(set(terms))},
+        ).all()
+        if not rows:
+            return {}
+        n, avgdl = rows[0][6], rows[0][7] / rows[0][6]
         df = Counter(r[0] for r in rows)
         times = Counter(terms)  # a repeated query term counts again, as in bm25s
         scores: dict[str, tuple[float, tuple[str, int]]] = {}
-        for term, chunk_id, tf, length, source_id, ordinal in rows:
+        for term, chunk_id, tf, length, source_id, ordinal, _, _ in rows:
             idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
             part = times[term] * idf * tf / (K1 * ((1 - B) + B * length / avgdl) + tf)
             prior = scores.get(chunk_id, (0.0, (source_id, ordinal)))
             scores[chunk_id] = (prior[0] + part, prior[1])
         return scores
 
-    def nearest(self, q: np.ndarray, k: int) -> dict[int, float]:
-        """The tenant's ``k`` nearest vectors (key -> cosine); an iterative HNSW scan, so the other
-        tenants' rows in the shared index cannot crowd this tenant's out."""
+    def nearest(self, q: np.ndarray, k: int, c: Connection) -> dict[int, float]:
+        """The tenant's ``k`` nearest vectors (key -> cosine), in ``c``'s transaction. An iterative HNSW
+        scan, so the other tenants' rows in the shared index cannot crowd this tenant's out."""
         dim = self.embedder.dim
-        with self.engine.begin() as c:
-            c.execute(text(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}"))
-            c.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-            rows = c.execute(text(
-                f"SELECT key, 1 - ((embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) FROM {VECTORS} "
-                f"WHERE tenant_id = :t AND dim = :d ORDER BY (embedding::vector({dim})) <=> CAST(:q AS vector({dim})) "
-                "LIMIT :k"), {"q": _literal(q), "t": self.tenant_id, "d": dim, "k": k}).all()
+        c.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), "
+                       "set_config('hnsw.iterative_scan', 'strict_order', true)"), {"ef": str(max(EF_SEARCH, k))})
+        rows = c.execute(text(
+            f"SELECT key, 1 - ((embedding::vector({dim})) <=> CAST(:q AS vector({dim}))) FROM {VECTORS} "
+            f"WHERE tenant_id = :t AND dim = :d ORDER BY (embedding::vector({dim})) <=> CAST(:q AS vector({dim})) "
+            "LIMIT :k"), {"q": _literal(q), "t": self.tenant_id, "d": dim, "k": k}).all()
         return {int(r[0]): float(r[1]) for r in rows}
 
     def search(self, query: str, k: int = 5) -> list[Source]:
         """The hybrid ranking of `deskhand.ai.retrieve.Retriever` (dense max-sim + weighted BM25), read
-        from PostgreSQL."""
-        from deskhand.ai.retrieve import CANDIDATES, LEXICAL_WEIGHT, MIN_SIMILARITY, query_embedder, source_title
-        from deskhand.index.tenants import stored_chunk
-
+        from PostgreSQL in one transaction."""
         if k <= 0:
             return []
-        lexical_all = self.bm25(self.analyzer.terms(query))
+        from deskhand.ai.retrieve import query_embedder
+
+        q = query_embedder(self.embedder).embed([query])[0]
+        with self.engine.begin() as c:
+            return self._search(c, query, q, k)
+
+    def _search(self, c: Connection, query: str, q: np.ndarray, k: int) -> list[Source]:
+        from deskhand.ai.retrieve import CANDIDATES, LEXICAL_WEIGHT, MIN_SIMILARITY, source_title
+        from deskhand.index.tenants import stored_chunk
+
+        lexical_all = self.bm25(self.analyzer.terms(query), c)
         lexical = sorted(((v[0], v[1], cid) for cid, v in lexical_all.items() if v[0] > 0),
                          key=lambda x: (-x[0], x[1]))[:CANDIDATES]
         top_bm25 = lexical[0][0] if lexical else 1.0
-        q = query_embedder(self.embedder).embed([query])[0]
-        known = self.nearest(q, 2 * CANDIDATES)
+        known = self.nearest(q, 2 * CANDIDATES, c)
         if not known and not lexical:
             return []
         stmt = text(
             f"SELECT chunk_id, source_id, ordinal, kind, title, heading, url, text, body_key, title_key FROM {DOCS} "
             "WHERE tenant_id = :t AND (chunk_id IN :ids OR body_key IN :keys OR title_key IN :keys)"
         ).bindparams(bindparam("ids", expanding=True), bindparam("keys", expanding=True))
-        with self.engine.connect() as c:
-            docs = [dict(r._mapping) for r in c.execute(
-                stmt, {"t": self.tenant_id, "ids": [x[2] for x in lexical] or [""], "keys": list(known) or [-1]})]
+        docs = [dict(r._mapping) for r in c.execute(
+            stmt, {"t": self.tenant_id, "ids": [x[2] for x in lexical] or [""], "keys": list(known) or [-1]})]
         cos = dict(known)
         fetch = sorted({int(k) for d in docs for k in (d["body_key"], d["title_key"]) if k is not None} - cos.keys())
         if fetch:
-            cos.update(zip(fetch, (self.vectors.vectors(fetch) @ q).tolist(), strict=True))
+            rows = c.execute(text(f"SELECT key, embedding::text FROM {VECTORS} WHERE tenant_id = :t "
+                                  "AND key = ANY(:keys)"), {"t": self.tenant_id, "keys": fetch}).all()
+            cos.update((int(r[0]), float(_parse(r[1]) @ q)) for r in rows)
         lexical_part = {cid: LEXICAL_WEIGHT * s / top_bm25 for s, _, cid in lexical}
         ranked = []
         for d in docs:
