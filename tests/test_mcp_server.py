@@ -22,6 +22,8 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from deskhand.api.keys import create_key
+from deskhand.demo.scenario import KB_DIR
+from deskhand.knowledge import add_folder
 from deskhand.model import Status, Visibility
 from deskhand.providers import open_connector
 from deskhand.settings import Settings
@@ -63,6 +65,7 @@ def desk(store: Store, settings: Settings) -> Iterator[Desk]:
                 extra = {"requester_name": "Ann Customer", "requester_email": "ann@example.test"}
                 tickets[account] = c.create_ticket(subject=f"Export broken on {case.name}",
                                                    body="The nightly export stopped.", **extra).id
+        add_folder(store, "tenant-a", KB_DIR)
         _, writer = create_key(store.engine, "tenant-a", ["tickets:read", "tickets:write"])
         _, reader = create_key(store.engine, "tenant-a", ["tickets:read"])
         yield Desk(settings, sims, tickets, writer, reader)
@@ -205,14 +208,16 @@ def test_account_restriction_keeps_other_accounts_out_and_a_draft_writes_nothing
         listed = payload(await s.call_tool("list_tickets", {"fresh": True}))
         other = error(await s.call_tool("get_ticket", {"ticket_id": f"acme-jira:{desk.tickets['acme-jira']}"}))
         draft = payload(await s.call_tool("draft_reply", {"ticket_id": f"acme-zendesk:{desk.tickets['acme-zendesk']}"}))
-        return listed, other, draft
+        found = payload(await s.call_tool("search_knowledge", {"q": "I forgot my password and cannot log in"}))
+        return listed, other, draft, found
 
-    listed, other, draft = run(desk, desk.reader, ("--account", "acme-zendesk"), script)
+    listed, other, draft, found = run(desk, desk.reader, ("--account", "acme-zendesk"), script)
     assert {t["account"] for t in listed["data"]} == {"acme-zendesk"}
     assert "not in an account served here" in other
     assert draft["route"] in ("auto_reply", "draft", "human", "ignore") and 0 <= draft["confidence"] <= 1
     assert "Export broken on zendesk" in draft["message"] and draft["category"]
     assert _held(desk) == before and store.list_decisions(limit=10) == []
+    assert found["data"] and "password" in found["data"][0]["title"].lower(), found
 
 
 # -- streamable HTTP at /mcp on the gateway ---------------------------------------------------------

@@ -15,10 +15,10 @@ if TYPE_CHECKING:
 
 
 def routers() -> tuple[APIRouter, ...]:
-    from deskhand.api import decisions, directory, docs, drafting, proxy, review, subscriptions, tickets
+    from deskhand.api import decisions, directory, docs, drafting, knowledge, proxy, review, subscriptions, tickets
 
-    return (tickets.router, drafting.router, directory.router, decisions.router, review.router, proxy.router,
-            subscriptions.router, docs.router)
+    return (tickets.router, drafting.router, knowledge.router, directory.router, decisions.router, review.router,
+            proxy.router, subscriptions.router, docs.router)
 
 
 def mount(app: FastAPI) -> None:

@@ -37,6 +37,8 @@ TOOLS: tuple[Pick, ...] = (
     Pick("draft_reply", "POST", "/v1/tickets/{ticket_id}/draft", {"ticket_id": "acme:42"},
          "Runs deskhand's responder on the ticket without acting: the reply it would propose, its route "
          "(auto_reply, draft, human, ignore), confidence and the knowledge it rests on. Writes nothing."),
+    Pick("search_knowledge", "GET", "/v1/knowledge/search", {"q": "how do I reset my password", "limit": 3},
+         "The tenant's help articles and generalised solved tickets, best first: what a grounded reply may cite."),
     Pick("create_comment", "POST", "/v1/tickets/{ticket_id}/comments",
          {"ticket_id": "acme:42", "body": "Checked the logs: the export failed at 02:00.", "visibility": "internal"},
          "visibility 'internal' is a note only agents see; 'public' is a reply the customer receives."),
