@@ -114,3 +114,56 @@ def test_a_reviewer_logs_in_and_approves_a_draft_that_becomes_the_public_reply(l
     page.goto(f"{loop.gateway_url}/console/review")
     expect(page.get_by_role("heading", name=re.compile("Review queue"))).to_be_visible()
     _shot(page, tmp_path, "queue-phone")
+
+
+def test_an_admin_edits_one_draft_rejects_another_and_trips_and_resets_a_switch(loop: Loop, store: Store, page: Any,
+                                                                                  tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    create_user(store.engine, "ada", "default", "admin", PASSWORD)
+    tids = [loop.create(s, f"{s}: I forgot my password. How do I reset it?") for s in ("Reset please", "Lost login")]
+    loop.drain()
+    ids = [next(int(d["id"]) for d in loop.decisions(tid) if d["route"] == "draft") for tid in tids]
+    before = [[c.body.strip() for c in loop.customer.list_comments(tid) if c.public] for tid in tids]
+
+    page.goto(f"{loop.gateway_url}/console/login")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name=re.compile("Review queue"))).to_be_visible()
+
+    page.keyboard.press("j")  # the first (newest) row is selected and its link focused; Enter opens it
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/console/review/{ids[1]}$"))
+    page.locator("h1").click()
+    page.keyboard.press("r")  # to the rejection reason
+    expect(page.get_by_label("Reason for rejecting")).to_be_focused()
+    page.keyboard.type("not our product")
+    page.get_by_role("button", name="Reject (r)").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Draft {ids[1]} rejected")
+
+    page.goto(f"{loop.gateway_url}/console/review/{ids[0]}")
+    page.locator("h1").click()
+    page.keyboard.press("e")  # to the reply, edited before approving
+    reply = page.get_by_label("Reply to send (edit it before approving if needed)")
+    expect(reply).to_be_focused()
+    edited = "Hi Ann, use the Forgot password link on the sign-in page. Best regards, Sam"
+    reply.fill(edited)
+    page.get_by_role("button", name="Approve and send (a)").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Draft {ids[0]} edited")
+    _shot(page, tmp_path, "edited")
+    after = [[c.body.strip() for c in loop.customer.list_comments(tid) if c.public] for tid in tids]
+    assert after[0] == [*before[0], edited] and after[1] == before[1]  # the edit posted; the rejection nothing
+
+    page.get_by_role("link", name="Kill switches").click()
+    page.get_by_label("Account").select_option("acme")
+    page.get_by_label("Cap at").select_option("shadow")
+    page.get_by_label("Reason", exact=True).fill("answers look wrong today")
+    page.get_by_role("button", name="Trip").click()
+    row = page.get_by_role("row").filter(has_text="answers look wrong today")
+    expect(row).to_contain_text("console:ada")
+    _shot(page, tmp_path, "switch-tripped")
+    row.get_by_role("textbox").fill("checked, fine again")
+    row.get_by_role("button", name="Reset").click()
+    expect(page.get_by_role("row").filter(has_text="answers look wrong today")).to_contain_text("reset by console:ada")
+    _shot(page, tmp_path, "switch-reset")
