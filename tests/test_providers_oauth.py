@@ -129,6 +129,7 @@ def test_a_callback_with_a_wrong_state_is_refused_and_stores_nothing(world: Worl
     if tamper == "state-used-twice":
         finish(world.rt, "zendesk", state, code, env=ENV)
         world.rt.store.remove_account("acme")
+        assert world.rt.oauth_tokens.get("acme") is None  # removing the account drops its sealed tokens
     with pytest.raises(PayloadError, match="OAuth state"):
         finish(world.rt, "jira" if tamper == "other-provider" else "zendesk",
                "forged" if tamper == "unknown-state" else state, code, env=ENV)

@@ -35,16 +35,16 @@ def http(server: AuthServer) -> TestClient:
     return TestClient(Starlette(routes=server.routes("/authorize", "/token", "/revoke")))
 
 
-def _code(http: TestClient, **extra: str) -> str:
+def _code(http: TestClient, path: str = "/authorize", **extra: str) -> str:
     params = {"response_type": "code", "client_id": "cid", "redirect_uri": REDIRECT, "state": "s1",
               "code_challenge": CHALLENGE, "code_challenge_method": "S256", **extra}
-    answer = http.get("/authorize", params=params, follow_redirects=False)
+    answer = http.get(path, params=params, follow_redirects=False)
     assert answer.status_code == 302 and "state=s1" in answer.headers["location"]
     return answer.headers["location"].split("code=")[1].split("&")[0]
 
 
-def _exchange(http: TestClient, code: str, **extra: str) -> Any:
-    return http.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+def _exchange(http: TestClient, code: str, path: str = "/token", **extra: str) -> Any:
+    return http.post(path, data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                                      "code_verifier": VERIFIER, **CLIENT, **extra})
 
 
@@ -97,3 +97,24 @@ def test_a_non_rotating_server_keeps_the_refresh_token(clock: ManualClock) -> No
     http = TestClient(Starlette(routes=server.routes("/authorize", "/token", "/revoke")))
     first = _exchange(http, _code(http)).json()
     assert _refresh(http, first["refresh_token"]).json()["refresh_token"] == first["refresh_token"]
+
+
+def test_a_refresh_token_past_its_lifetime_is_refused(clock: ManualClock) -> None:
+    server = AuthServer({"cid": "csecret"}, clock=clock, access_ttl_s=300, refresh_ttl_s=3600)
+    http = TestClient(Starlette(routes=server.routes("/authorize", "/token", "/revoke")))
+    first = _exchange(http, _code(http)).json()
+    assert first["refresh_token_expires_in"] == 3600
+    clock.advance(3600)
+    assert _refresh(http, first["refresh_token"]).json() == {"error": "invalid_grant",
+                                                             "error_description": "the refresh token expired"}
+
+
+def test_the_zendesk_simulator_serves_oauth_for_an_oauth_client_option() -> None:
+    from deskhand.sim import registry
+
+    built = registry.get("zendesk").build(registry.SimConfig(extras={"oauth_client": "cid:csecret"}))
+    http = TestClient(built.app)
+    token = _exchange(http, _code(http, "/oauth/authorizations/new"), "/oauth/tokens").json()
+    me = http.get("/api/v2/users/me.json", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert me.status_code == 200 and me.json()["user"]["id"]
+    assert http.get("/api/v2/users/me.json", headers={"Authorization": "Bearer expired-or-made-up"}).status_code == 401

@@ -34,6 +34,7 @@ class Grant:
     revoked: bool = False
     access: dict[str, float] = field(default_factory=dict)  # live access token -> expires_at
     refresh: str | None = None  # the one live refresh token
+    refresh_expires_at: float | None = None
     dead_refresh: set[str] = field(default_factory=set)
 
 
@@ -142,6 +143,8 @@ class AuthServer:
                 if token == grant.refresh and grant.client_id == client:
                     if grant.revoked:
                         return self._error("invalid_grant", "the grant was revoked")
+                    if grant.refresh_expires_at is not None and self.clock() >= grant.refresh_expires_at:
+                        return self._error("invalid_grant", "the refresh token expired")
                     if self.rotate:
                         grant.dead_refresh.add(token)
                         grant.access.clear()  # the previous access token dies with it (Zendesk)
@@ -152,12 +155,14 @@ class AuthServer:
         ttl = float(form.get("expires_in") or self.access_ttl_s)
         access = secrets.token_urlsafe(32)
         grant.access[access] = self.clock() + ttl
+        refresh_ttl = form.get("refresh_token_expires_in") or self.refresh_ttl_s
         if not keep_refresh:
             grant.refresh = secrets.token_urlsafe(32)
+            grant.refresh_expires_at = None if refresh_ttl is None else self.clock() + float(refresh_ttl)
         answer = {"access_token": access, "token_type": "bearer", "scope": grant.scope, "expires_in": int(ttl),
                   "refresh_token": grant.refresh}
-        if self.refresh_ttl_s is not None:
-            answer["refresh_token_expires_in"] = int(self.refresh_ttl_s)
+        if grant.refresh_expires_at is not None:
+            answer["refresh_token_expires_in"] = int(grant.refresh_expires_at - self.clock())
         return answer
 
     async def _revoke(self, request: Request) -> Response:

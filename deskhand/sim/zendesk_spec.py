@@ -13,6 +13,21 @@ STATUS = {"new": "new", "open": "open", "pending": "pending", "on_hold": "hold",
           "closed": "closed"}
 
 
+def _auth_server(cfg: SimConfig) -> Any:
+    """The OAuth authorisation server: a test's own (extras["oauth"]) or one for --oauth-client ID:SECRET."""
+    from deskhand.sim import zendesk_oauth
+
+    if cfg.extras.get("oauth") is not None:
+        return cfg.extras["oauth"]
+    client = cfg.extras.get("oauth_client")
+    if not client:
+        return None
+    cid, _, secret = str(client).partition(":")
+    if not cid or not secret:
+        raise ValueError("--oauth-client takes ID:SECRET")
+    return zendesk_oauth.auth_server({cid: secret}, access_ttl_s=float(cfg.extras.get("oauth_access_ttl_s", 1800.0)))
+
+
 def build(cfg: SimConfig) -> BuiltSim:
     from deskhand.sim import zendesk
     from deskhand.sim.base import WebhookDelivery
@@ -26,7 +41,7 @@ def build(cfg: SimConfig) -> BuiltSim:
     delivery = WebhookDelivery(backoff_s=0.05, max_backoff_s=0.2) if cfg.quick_retries else WebhookDelivery()
     app = zendesk.create_app(state, token=cfg.token, rate_limit=(cfg.rate_limit or 700) if cfg.limits else 10**9,
                              window_s=window_s, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret,
-                             incremental_lag_s=lag, delivery=delivery, oauth=cfg.extras.get("oauth"))
+                             incremental_lag_s=lag, delivery=delivery, oauth=_auth_server(cfg))
 
     def banner(url: str) -> list[str]:
         lines = [f"Zendesk simulator on {url}/api/v2  (subdomain 'sim')",
@@ -101,5 +116,8 @@ register("zendesk", SimSpec(
     options=(
         SimOption("window_s", float, 60.0, "Length of the rate-limit window in seconds."),
         SimOption("incremental_lag_s", float, 60.0, "Changes younger than this are hidden from exports."),
+        SimOption("oauth_client", str, None, "ID:SECRET of an OAuth client: serve /oauth/authorizations/new "
+                  "(auto-approving) and /oauth/tokens, and accept their Bearer access tokens."),
+        SimOption("oauth_access_ttl_s", float, 1800.0, "Lifetime of the OAuth access tokens it issues."),
     ),
 ))

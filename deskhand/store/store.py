@@ -147,12 +147,14 @@ class Store:
         decisions, outcomes and audit trail stay as history."""
         from deskhand.store.tables_autonomy import autonomy_modes
         from deskhand.store.tables_llm import taxonomy_models
+        from deskhand.store.tables_oauth import oauth_tokens
 
         with self.transaction() as c:
             res = c.execute(delete(t.accounts).where(t.accounts.c.name == name))
             if res.rowcount == 0:
                 raise NotFoundError(f"no account named {name!r}: see `deskhand accounts list`")
             c.execute(delete(autonomy_modes).where(autonomy_modes.c.account == name))
+            c.execute(delete(oauth_tokens).where(oauth_tokens.c.account == name))  # its sealed OAuth tokens
             c.execute(delete(taxonomy_models).where(taxonomy_models.c.account == name))
 
     def get_account(self, name: str) -> AccountRecord:
