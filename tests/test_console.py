@@ -91,6 +91,23 @@ def test_login_sets_an_httponly_samesite_cookie_and_a_wrong_password_is_refused(
     assert client.get("/console/review").status_code == 200
 
 
+def test_repeated_wrong_passwords_lock_the_username_for_the_window(client: TestClient) -> None:
+    from deskhand.console.throttle import WINDOW_S, LoginThrottle
+
+    now = [1000.0]
+    client.app.state.console_throttle = LoginThrottle(clock=lambda: now[0])  # type: ignore[attr-defined]
+
+    def attempt(password: str) -> int:
+        form = client.get("/console/login")
+        return client.post("/console/login", data={"username": "rita", "password": password,
+                                                   "csrf_token": _csrf(form.text)}).status_code
+
+    assert [attempt("guess") for _ in range(5)] == [401] * 5
+    assert attempt(PASSWORD) == 429  # even the right password waits: the guesser learns nothing
+    now[0] += WINDOW_S + 1
+    assert attempt(PASSWORD) == 303
+
+
 def test_the_login_form_itself_needs_its_csrf_token(client: TestClient) -> None:
     client.get("/console/login")
     r = client.post("/console/login", data={"username": "rita", "password": PASSWORD})

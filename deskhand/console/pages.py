@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from deskhand.api.auth import tenant_account_names
 from deskhand.console.session import COOKIE, LIFETIME_S, LOGIN_CSRF_COOKIE
+from deskhand.console.throttle import LoginThrottle, keys_for
 from deskhand.console.users import authenticate
 from deskhand.console.web import HERE, ConsoleError, form, login, need, page, redirect, rt_of, signer
 from deskhand.errors import DeskhandError, NotFoundError, ProviderError
@@ -58,10 +59,21 @@ def login_form(request: Request, next: str = "/console/review", error: str = "")
 @router.post("/login")
 async def login_submit(request: Request) -> Response:
     fields = await form(request, None, expected=request.cookies.get(LOGIN_CSRF_COOKIE))
-    user = authenticate(rt_of(request).store.engine, fields.get("username", "")[:100], fields.get("password", ""))
+    username = fields.get("username", "")[:100]
+    throttle, keys = _throttle(request), keys_for(username, request.client.host if request.client else None)
+    wait = throttle.wait_s(keys)
+    if wait > 0:
+        response = login_form(request, fields.get("next", ""), error=f"Too many failed logins: try again in "
+                                                                     f"{int(wait // 60) + 1} minute(s).")
+        response.status_code = 429
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    user = authenticate(rt_of(request).store.engine, username, fields.get("password", ""))
     if user is None:
-        log.warning("console login refused for %r", fields.get("username", "")[:100])
+        throttle.failed(keys)
+        log.warning("console login refused for %r", username)
         return login_form(request, fields.get("next", ""), error="Wrong username or password.")
+    throttle.succeeded(username)
     response = redirect(_safe_next(fields.get("next", "")))
     _cookie(response, request, COOKIE, signer(request).issue(user.username), LIFETIME_S)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
@@ -76,6 +88,13 @@ async def logout(request: Request) -> Response:
     response = redirect("/console/login")
     response.delete_cookie(COOKIE, path="/console")
     return response
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    found = getattr(request.app.state, "console_throttle", None)
+    if found is None:
+        found = request.app.state.console_throttle = LoginThrottle()
+    return found
 
 
 def _safe_next(target: str) -> str:
