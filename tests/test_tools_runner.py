@@ -84,3 +84,39 @@ def test_review_tools_plan_in_dry_run_then_approve_and_reject_through_the_api(st
         assert draft["reply"].strip() in public(tid) and public(tid2) == before[1]
         assert call(live, "approve_draft", {"decision_id": approved})["verdict"] == "approved"  # once
         assert public(tid).count(draft["reply"].strip()) == 1
+
+
+def test_a_throttled_helpdesk_is_a_tool_error_saying_when_to_retry(store: Any, settings: Any) -> None:
+    from deskhand.api.keys import create_key
+    from deskhand.runtime import Runtime
+    from deskhand.sim.base import ManualClock
+    from deskhand.tools.mcp_server import api_app
+    from deskhand.tools.runner import Options, Runner, ToolError
+    from tests.test_contract import ZENDESK
+
+    sim = ZENDESK.start_limited(ManualClock())  # a budget of two reads
+    rt = Runtime(store, settings)
+    try:
+        store.save_account("acme", "zendesk", ZENDESK.config(sim.url), tenant_id="t")
+        _, key = create_key(store.engine, "t", ["tickets:read"])
+
+        async def go() -> list[str]:
+            runner = Runner(api_app(rt), Options())
+            said = []
+            try:
+                for _ in range(4):
+                    try:
+                        await runner.call(key, "list_tickets", {"account": "acme", "fresh": True})
+                    except ToolError as exc:
+                        said.append(str(exc))
+            finally:
+                await runner.aclose()
+            return said
+
+        said = anyio.run(go)
+        assert said and said[0].startswith("throttled:"), said
+        seconds = int(said[0].split("retry after ")[1].split()[0])
+        assert seconds >= 1
+    finally:
+        rt.close()
+        sim.stop()
