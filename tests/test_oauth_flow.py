@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deskhand.cli import app
+from deskhand.outbound import create_endpoint, messages
 from deskhand.providers import oauth as oauth_module
 from deskhand.queue.letters import list_jobs
 from deskhand.responder.worker import Worker
@@ -113,6 +114,7 @@ def test_connect_use_expire_refresh_revoke_and_reconnect_answers_the_backlog_onc
         assert second.token["access_token"] != first.token["access_token"] and second.version > first.version
 
         # revoke: the helpdesk refuses the token, the refresh gets invalid_grant → needs_reauth
+        create_endpoint(rt, "default", "http://127.0.0.1:9/hooks", ["account.needs_reauth"])
         server.revoke_grant()
         backlog = [loop.create("Invite teammates", "How do I invite a teammate to my workspace?"),
                    loop.create("Where are my invoices?", "Where can I download my invoices?")]
@@ -121,6 +123,8 @@ def test_connect_use_expire_refresh_revoke_and_reconnect_answers_the_backlog_onc
         assert not any(_replies(loop, t, agent) for t in backlog)
         assert any(r.levelno == logging.WARNING and "needs re-authorisation" in r.getMessage() for r in caplog.records)
         assert oauth_module.reauth_alerts >= 1
+        sent = messages(rt, "default")
+        assert [m["event_type"] for m in sent] == ["account.needs_reauth"], sent
         listed = runner.invoke(app, ["accounts", "list", "--json"])
         (row,) = [a for a in json.loads(listed.output)["accounts"] if a["name"] == "acme"]
         assert (row["auth"], row["status"]) == ("oauth2", "needs_reauth") and "invalid_grant" in row["reason"]

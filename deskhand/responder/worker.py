@@ -81,6 +81,7 @@ class Worker:
         try:
             handler(self.rt, job)
         except NeedsReauth as exc:  # its grant is gone: the job waits (uncounted) for the reconnection
+            self._alert_reauth(exc)
             self._wait_for_reauth(job, exc.account, exc.reason or "re-authorisation needed")
         except RateLimited as exc:  # a 429, or the shared budget said "later": defer, never park or count
             self._answered(gate, exc)
@@ -107,6 +108,14 @@ class Worker:
             crash_point("before_ack")
             if not self.rt.queue.ack(job, self.name):
                 log.warning("job %s finished after its lease was taken over", job.id)
+
+    def _alert_reauth(self, exc: NeedsReauth) -> None:
+        """The outbound `account.needs_reauth` event (at most one a day per account, deskhand.outbound)."""
+        from deskhand import outbound
+
+        account = self.rt.store.find_account(exc.account)
+        if account is not None:
+            outbound.needs_reauth(self.rt, account.tenant_id, account.name, account.provider, str(exc))
 
     def _wait_for_reauth(self, job: Job, account: str, reason: str) -> None:
         """Defer a job of an account whose OAuth grant is gone; `deskhand connect … --oauth` makes
