@@ -58,7 +58,7 @@ def build(settings: Any, tenants: int, chunks: int, seed: int = 7) -> dict[str, 
             "texts_embedded": embedded}
 
 
-def worker(database_url: str, home: str, tenants: int, queries: int, seed: int = 11) -> dict[str, Any]:
+def worker(database_url: str, home: str, tenants: int, queries: int, seed: int = 0) -> dict[str, Any]:
     """One fresh worker: start, then ``queries`` cold tenants (first query each) and the same again warm."""
     from deskhand.ai.embed import default_embedder
     from deskhand.ai.retrieve import query_embedder
@@ -90,10 +90,17 @@ def worker(database_url: str, home: str, tenants: int, queries: int, seed: int =
         if line.startswith("VmRSS:"):
             rss_mb = int(line.split()[1]) / 1024
     rt.close()
-    return {"worker_start_s": round(start_s, 2), "rss_mb": round(rss_mb), "cold_p50_ms": _percentile(cold, 50),
-            "cold_p95_ms": _percentile(cold, 95), "warm_p50_ms": _percentile(warm, 50),
-            "warm_p95_ms": _percentile(warm, 95), "query_embed_p50_ms": _percentile(bare, 50),
-            "query_embed_p95_ms": _percentile(bare, 95), "queries": len(picked)}
+    return {"worker_start_s": round(start_s, 2), "rss_mb": round(rss_mb), "cold": cold, "warm": warm, "bare": bare}
+
+
+def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """K workers' figures: the slowest start, the largest RSS, percentiles over every query."""
+    pool = {name: [x for r in runs for x in r[name]] for name in ("cold", "warm", "bare")}
+    return {"workers": len(runs), "worker_start_s": max(r["worker_start_s"] for r in runs),
+            "rss_mb": max(r["rss_mb"] for r in runs), "queries": len(pool["cold"]),
+            "cold_p50_ms": _percentile(pool["cold"], 50), "cold_p95_ms": _percentile(pool["cold"], 95),
+            "warm_p50_ms": _percentile(pool["warm"], 50), "warm_p95_ms": _percentile(pool["warm"], 95),
+            "query_embed_p50_ms": _percentile(pool["bare"], 50), "query_embed_p95_ms": _percentile(pool["bare"], 95)}
 
 
 def _private_postgres(folder: str) -> tuple[Any, str]:
@@ -119,7 +126,7 @@ def _private_postgres(folder: str) -> tuple[Any, str]:
     return server, base.set(database=name).render_as_string(hide_password=False)
 
 
-def run(tenants: int, chunks: int, backend: str, *, queries: int = 50,
+def run(tenants: int, chunks: int, backend: str, *, queries: int = 50, workers: int = 1,
         database_url: str | None = None) -> dict[str, Any]:
     from deskhand.settings import Settings
 
@@ -134,12 +141,19 @@ def run(tenants: int, chunks: int, backend: str, *, queries: int = 50,
         try:
             result: dict[str, Any] = {"backend": backend, "tenants": tenants, "chunks_per_tenant": chunks}
             result.update(build(Settings(database_url=url, home=Path(tmp)), tenants, chunks))
-            code = ("import json; from deskhand.bench.tenants import worker; "
-                    f"print(json.dumps(worker({url!r}, {tmp!r}, {tenants}, {queries})))")
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"the bench worker failed: {done.stderr.strip()[-2000:]}")
-            result.update(json.loads(done.stdout.strip().splitlines()[-1]))
+            procs = []
+            for seed in range(workers):  # K fresh worker processes at once, each its own random tenants
+                code = ("import json; from deskhand.bench.tenants import worker; "
+                        f"print(json.dumps(worker({url!r}, {tmp!r}, {tenants}, {queries}, seed={seed})))")
+                procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE, text=True))
+            runs = []
+            for proc in procs:
+                stdout, stderr = proc.communicate()
+                if proc.returncode != 0:
+                    raise RuntimeError(f"a bench worker failed: {stderr.strip()[-2000:]}")
+                runs.append(json.loads(stdout.strip().splitlines()[-1]))
+            result.update(_pooled(runs))
             return result
         finally:
             if server is not None:

@@ -15,7 +15,8 @@ def bench_tenants(
     tenants: Annotated[int, typer.Option(help="Tenants to build.")] = 20,
     chunks_per_tenant: Annotated[int, typer.Option(help="Synthetic one-chunk articles per tenant.")] = 100,
     backend: Annotated[str, typer.Option(help="sqlite or postgres (pgvector).")] = "sqlite",
-    queries: Annotated[int, typer.Option(help="Tenants queried by the fresh worker (cold, then warm).")] = 50,
+    queries: Annotated[int, typer.Option(help="Tenants each fresh worker queries (cold, then warm).")] = 50,
+    workers: Annotated[int, typer.Option(min=1, help="Fresh worker processes querying at once.")] = 1,
     database_url: Annotated[str | None, typer.Option(help="A pgvector PostgreSQL (default: a private one).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -24,14 +25,15 @@ def bench_tenants(
 
     if backend not in ("sqlite", "postgres"):
         raise typer.BadParameter("backend must be sqlite or postgres")
-    r = run(tenants, chunks_per_tenant, backend, queries=queries, database_url=database_url)
+    r = run(tenants, chunks_per_tenant, backend, queries=queries, workers=workers, database_url=database_url)
     if as_json:
         print(json.dumps(r))
         return
     out.print(
         f"{r['tenants']} tenants x {r['chunks_per_tenant']} chunks ({r['backend']}): build {r['build_s']} s "
-        f"({r['chunks_per_s']} chunks/s); fresh worker start {r['worker_start_s']} s, RSS {r['rss_mb']} MB; "
+        f"({r['chunks_per_s']} chunks/s); {r['workers']} fresh worker(s): start {r['worker_start_s']} s, "
+        f"RSS {r['rss_mb']} MB (slowest, largest); "
         f"query cold p50 {r['cold_p50_ms']} / p95 {r['cold_p95_ms']} ms, warm p50 {r['warm_p50_ms']} / "
         f"p95 {r['warm_p95_ms']} ms; bare query embedding p50 {r['query_embed_p50_ms']} / "
-        f"p95 {r['query_embed_p95_ms']} ms (same process, {r['queries']} tenants)"
+        f"p95 {r['query_embed_p95_ms']} ms (same processes, {r['queries']} tenants queried)"
     )
