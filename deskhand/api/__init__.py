@@ -15,10 +15,21 @@ if TYPE_CHECKING:
 
 
 def routers() -> tuple[APIRouter, ...]:
-    from deskhand.api import decisions, directory, docs, drafting, knowledge, proxy, review, subscriptions, tickets
+    from deskhand.api import (
+        decisions,
+        directory,
+        docs,
+        drafting,
+        jobs,
+        knowledge,
+        proxy,
+        review,
+        subscriptions,
+        tickets,
+    )
 
     return (tickets.router, drafting.router, knowledge.router, directory.router, decisions.router, review.router,
-            proxy.router, subscriptions.router, docs.router)
+            proxy.router, subscriptions.router, jobs.router, docs.router)
 
 
 def mount(app: FastAPI) -> None:
