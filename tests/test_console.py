@@ -66,8 +66,8 @@ def _public(loop: Loop, tid: str) -> list[str]:
 
 
 @pytest.mark.parametrize("path", ["/console", "/console/review", "/console/review/1", "/console/decisions",
-                                  "/console/decisions/1", "/console/switches"],
-                         ids=["home", "queue", "draft", "decisions", "decision", "switches"])
+                                  "/console/decisions/1", "/console/switches", "/console/accounts"],
+                         ids=["home", "queue", "draft", "decisions", "decision", "switches", "accounts"])
 def test_every_page_redirects_to_login_without_a_session(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next=/console")
@@ -222,6 +222,15 @@ def test_a_decision_page_says_why_and_the_lists_filter(loop: Loop, client: TestC
     assert f"/console/review/{decision_id}" not in client.get("/console/review", params={"category": "billing_x"}).text
     _login(client, "eve")
     assert client.get(f"/console/decisions/{decision_id}").status_code == 404
+
+
+def test_the_accounts_page_shows_the_tenants_accounts_only(loop: Loop, client: TestClient) -> None:
+    _draft(loop, "Password reset again")
+    _login(client, "vic")
+    page = client.get("/console/accounts").text
+    assert "<td>acme</td>" in page and 'href="/console/review?account=acme">1</a>' in page
+    _login(client, "eve")
+    assert "acme" not in client.get("/console/accounts").text
 
 
 def test_logout_ends_the_session(client: TestClient) -> None:
