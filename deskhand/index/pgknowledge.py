@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 from deskhand.errors import ConfigError
 from deskhand.index.lexical import Analyzer
 from deskhand.index.pgvector import TABLE as VECTORS
-from deskhand.index.pgvector import PgVectorIndex, _literal, _parse
+from deskhand.index.pgvector import PgVectorIndex, _literal
 from deskhand.model import Source
 
 if TYPE_CHECKING:
@@ -278,22 +278,22 @@ class PgKnowledge:
         known = self.nearest(q, 2 * CANDIDATES, c)
         if not known and not lexical:
             return []
-        stmt = text(
-            f"SELECT chunk_id, source_id, ordinal, kind, title, heading, url, text, body_key, title_key FROM {DOCS} "
-            "WHERE tenant_id = :t AND (chunk_id IN :ids OR body_key IN :keys OR title_key IN :keys)"
+        dim = self.embedder.dim
+        cosine = f"1 - ((v.embedding::vector({dim})) <=> CAST(:q AS vector({dim})))"
+        stmt = text(  # every candidate with the cosines of its body and title vectors, in one statement
+            "SELECT d.chunk_id, d.source_id, d.ordinal, d.kind, d.title, d.heading, d.url, d.text, "
+            f"(SELECT {cosine} FROM {VECTORS} v WHERE v.tenant_id = d.tenant_id AND v.key = d.body_key) AS body_cos, "
+            f"(SELECT {cosine} FROM {VECTORS} v WHERE v.tenant_id = d.tenant_id AND v.key = d.title_key) AS title_cos "
+            f"FROM {DOCS} d WHERE d.tenant_id = :t AND (d.chunk_id IN :ids OR d.body_key IN :keys "
+            "OR d.title_key IN :keys)"
         ).bindparams(bindparam("ids", expanding=True), bindparam("keys", expanding=True))
-        docs = [dict(r._mapping) for r in c.execute(
-            stmt, {"t": self.tenant_id, "ids": [x[2] for x in lexical] or [""], "keys": list(known) or [-1]})]
-        cos = dict(known)
-        fetch = sorted({int(k) for d in docs for k in (d["body_key"], d["title_key"]) if k is not None} - cos.keys())
-        if fetch:
-            rows = c.execute(text(f"SELECT key, embedding::text FROM {VECTORS} WHERE tenant_id = :t "
-                                  "AND key = ANY(:keys)"), {"t": self.tenant_id, "keys": fetch}).all()
-            cos.update((int(r[0]), float(_parse(r[1]) @ q)) for r in rows)
+        params = {"t": self.tenant_id, "q": _literal(q), "ids": [x[2] for x in lexical] or [""],
+                  "keys": list(known) or [-1]}
+        docs = [dict(r._mapping) for r in c.execute(stmt, params)]
         lexical_part = {cid: LEXICAL_WEIGHT * s / top_bm25 for s, _, cid in lexical}
         ranked = []
         for d in docs:
-            dense = max(cos[int(d["body_key"])], cos[int(d["title_key"])] if d["title_key"] is not None else -1.0)
+            dense = max(float(d["body_cos"]), float(d["title_cos"]) if d["title_cos"] is not None else -1.0)
             ranked.append((dense + lexical_part.get(d["chunk_id"], 0.0), (d["source_id"], d["ordinal"]), dense, d))
         ranked.sort(key=lambda x: (-x[0], x[1]))
         found = []
