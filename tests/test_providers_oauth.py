@@ -140,3 +140,17 @@ def test_the_client_credentials_come_from_the_environment_or_the_error_names_the
     assert client_credentials("zendesk", ENV) == CLIENT
     with pytest.raises(Exception, match="DESKHAND_OAUTH_ZENDESK_CLIENT_ID and DESKHAND_OAUTH_ZENDESK_CLIENT_SECRET"):
         client_credentials("zendesk", {})
+
+
+def test_the_unified_apis_connectors_use_the_oauth_tokens_too(world: World) -> None:
+    from deskhand.api.live import LiveConnectors
+
+    world.connect()
+    live = LiveConnectors(world.rt)
+    try:
+        world.clock.advance(600)
+        connector = live.get(world.rt.store.get_account("acme"))
+        assert connector.http.request("GET", "/users/me.json").json()["user"]["email"]
+        assert len(world.server.refresh_log) == 1
+    finally:
+        live.close()

@@ -41,7 +41,8 @@ class LiveConnectors:
             if held:
                 held[1].close()
             conn = open_connector(account.provider, account.name, account.config, overrides=account.overrides,
-                                  limiter=self.rt.limiter(account), max_retry_after=API_MAX_WAIT_S)
+                                  limiter=self.rt.limiter(account), max_retry_after=API_MAX_WAIT_S,
+                                  oauth_tokens=self.rt.oauth_tokens)
             self._open[account.name] = (version, conn)
             return conn
 
