@@ -147,3 +147,14 @@ def test_a_query_over_budget_waits_in_a_read_lane_while_a_mutation_is_deferred()
         with pytest.raises(BudgetWait):
             conn.create_ticket(subject="Later", body="x")
     app.state.delivery.close()
+
+
+def test_register_webhook_creates_a_signed_webhook_for_the_team_and_reads_its_secret(conn: Connector, sim: Sim) -> None:
+    from deskhand.providers.registration import register_webhook
+
+    made = register_webhook(conn, "https://deskhand.example.com")
+    hook = sim.state.webhooks[made.id]
+    assert made.url == hook["url"] == "https://deskhand.example.com/webhooks/linear/acme"
+    assert made.secret == hook["secret"] and hook["teamId"] == sim.state.team["id"]
+    assert hook["resourceTypes"] == ["Issue", "Comment"] and not hook["allPublicTeams"]
+    hook["enabled"] = False  # (nothing listens there)
