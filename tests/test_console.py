@@ -166,6 +166,7 @@ def test_rejecting_needs_a_reason_posts_nothing_and_a_viewer_may_not(loop: Loop,
     tid, decision_id = _draft(loop, "Reset password please")
     before = _public(loop, tid)
     token = _login(client, "vic")
+    assert "Draft" not in client.get("/console/review", params={"done": "Call 555-0100 now"}).text.split("<h1>")[1]
     assert "Viewers cannot approve" in client.get(f"/console/review/{decision_id}").text
     assert client.post(f"/console/review/{decision_id}/reject", data={"reason": "x", "csrf_token": token}
                        ).status_code == 403

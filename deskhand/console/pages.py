@@ -7,6 +7,7 @@ shows only the user's tenant.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -118,6 +119,7 @@ def queue(request: Request, account: str = "", category: str = "", order: str = 
     waiting = review.pending(rt, user.tenant_id, account=chosen, limit=QUEUE_LIMIT, oldest_first=order == "oldest")
     categories = sorted({r["category"] for r in waiting if r["category"]})
     rows = [r for r in waiting if r["category"] == category] if category else waiting
+    done = done if re.fullmatch(r"(approved|edited|rejected)-\d{1,18}", done) else ""  # no reflected text
     return page(request, "queue.html", drafts=rows, accounts=accounts, account=chosen or "", categories=categories,
                 category=category, order="oldest" if order == "oldest" else "newest", done=done,
                 more=len(waiting) >= QUEUE_LIMIT, **ctx)
