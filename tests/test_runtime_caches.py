@@ -63,3 +63,24 @@ def test_a_small_tenant_cache_evicts_retrievers_and_answers_stay_the_same(tmp_pa
     finally:
         small.close()
         big.close()
+
+
+class _Connector:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_evicted_connector_is_closed_and_identities_are_bounded_too(tmp_path: Path) -> None:
+    rt = _runtime(tmp_path, 2)
+    try:
+        conns = {name: _Connector() for name in ("a", "b", "c")}
+        for name, conn in conns.items():
+            rt._connectors.put(name, (1, conn))
+            rt._identities.put(name, object())
+        assert sorted(rt._connectors) == ["b", "c"] and sorted(rt._identities) == ["b", "c"]
+        assert [n for n, c in conns.items() if c.closed] == ["a"]
+    finally:
+        rt.close()
+    assert all(c.closed for c in conns.values())
