@@ -138,11 +138,16 @@ def test_connect_use_expire_refresh_revoke_and_reconnect_answers_the_backlog_onc
         assert again["resumed_jobs"] >= 1 and rt.oauth_tokens.status("acme") == ("ok", None)
         _run_due(loop, worker, clock)
         assert [_replies(loop, t, agent) for t in [t1, t2, *backlog]] == [1, 1, 1, 1]
+        # a later `connect --update` of the OAuth account keeps it on OAuth (no API token asked for)
+        updated = runner.invoke(app, ["connect", "zendesk", "--name", "acme", "--update",
+                                      "--setting", "supported_languages=en,de"])
+        assert updated.exit_code == 0, updated.output
+        assert store.get_account("acme").config["auth"] == "oauth2"
 
         # nothing sealed is readable: no token in the store, the logs or the CLI output
         issued = _every_token(server)
         assert len(issued) >= 4
         db = Path(settings.database_url.removeprefix("sqlite:///")).read_bytes()
-        shown = out1 + out2 + listed.output + caplog.text
+        shown = out1 + out2 + listed.output + updated.output + caplog.text
         for token in issued:
             assert token.encode() not in db and token not in shown

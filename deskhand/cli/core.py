@@ -150,6 +150,12 @@ def connect(
         rt = runtime()
         old = _existing(rt.store, name, provider, tenant, update)
         tenant = tenant or (old.tenant_id if old else DEFAULT_TENANT)
+        if old is not None and old.config.get("auth") == "oauth2":  # --update of an OAuth account stays OAuth
+            from deskhand.providers import load_definition
+            from deskhand.providers.oauth import oauth_spec
+
+            granted = oauth_spec(load_definition(provider)).replaces
+            fields = {k: f for k, f in fields.items() if k not in granted}
         args = secret_args.resolve(ctx.args, fields)  # secrets from stdin ('-'), --x-env VAR or DESKHAND_X
         config = _parse_connection(args, fields, base=old.config if old else None)
         settings = dict(_parse_setting(s) for s in setting or [])
@@ -159,7 +165,7 @@ def connect(
         if "webhook_secret" in fields and not config.get("webhook_secret") and not (no_webhook_secret or secret_later):
             raise ConfigError("no --webhook-secret: the helpdesk's signed webhooks would all be refused (401); "
                               "give the secret you set on the helpdesk's webhook, or --no-webhook-secret")
-        connector = open_connector(provider, name, config, overrides=overrides)
+        connector = open_connector(provider, name, config, overrides=overrides, oauth_tokens=rt.oauth_tokens)
         try:
             me = connector.current_user()
             check_connection(connector)
