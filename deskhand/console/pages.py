@@ -18,7 +18,7 @@ from deskhand.api.auth import tenant_account_names
 from deskhand.console.session import COOKIE, LIFETIME_S, LOGIN_CSRF_COOKIE
 from deskhand.console.throttle import LoginThrottle, keys_for
 from deskhand.console.users import authenticate
-from deskhand.console.web import HERE, ConsoleError, form, login, need, page, redirect, rt_of, signer
+from deskhand.console.web import HERE, ConsoleError, Form, csrf_checked, login, need, page, redirect, rt_of, signer
 from deskhand.errors import DeskhandError, NotFoundError, ProviderError
 from deskhand.responder import review
 
@@ -58,8 +58,8 @@ def login_form(request: Request, next: str = "/console/review", error: str = "")
 
 
 @router.post("/login")
-async def login_submit(request: Request) -> Response:
-    fields = await form(request, None, expected=request.cookies.get(LOGIN_CSRF_COOKIE))
+def login_submit(request: Request, posted: Form) -> Response:
+    fields = csrf_checked(request, posted, None, expected=request.cookies.get(LOGIN_CSRF_COOKIE))
     username = fields.get("username", "")[:100]
     throttle, keys = _throttle(request), keys_for(username, request.client.host if request.client else None)
     wait = throttle.wait_s(keys)
@@ -83,9 +83,9 @@ async def login_submit(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+def logout(request: Request, posted: Form) -> Response:
     _, session = login(request)
-    await form(request, session)
+    csrf_checked(request, posted, session)
     response = redirect("/console/login")
     response.delete_cookie(COOKIE, path="/console")
     return response
@@ -164,9 +164,9 @@ def draft(request: Request, decision_id: int) -> Response:
 
 
 @router.post("/review/{decision_id}/approve")
-async def approve(request: Request, decision_id: int) -> Response:
+def approve(request: Request, decision_id: int, posted: Form) -> Response:
     user, session = login(request)
-    fields = await form(request, session)
+    fields = csrf_checked(request, posted, session)
     need(user, "reviewer")
     row = _draft(request, decision_id, user.tenant_id)
     body = fields.get("body")
@@ -185,9 +185,9 @@ async def approve(request: Request, decision_id: int) -> Response:
 
 
 @router.post("/review/{decision_id}/reject")
-async def reject(request: Request, decision_id: int) -> Response:
+def reject(request: Request, decision_id: int, posted: Form) -> Response:
     user, session = login(request)
-    fields = await form(request, session)
+    fields = csrf_checked(request, posted, session)
     need(user, "reviewer")
     _draft(request, decision_id, user.tenant_id)
     try:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from deskhand.api.auth import tenant_account_names
-from deskhand.console.web import ConsoleError, form, login, need, page, redirect, rt_of, signer
+from deskhand.console.web import ConsoleError, Form, csrf_checked, login, need, page, redirect, rt_of, signer
 from deskhand.errors import DeskhandError
 from deskhand.responder.modes import Mode
 from deskhand.responder.switches import list_switches, reset, trip
@@ -37,9 +37,9 @@ def switches(request: Request, error: str = "", status: int = 200) -> Response:
 
 
 @router.post("/switches/trip")
-async def trip_switch(request: Request) -> Response:
+def trip_switch(request: Request, posted: Form) -> Response:
     user, session = login(request)
-    fields = await form(request, session)
+    fields = csrf_checked(request, posted, session)
     need(user, "admin")
     account = fields.get("account", "")
     if account not in tenant_account_names(rt_of(request), user.tenant_id):
@@ -53,9 +53,9 @@ async def trip_switch(request: Request) -> Response:
 
 
 @router.post("/switches/{switch_id}/reset")
-async def reset_switch(request: Request, switch_id: int) -> Response:
+def reset_switch(request: Request, switch_id: int, posted: Form) -> Response:
     user, session = login(request)
-    fields = await form(request, session)
+    fields = csrf_checked(request, posted, session)
     need(user, "admin")
     rt = rt_of(request)
     mine = _visible(list_switches(rt.store, include_reset=True), tenant_account_names(rt, user.tenant_id))

@@ -6,10 +6,10 @@ user of a request, posted forms with their CSRF check, and the HTML answers for 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -85,19 +85,28 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
-async def form(request: Request, session: Session | None, expected: str | None = None) -> dict[str, str]:
-    """The posted urlencoded form, after the CSRF check: the session's token (or, at login,
-    `expected`, the token of the login cookie) must be in `csrf_token`; else 403."""
+async def posted(request: Request) -> dict[str, str]:
+    """The posted urlencoded form (a dependency: the body is read on the event loop, the handler then
+    runs in the threadpool, so helpdesk calls and password hashing never block the gateway)."""
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise ConsoleError(413, f"the form is larger than {MAX_FORM_BYTES // 1024} KiB")
-    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+
+def csrf_checked(request: Request, fields: dict[str, str], session: Session | None,
+                 expected: str | None = None) -> dict[str, str]:
+    """`fields` after the CSRF check: the session's token (or, at login, `expected`, the token of the
+    login cookie) must be in `csrf_token`, and the browser must not say it came from another site; else 403."""
     token = fields.get("csrf_token")
     ok = signer(request).csrf_ok(session, token) if session is not None else bool(expected) and token == expected
     if not ok or not same_origin(request):
         raise ConsoleError(403, "the form's CSRF token is missing or wrong (or the request came from another "
                                 "site): reload the page and submit again")
     return fields
+
+
+Form = Annotated[dict[str, str], Depends(posted)]
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
