@@ -275,7 +275,7 @@ LINEAR = Case(
               Status.ON_HOLD: "On hold", Status.SOLVED: "Done", Status.CLOSED: "Canceled"},
     overrides=linear_pins,
     notes=False,  # comments have no private flag: a draft never becomes a comment, it waits in the review queue
-    budget_wait=60.0,  # two requests a minute, leaking: full again 60 s after the second (epoch-ms reset)
+    budget_wait=30.0,  # two requests a minute, leaking: one is back 30 s after the second (paced reads)
 )
 LINEAR_TEAMS: dict[str, str] = {}  # simulator url -> its team id
 

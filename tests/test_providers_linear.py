@@ -127,3 +127,34 @@ def test_register_webhook_creates_a_signed_webhook_for_the_team_and_reads_its_se
     assert made.secret == hook["secret"] and hook["teamId"] == sim.state.team["id"]
     assert hook["resourceTypes"] == ["Issue", "Comment"] and not hook["allPublicTeams"]
     hook["enabled"] = False  # (nothing listens there)
+
+
+def test_a_query_over_budget_waits_in_a_read_lane_while_a_mutation_is_deferred() -> None:
+    """GraphQL sends every call as POST: a query (idempotent) takes a read lane and waits for the budget
+    (epoch-ms resets) before sending, never throttled; a mutation is a write, deferred (BudgetWait)
+    when its wait is over the write lane's limit."""
+    from deskhand.limits.lanes import INTERACTIVE, WRITE
+    from deskhand.limits.limiter import BudgetLimiter, BudgetWait
+    from deskhand.limits.redis import LocalBook
+    from deskhand.providers import load_definition
+    from deskhand.sim.base import ManualClock
+
+    clock = ManualClock(1_796_000_000.0)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+
+    state = LinearState(clock=clock)
+    app = create_app(state, api_key=KEY, rate_limit=2, period_s=60.0)
+    limiter = BudgetLimiter(LocalBook(), "linear", "acme", load_definition("linear").limits, clock=clock,
+                            sleep=sleep, max_sleep_s={INTERACTIVE: 7200.0, WRITE: 1.0})
+    with SimServer(app) as server, open_connector(
+            "linear", "acme", {"api_key": KEY, "team_id": state.team["id"], "base_url": server.url},
+            limiter=limiter, sleep=sleep) as conn:
+        assert [len(conn.list_users()) for _ in range(3)] == [1, 1, 1]
+        assert sleeps and app.state.limits.throttled == 0  # waited for, never answered 400 RATELIMITED
+        with pytest.raises(BudgetWait):
+            conn.create_ticket(subject="Later", body="x")
+    app.state.delivery.close()

@@ -30,7 +30,7 @@ from deskhand.errors import RateLimited
 from deskhand.limits.book import BudgetBook, Verdict
 from deskhand.limits.headers import Reading, read_headers
 from deskhand.limits.lanes import BACKFILL, INTERACTIVE, WRITE, current_lane
-from deskhand.providers.client import current_call, current_request
+from deskhand.providers.client import current_call, current_is_read, current_request
 from deskhand.providers.spec_limits import BudgetSpec, LimitsSpec
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class BudgetLimiter:
     # -- the Limiter protocol --------------------------------------------------------------
     def before_request(self) -> None:
         method, url = current_request()
-        lane = current_lane(method)
+        lane = current_lane("GET" if current_is_read() else method)  # a GraphQL query is a read
         for key in self._keys(method, url, lane):
             self._take(key, lane)
         self._local.sent_at = self.clock()

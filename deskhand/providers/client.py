@@ -31,6 +31,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _REQUEST: ContextVar[tuple[str, str]] = ContextVar("deskhand_provider_request", default=("GET", ""))
 _CALL: ContextVar[tuple[str | None, str | None]] = ContextVar("deskhand_provider_call", default=(None, None))
+_READ: ContextVar[bool] = ContextVar("deskhand_provider_read", default=False)
 
 
 _DRY_RUN: ContextVar[list[dict[str, Any]] | None] = ContextVar("deskhand_dry_run", default=None)
@@ -65,6 +66,12 @@ class dry_run:  # used as a context manager, like contextlib's
 def current_request() -> tuple[str, str]:
     """(method, url) of the request being sent: a limiter reads it in before_request()/observe()."""
     return _REQUEST.get()
+
+
+def current_is_read() -> bool:
+    """The request being sent only reads: a safe method, or a POST marked idempotent (a GraphQL query),
+    so the limiter gives it a read lane rather than the write lane its method suggests."""
+    return _READ.get()
 
 
 def current_call() -> tuple[str | None, str | None]:
@@ -147,10 +154,11 @@ class ProviderHTTP:
                     "json": json, "headers": dict(headers) if headers else None}
             capture.append(call)
             raise WouldSend(call)
-        token = _CALL.set((endpoint, record))
+        token, read = _CALL.set((endpoint, record)), _READ.set(idempotent or method in _SAFE_METHODS)
         try:
             return self._request(method, path, params, json, headers, idempotent or method in _SAFE_METHODS)
         finally:
+            _READ.reset(read)
             _CALL.reset(token)
 
     def _request(
