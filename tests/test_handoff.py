@@ -63,7 +63,9 @@ def test_a_customer_saying_it_did_not_help_gets_a_human_and_never_another_automa
             assert len(notes) == 1
             note = notes[0].body
             assert "Export your data" in note  # the source of the earlier reply
-            assert "did not help" in note  # why it failed
+            # why it failed: the customer's words, or the reopen they caused — whichever event the ledger
+            # settled first (on Freshdesk the reply's comment and its pending → open change are two webhooks)
+            assert "did not help" in note or "reopened" in note
             assert f"decision {first['id']}" in note
         else:  # no internal comments (Linear, Trello): the hand-off is the label (+ assignment), no comment
             assert notes == [] and len(loop.own_comments(tid)) == 1
