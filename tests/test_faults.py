@@ -284,6 +284,14 @@ def _key() -> str:
 
 
 # -- Redis lost -----------------------------------------------------------------------------------
+def _wait_done(r: Any, key: str) -> None:
+    """Redis learns a batch's committed deliveries just after the answers are sent: wait for it."""
+    deadline = time.monotonic() + 30
+    while r.get(key) != b"done" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert r.get(key) == b"done"
+
+
 @pytest.mark.every_backend
 def test_redis_lost_falls_back_to_the_store_and_resumes(
     store: Store, settings: Settings, throwaway_redis: ThrowawayRedis, caplog: pytest.LogCaptureFixture
@@ -308,11 +316,7 @@ def test_redis_lost_falls_back_to_the_store_and_resumes(
     try:
         with httpx.Client(timeout=10) as client:
             assert answer(client, "r-1")["duplicates"] == 0
-            # Redis learns a batch's committed deliveries just after the answers are sent: wait for it
-            deadline = time.monotonic() + 30
-            while r.get("deskhand:delivery:acme:r-1") != b"done" and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert r.get("deskhand:delivery:acme:r-1") == b"done"
+            _wait_done(r, "deskhand:delivery:acme:r-1")
             r.set("deskhand:delivery:acme:r-2", b"pending")  # a gateway died between claim and commit
             assert len(answer(client, "r-2")["accepted"]) == 1  # pending never suppresses
             assert answer(client, "r-1")["duplicates"] == 1
@@ -324,10 +328,12 @@ def test_redis_lost_falls_back_to_the_store_and_resumes(
             warnings = [m for m in caplog.messages if "redis unavailable" in m]
             assert len(warnings) == 1
             throwaway_redis.start()
-            time.sleep(0.6)  # the gateway's back-off before it tries Redis again
+            deadline = time.monotonic() + 30  # the gateway's back-off before it tries Redis again
+            while not app.state.dedupe.available and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert len(answer(client, "r-4")["accepted"]) == 1
             r = redis.Redis.from_url(throwaway_redis.url)
-            assert r.get("deskhand:delivery:acme:r-4") == b"done"
+            _wait_done(r, "deskhand:delivery:acme:r-4")
     finally:
         server.stop()
     persisted, n_jobs = stored(store)
