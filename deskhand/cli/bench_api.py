@@ -13,7 +13,7 @@ from deskhand.cli.core import setup_logging
 
 @bench_app.command("api")
 def bench_api(
-    provider: Annotated[str, typer.Option(help="A simulator's slug (deskhand sim --help lists them).")] = "zendesk",
+    provider: Annotated[str, typer.Option(help="A simulator's slug (deskhand sim --help lists them).")],
     tickets: Annotated[int, typer.Option(help="Tickets seeded in the simulator and synced to the replica.")] = 500,
     requests: Annotated[int, typer.Option(help="Timed requests of each kind.")] = 300,
     as_json: JsonOpt = False,
