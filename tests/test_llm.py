@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pydantic
 import pytest
 
-from deskhand.ai.llm import LLM, ChatLLM, LLMError, Message, llms_from_env, open_llm
+from deskhand.ai.llm import LLM, ChatLLM, LLMError, Message, Request, llms_from_env, open_llm
 from deskhand.ai.llm_spec import parse_spec
 from deskhand.ai.pricing import Price, PriceTable, load_prices
 from deskhand.errors import ConfigError
@@ -218,8 +218,85 @@ def test_schema_rejected_by_server_falls_back_to_json_object(fake: FakeLLMServer
     classify(llm)  # the downgrade is remembered
     first, second, third = (r.body for r in fake.requests)
     assert first["response_format"]["type"] == "json_schema"
-    assert second["response_format"] == {"type": "json_object"} == third["response_format"]
+    # a self-hosted server gets the schema with json_object (llama.cpp constrains decoding to it)
+    assert second["response_format"] == {"type": "json_object", "schema": Triage.model_json_schema()}
+    assert third["response_format"] == second["response_format"]
     assert "JSON schema" in second["messages"][0]["content"]
+
+
+def test_llama_cpp_500_on_json_schema_is_recognised_by_its_words_not_retried() -> None:
+    """llama-cpp-python's server answers json_schema with HTTP 500 "Input should be 'text' or
+    'json_object'": one refused request, then json_object with the schema, remembered."""
+    with FakeLLMServer(response_formats={"text", "json_object"}) as fake:
+        fake.add(Reply(json=GOOD), Reply(json=GOOD))
+        llm = llm_for("openai", fake, max_retries=3)
+        assert classify(llm).parsed == Triage(**GOOD)
+        assert classify(llm).parsed == Triage(**GOOD)
+    kinds = [r.body["response_format"]["type"] for r in fake.requests]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    assert fake.requests[1].body["response_format"]["schema"] == Triage.model_json_schema()
+
+
+def test_a_plain_500_is_still_a_server_error() -> None:
+    with FakeLLMServer(default=Fail(500)) as fake, pytest.raises(LLMError) as caught:
+        classify(llm_for("openai", fake, max_retries=1))
+    assert caught.value.kind == "unavailable" and len(fake.requests) == 2
+    assert all(r.body["response_format"]["type"] == "json_schema" for r in fake.requests)
+
+
+@pytest.mark.parametrize("how", ["spec", "env"])
+def test_format_is_configurable_without_code(how: str) -> None:
+    with FakeLLMServer(response_formats={"text", "json_object"}) as fake:
+        fake.add(Reply(json=GOOD))
+        spec = f"openai:smollm2@{fake.openai_base_url}" + ("?format=json_object" if how == "spec" else "")
+        env = {"DESKHAND_LLM_FORMAT": "json_object"} if how == "env" else {}
+        llm = open_llm(spec, env=env, sleep=lambda s: None)
+        assert llm is not None and classify(llm).parsed == Triage(**GOOD)
+    assert [r.body["response_format"]["type"] for r in fake.requests] == ["json_object"]
+    assert parse_spec(spec) == ("openai", "smollm2", fake.openai_base_url)
+
+
+def test_openai_tool_format_forces_one_function_call(fake: FakeLLMServer) -> None:
+    fake.add(Reply(json=GOOD))
+    llm = llm_for("openai", fake, json_mode="tool")
+    assert classify(llm).parsed == Triage(**GOOD)
+    body = fake.requests[0].body
+    assert "response_format" not in body
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "Triage"}}
+    assert body["tools"][0]["function"]["parameters"]["properties"]["category"]["enum"] == ["billing", "bug", "other"]
+
+
+def test_openai_hosted_json_object_carries_no_schema() -> None:
+    llm = open_llm("openai:gpt-4o-mini?format=json_object", env={"OPENAI_API_KEY": KEY})
+    assert isinstance(llm, ChatLLM)
+    params = llm._params(Request("s", [], Triage, 0.0, None, 10), "json_object")  # type: ignore[attr-defined]
+    assert params["response_format"] == {"type": "json_object"}
+
+
+def test_anthropic_prompt_format_sends_no_tool(fake: FakeLLMServer) -> None:
+    fake.add(Reply(text=json.dumps(GOOD)))
+    llm = open_llm(f"anthropic:claude-3-5-haiku-latest@{fake.anthropic_base_url}?format=prompt", env={},
+                   api_key=KEY, sleep=lambda s: None)
+    assert llm is not None and classify(llm).parsed == Triage(**GOOD)
+    body = fake.requests[0].body
+    assert "tools" not in body and "JSON schema" in body["system"]
+
+
+def test_anthropic_server_refusing_tools_is_asked_with_the_prompt(fake: FakeLLMServer) -> None:
+    fake.add(Fail(400, message="tools: Extra inputs are not permitted"), Reply(text=json.dumps(GOOD)))
+    llm = llm_for("anthropic", fake)
+    assert classify(llm).parsed == Triage(**GOOD)
+    assert ["tools" in r.body for r in fake.requests] == [True, False]
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("openai:m@http://h/v1?format=xml", "format 'xml' is not one of"),
+    ("anthropic:c@http://h?format=json_schema", "format 'json_schema' is not one of"),
+    ("openai:m@http://h/v1?colour=red", "unknown option 'colour'"),
+])
+def test_bad_formats_are_config_errors(spec: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_llm(spec, env={})
 
 
 @pytest.mark.parametrize(

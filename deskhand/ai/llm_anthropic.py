@@ -5,6 +5,11 @@ Structured output uses forced tool use: one tool whose ``input_schema`` is the p
 Anthropic way: the failed ``tool_use`` block, then a ``tool_result`` with ``is_error: true`` and the
 validation error.
 
+``json_mode`` (``?format=…`` in the spec): ``tool`` (the default, above) or ``prompt`` (the schema in
+the system prompt only, for Anthropic-compatible servers without tool use). A server that refuses
+the tool (an error naming ``tools``/``tool_choice``, whatever the status) is asked again with
+``prompt``, and that is kept for the adapter's lifetime.
+
 Sampling: the 2.x SDK speaks API version 2026-10-21, which rejects ``temperature``, ``top_p`` and
 ``top_k`` on every model (and removed them from ``messages.create``), so they are not sent; the
 model's own sampling applies.
@@ -13,16 +18,20 @@ model's own sampling applies.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import pydantic
 
-from deskhand.ai.llm import Answer, ChatLLM, LLMError, Request, Usage, http_error
+from deskhand.ai.llm import Answer, ChatLLM, LLMError, Request, Usage, http_error, schema_instructions
 
+log = logging.getLogger(__name__)
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+JSON_MODES: tuple[str, ...] = ("tool", "prompt")
+_TOOL_REFUSAL = re.compile(r"tool_choice|\btools?\b|input_schema", re.I)
 
 
 @dataclass
@@ -30,6 +39,7 @@ class AnthropicMessages(ChatLLM):
     provider: str = "anthropic"
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    json_mode: Literal["tool", "prompt"] = "tool"
     client: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -46,13 +56,31 @@ class AnthropicMessages(ChatLLM):
         return f"anthropic:{self.model}" + (f"@{self.base_url}" if self.base_url else "")
 
     def _send(self, request: Request) -> Answer:
+        while True:
+            mode = self.json_mode
+            try:
+                return self._send_once(request, mode)
+            except anthropic.APIStatusError as exc:
+                text = f"{exc.body} {exc.message}"
+                if (request.schema is None or mode != "tool" or exc.status_code in (401, 403, 404, 429)
+                        or not _TOOL_REFUSAL.search(text)):
+                    raise http_error(self.name, exc.response) from exc
+                self.json_mode = "prompt"
+                log.warning("llm server refused tool use; asking with the schema in the prompt",
+                            extra={"llm": self.name, "status": exc.status_code, "error": text[:300],
+                                   "hint": "add ?format=prompt to the LLM spec to skip the refused request"})
+
+    def _send_once(self, request: Request, mode: str) -> Answer:
+        system = request.system
+        if request.schema is not None and mode == "prompt":
+            system = f"{system}\n\n{schema_instructions(request.schema)}"
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
-            "system": request.system,
+            "system": system,
             "messages": request.turns,
         }
-        if request.schema is not None:
+        if request.schema is not None and mode == "tool":
             tool = tool_name(request.schema)
             params["tools"] = [
                 {
@@ -72,8 +100,6 @@ class AnthropicMessages(ChatLLM):
             ) from exc
         except anthropic.APIConnectionError as exc:
             raise LLMError(f"{self.name} cannot be reached: {exc}", kind="connection") from exc
-        except anthropic.APIStatusError as exc:
-            raise http_error(self.name, exc.response) from exc
         return self._answer(reply, request.schema)
 
     def _answer(self, reply: Any, schema: type[pydantic.BaseModel] | None) -> Answer:

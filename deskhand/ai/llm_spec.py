@@ -8,6 +8,13 @@ Spec grammar: ``none`` (offline, no LLM), or ``<provider>:<model>[@<base URL>]``
                                                      api version OPENAI_API_VERSION (or default)
     anthropic:claude-3-5-haiku-latest                Anthropic, key ANTHROPIC_API_KEY
 
+Options follow the spec as a query string: ``?format=json_object`` picks the structured-output format
+(OpenAI and compatible servers: ``json_schema`` (default), ``json_object``, ``tool``, ``prompt``;
+Anthropic: ``tool`` (default), ``prompt``); DESKHAND_LLM_FORMAT sets it for every spec without one.
+A self-hosted server without ``json_schema`` (llama-cpp-python's server answers it with HTTP 500)::
+
+    openai:smollm2@http://127.0.0.1:8000/v1?format=json_object
+
 Keyword overrides set adapter fields (``api_key``, ``timeout_s``, ``max_retries``, ``max_wait_s``,
 ``prices``, ``sleep``, ``json_mode``, …). Keys come from the environment or ``api_key=``; they are
 never logged and never part of an adapter's repr.
@@ -19,6 +26,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from deskhand.ai.llm import LLM
 from deskhand.errors import ConfigError
@@ -26,11 +34,25 @@ from deskhand.errors import ConfigError
 OFFLINE = {"", "none", "off", "offline"}
 KEY_ENV = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 NO_KEY = "not-needed"  # compatible servers (Ollama, vLLM, llama.cpp) ignore the key
+OPTIONS = {"format": "json_mode"}  # spec option → adapter field
+FORMATS = {"openai": ("json_schema", "json_object", "tool", "prompt"), "azure": ("json_schema", "json_object",
+           "tool", "prompt"), "anthropic": ("tool", "prompt")}
+
+
+def spec_options(spec: str) -> tuple[str, dict[str, str]]:
+    """``spec?key=value&…`` → (spec, {adapter field: value}); unknown keys are a ConfigError."""
+    text, _, query = spec.strip().partition("?")
+    options: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in OPTIONS:
+            raise ConfigError(f"LLM spec {spec!r}: unknown option {key!r}; known: {sorted(OPTIONS)}")
+        options[OPTIONS[key]] = value
+    return text, options
 
 
 def parse_spec(spec: str) -> tuple[str, str, str | None] | None:
-    """``provider:model[@url]`` → (provider, model, url); None for an offline spec."""
-    text = spec.strip()
+    """``provider:model[@url][?options]`` → (provider, model, url); None for an offline spec."""
+    text, _ = spec_options(spec)
     if text.lower() in OFFLINE:
         return None
     provider, sep, rest = text.partition(":")
@@ -52,6 +74,13 @@ def open_llm(spec: str, *, env: Mapping[str, str] | None = None, **overrides: An
         return None
     e = os.environ if env is None else env
     provider, model, url = parsed
+    _, options = spec_options(spec)
+    mode = overrides.pop("json_mode", None) or options.get("json_mode") or e.get("DESKHAND_LLM_FORMAT") or None
+    if mode is not None:
+        if mode not in FORMATS[provider]:
+            raise ConfigError(f"LLM spec {spec!r}: format {mode!r} is not one of {', '.join(FORMATS[provider])} "
+                              f"(set by ?format= or DESKHAND_LLM_FORMAT)")
+        overrides["json_mode"] = mode
     key = overrides.pop("api_key", None) or e.get(KEY_ENV[provider]) or None
     if provider == "azure":
         from deskhand.ai.llm_openai import OpenAIChat

@@ -12,6 +12,11 @@ Steps: ``Reply(json=…)`` (JSON text for OpenAI; a ``tool_use`` block for Anthr
 offered tools), ``Reply(text=…)`` (raw text, e.g. malformed JSON), ``Reply(…, delay_s=…)`` (answer
 late: a client timeout), ``Fail(status, retry_after=…)`` (an error with the provider's error body).
 
+``FakeLLMServer(response_formats={"text", "json_object"})`` behaves like llama-cpp-python's
+server: any other ``response_format`` type is answered with its HTTP 500 and pydantic message
+("Input should be 'text' or 'json_object'"). On the OpenAI side a request that forces a function
+tool gets a ``Reply(json=…)`` as that tool's call, like the real API.
+
 Every request is recorded (``requests``): API, path, model, temperature, top_p, max_tokens, system,
 messages, the whole body, headers and arrival time. Responses look like the real ones, usage
 included (given per step, else estimated at ~4 characters a token). Like the real APIs it answers
@@ -90,8 +95,10 @@ _ANTHROPIC_ERRORS = {
 
 
 class FakeLLMServer:
-    def __init__(self, script: Iterable[Step] = (), *, default: Step | None = None, models: Iterable[str] = ()) -> None:
+    def __init__(self, script: Iterable[Step] = (), *, default: Step | None = None, models: Iterable[str] = (),
+                 response_formats: Iterable[str] | None = None) -> None:
         self._script: deque[Step] = deque(script)
+        self.response_formats = None if response_formats is None else frozenset(response_formats)
         self.default = default
         self.models = list(models) or ["fake-model"]
         self.requests: list[Recorded] = []
@@ -186,11 +193,22 @@ class FakeLLMServer:
         messages = body.get("messages") or []
         system = "\n".join(str(m.get("content")) for m in messages if m.get("role") in ("system", "developer"))
         self._record(request, api, body, deployment or body.get("model"), system or None, messages)
+        wanted = (body.get("response_format") or {}).get("type")
+        if wanted and self.response_formats is not None and wanted not in self.response_formats:
+            return _llama_cpp_format_error(wanted, self.response_formats)
         step = await self._next()
         if isinstance(step, Fail):
             return _openai_error(step.status, step.message, _fail_headers(step))
-        content = step.text if step.text is not None else json.dumps(step.json)
-        usage = _usage(step, json.dumps(messages), content)
+        content: str | None = step.text if step.text is not None else json.dumps(step.json)
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        forced = ((body.get("tool_choice") or {}).get("function") or {}).get("name") if body.get("tools") else None
+        finish = "stop"
+        if forced and step.json is not None and step.text is None:
+            call = {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+                    "function": {"name": forced, "arguments": content}}
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+            finish = "tool_calls"
+        usage = _usage(step, json.dumps(messages), content or "")
         return JSONResponse(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -200,9 +218,9 @@ class FakeLLMServer:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "message": message,
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
@@ -347,6 +365,18 @@ def _openai_error(status: int, message: str | None, headers: dict[str, str] | No
         {"error": {"message": text, "type": code or "invalid_request_error", "param": None, "code": code}},
         status_code=status,
         headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}", **(headers or {})},
+    )
+
+
+def _llama_cpp_format_error(wanted: str, accepted: frozenset[str]) -> JSONResponse:
+    """llama-cpp-python's server on a response_format it does not know: its route error handler
+    turns the pydantic ValidationError into an OpenAI-shaped error with status 500."""
+    names = " or ".join(f"'{a}'" for a in sorted(accepted, key=lambda a: (a != "text", a)))
+    text = (f"1 validation error for CreateChatCompletionRequest\nresponse_format.type\n  Input should be "
+            f"{names} [type=literal_error, input_value='{wanted}', input_type=str]")
+    return JSONResponse(
+        {"error": {"message": text, "type": "internal_server_error", "param": None, "code": None}},
+        status_code=500,
     )
 
 
