@@ -229,7 +229,9 @@ def test_application_webhook_is_validated_then_signed_previews_are_sent(clock: M
             assert headers["x-front-signature"] == signature("s3cret", headers["x-front-request-timestamp"], body)
             assert int(headers["x-front-request-timestamp"]) == int(clock() * 1000)
         if echo:
-            payload = json.loads(events[0][1])["payload"]
+            envelope = json.loads(events[0][1])
+            assert envelope["type"] == "inbound_received"  # the subscription, as real deliveries name it
+            payload = envelope["payload"]
             assert payload["type"] == "inbound" and payload["conversation"] == {
                 "_links": {"self": f"{sim.url}/conversations/{cid}"}, "id": cid}  # a preview only
     finally:

@@ -103,7 +103,7 @@ def signed_delivery(delivery_id: str, secret: str) -> tuple[bytes, dict[str, str
 
     from deskhand.sim.front_webhooks import signed
 
-    body = json.dumps({"type": "inbound", "authorization": {"id": "cmp_deskhand"},
+    body = json.dumps({"type": "inbound_received", "authorization": {"id": "cmp_deskhand"},
                        "payload": {"id": f"evt_{delivery_id}", "type": "inbound", "emitted_at": time.time(),
                                    "conversation": {"id": "cnv_1", "_links": {"self": "/conversations/cnv_1"}}}})
     return body.encode(), signed(secret, body.encode(), time.time())

@@ -3,7 +3,10 @@
 Saving a webhook URL sends a validation request (body ``{"type": "sync", "authorization": {"id":
 <company>}}`` with ``x-front-challenge``); the receiver must answer 200 echoing the challenge, or the
 subscription is not made. Every event is then sent as a preview (ids and ``_links`` only: the receiver
-fetches the conversation) in ``{"type": <event type>, "authorization": {"id"}, "payload": <event>}``,
+fetches the conversation) in ``{"type": <subscription>, "authorization": {"id"}, "payload": <event>}``,
+where the envelope's ``type`` names the application-webhook subscription ("inbound_received" for an
+``inbound`` event, "conversation_archived" for ``archive``: real deliveries, tests/data/captures/front)
+and the event's own type is ``payload.type``;
 signed ``x-front-signature = base64(HMAC-SHA256(signing key, "<x-front-request-timestamp>:<body>"))``
 with the timestamp in milliseconds. Failed deliveries are retried with backoff.
 """
@@ -37,8 +40,19 @@ def signed(secret: str, body: bytes, now: float) -> dict[str, str]:
             "x-front-signature": signature(secret, timestamp, body)}
 
 
+# The application-webhook subscription each event type is delivered under. Seen in real deliveries:
+# inbound and archive; the others follow the names Front's app settings list [U].
+SUBSCRIPTIONS = {"inbound": "inbound_received", "archive": "conversation_archived",
+                 "outbound": "outbound_sent", "out_reply": "outbound_sent", "comment": "new_comment_added",
+                 "mention": "new_comment_added", "assign": "assignee_changed", "unassign": "assignee_changed",
+                 "tag": "tag_added", "untag": "tag_removed", "move": "conversation_moved",
+                 "reopen": "conversation_reopened", "trash": "conversation_deleted",
+                 "restore": "conversation_restored", "ticket_status_update": "ticket_status_updated"}
+
+
 def envelope(state: FrontState, render: Render, event: dict[str, Any]) -> bytes:
-    return json.dumps({"type": event["type"], "authorization": {"id": state.company_id},
+    kind = SUBSCRIPTIONS.get(event["type"], event["type"])
+    return json.dumps({"type": kind, "authorization": {"id": state.company_id},
                        "payload": render.event(event, preview=True)}).encode()
 
 
