@@ -88,8 +88,9 @@ def _triggered(change: Change) -> str:
     if "note_added" in events:
         return "{note_type:" + ("private" if events["note_added"]["private"] else "public") + "}"
     for key, (before, after) in ((k, v) for k, v in events.items() if isinstance(v, tuple)):
-        names = {"status": STATUSES, "priority": PRIORITIES}.get(key, {})
-        return f"{{{key}:{{from:{names.get(before, before)},to:{names.get(after, after)}}}}}"
+        # the numbers, not the names: real deliveries read "{status:{from:4,to:6}}" and
+        # "{priority:{from:3,to:1}}" (tests/data/captures/freshdesk)
+        return f"{{{key}:{{from:{before},to:{after}}}}}"
     return "{ticket_action:deleted}" if "deleted" in events else "{ticket_action:updated}"
 
 
