@@ -48,8 +48,8 @@ def _exchange(http: TestClient, code: str, path: str = "/token", **extra: str) -
                                      "code_verifier": VERIFIER, **CLIENT, **extra})
 
 
-def _refresh(http: TestClient, token: str) -> Any:
-    return http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token, **CLIENT})
+def _refresh(http: TestClient, token: str, path: str = "/token") -> Any:
+    return http.post(path, data={"grant_type": "refresh_token", "refresh_token": token, **CLIENT})
 
 
 @pytest.mark.parametrize(("change", "error", "status"), [
@@ -114,7 +114,44 @@ def test_the_zendesk_simulator_serves_oauth_for_an_oauth_client_option() -> None
 
     built = registry.get("zendesk").build(registry.SimConfig(extras={"oauth_client": "cid:csecret"}))
     http = TestClient(built.app)
-    token = _exchange(http, _code(http, "/oauth/authorizations/new"), "/oauth/tokens").json()
-    me = http.get("/api/v2/users/me.json", headers={"Authorization": f"Bearer {token['access_token']}"})
+    token = _exchange(http, _code(http, "/oauth/authorizations/new", scope="read"), "/oauth/tokens").json()
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    me = http.get("/api/v2/users/me.json", headers=bearer)
     assert me.status_code == 200 and me.json()["user"]["id"]
     assert http.get("/api/v2/users/me.json", headers={"Authorization": "Bearer expired-or-made-up"}).status_code == 401
+    # scopes on the API side: `read` opens reads only; a write answers Zendesk's 403
+    write = http.put("/api/v2/tickets/1.json", headers=bearer, json={"ticket": {"status": "open"}})
+    assert write.status_code == 403 and write.json()["error"] == "Forbidden"
+
+
+def test_the_jira_simulator_plays_atlassian_3lo_with_sites_and_scopes() -> None:
+    from deskhand.sim import registry
+    from deskhand.sim.jira_oauth import DEFAULT_CLOUD_ID
+
+    built = registry.get("jira").build(registry.SimConfig(extras={"oauth_client": "cid:csecret"}))
+    http = TestClient(built.app)
+    refused = http.get("/authorize", params={"response_type": "code", "client_id": "cid", "redirect_uri": REDIRECT})
+    assert refused.status_code == 403 and refused.json()["error"] == "invalid_request"  # no audience
+    code = _code(http, scope="read:jira-work read:jira-user offline_access", audience="api.atlassian.com")
+    token = _exchange(http, code, "/oauth/token").json()
+    assert token["scope"] == "read:jira-work read:jira-user offline_access" and token["expires_in"] == 3600
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    (site,) = http.get("/oauth/token/accessible-resources", headers=bearer).json()
+    assert site["id"] == DEFAULT_CLOUD_ID and site["url"] == "https://acme.atlassian.net"
+    assert "read:jira-work" in site["scopes"]
+    gateway = f"/ex/jira/{DEFAULT_CLOUD_ID}/rest/api/3"
+    me = http.get(f"{gateway}/myself", headers=bearer)
+    assert me.status_code == 200 and me.json()["emailAddress"]
+    issue = http.post(f"{gateway}/issue", headers=bearer, json={"fields": {"summary": "x"}})
+    assert (issue.status_code, issue.json()) == (401, {"code": 401, "message": "Unauthorized; scope does not match"})
+    assert http.get(f"{gateway}/myself", headers={"Authorization": "Bearer made-up"}).json() == {
+        "code": 401, "message": "Unauthorized"}
+    assert http.get("/ex/jira/not-a-site/rest/api/3/myself", headers=bearer).status_code == 404
+    assert http.get("/rest/api/3/myself", headers=bearer).status_code == 401  # 3LO tokens: the gateway only
+    # the refresh token rotates; replaying the dead one revokes the grant (403 invalid_grant)
+    second = _refresh(http, token["refresh_token"], "/oauth/token").json()
+    assert second["refresh_token"] != token["refresh_token"]
+    again = _refresh(http, token["refresh_token"], "/oauth/token")
+    assert again.status_code == 403 and again.json()["error"] == "invalid_grant"
+    revoked = http.get(f"{gateway}/myself", headers={"Authorization": f"Bearer {second['access_token']}"})
+    assert revoked.status_code == 401

@@ -21,7 +21,9 @@ def connect_oauth(args: list[str], provider: str, name: str, tenant: str | None,
     try:
         account_name(name)
         spec = oauth_spec(load_definition(known_provider(provider)))
-        fields = {k: f for k, f in connection_fields(provider).items() if k not in spec.replaces}
+        choose = spec.resources.choose if spec.resources is not None else None  # e.g. Atlassian's --site
+        fields = {k: (f.model_copy(update={"required": False}) if k == choose else f)
+                  for k, f in connection_fields(provider).items() if k not in spec.replaces or k == choose}
         rt = runtime()
         old = rt.store.find_account(name)
         if old is not None and old.provider != provider:

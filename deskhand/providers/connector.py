@@ -17,7 +17,7 @@ from datetime import datetime
 from importlib import import_module
 from types import ModuleType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -52,12 +52,29 @@ def resolve_values(definition: ProviderDefinition, account: str, config: Mapping
                 + (f" ({spec.help})" if spec.help else "")
             )
         values[name] = value
+    if granted and grant is not None and grant.root:  # the API's own root under OAuth (Atlassian's gateway)
+        try:
+            values["root"] = rehost(str(fill(grant.root, values)), values.get("base_url")).rstrip("/")
+        except KeyError:
+            pass  # not known before the grant (the cloud id): connecting sets it
+        return values
     try:
         root = values.get("base_url") or fill(definition.root, values)
     except KeyError as exc:
         raise ConfigError(f"{definition.name}: root {definition.root} needs {exc.args[0]}") from exc
     values["root"] = str(root).rstrip("/")
     return values
+
+
+def rehost(url: str, base_url: str | None) -> str:
+    """`url` on `base_url`'s scheme and host when the account has one (a simulator plays every host of its
+    provider: https://api.atlassian.com/ex/jira/X -> http://127.0.0.1:8082/ex/jira/X); else `url`."""
+    if not base_url:
+        return url
+    parts, base = urlsplit(url), urlsplit(base_url)
+    if not parts.netloc or parts.netloc == base.netloc:
+        return url
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
 
 class Connector:

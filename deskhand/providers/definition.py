@@ -145,9 +145,36 @@ class QueryAuthSpec(_Strict):
     params: dict[str, str]
 
 
+class OAuthFeatureSpec(_Strict):
+    """What one feature needs from the grant: its scopes and the calls (`METHOD /path/{x}` under the
+    API, or `METHOD *` for every call of that method) that need them."""
+
+    scopes: list[str]
+    calls: list[str] = Field(default_factory=list)
+
+    @field_validator("calls")
+    @classmethod
+    def _calls(cls, value: list[str]) -> list[str]:
+        for call in value:
+            method, _, path = call.partition(" ")
+            if method not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not (path == "*" or path.startswith("/")):
+                raise ValueError(f"call {call!r} must be METHOD /path or METHOD *")
+        return value
+
+
+class OAuthResourcesSpec(_Strict):
+    """After the code exchange, the places the grant reaches (Atlassian's accessible-resources): the
+    account uses the one its `choose` connection value names (by name, URL or id), or the only one."""
+
+    url: str
+    choose: str
+    values: dict[str, str]  # connection value <- field of the chosen resource
+
+
 class OAuth2AuthSpec(_Strict):
     """OAuth 2.0 authorisation code grant (deskhand.providers.oauth): `{placeholders}` in the URLs are
-    filled from the connection values (+ `root`); the client id/secret come from the environment."""
+    filled from the connection values (+ `root`); the client id/secret come from the environment.
+    An account with a `base_url` (a simulator) reaches every absolute URL here on that host instead."""
 
     type: Literal["oauth2"]
     authorize_url: str
@@ -156,6 +183,20 @@ class OAuth2AuthSpec(_Strict):
     pkce: bool = True
     token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_post"
     replaces: list[str] = Field(default_factory=list)  # connection fields the grant stands in for
+    authorize_params: dict[str, str] = Field(default_factory=dict)  # extra query parameters of the authorise URL
+    root: str | None = None  # the API's root under OAuth, when not the site's (Atlassian's API gateway)
+    resources: OAuthResourcesSpec | None = None
+    features: dict[str, OAuthFeatureSpec] = Field(default_factory=dict)  # why each scope is asked for
+    scope_error: str | None = None  # text of the provider's answer to a call outside the grant's scopes
+
+    @model_validator(mode="after")
+    def _every_scope_has_a_feature(self) -> OAuth2AuthSpec:
+        if self.features:
+            used = {s for f in self.features.values() for s in f.scopes}
+            if used != set(self.scopes):
+                raise ValueError(f"scopes {sorted(set(self.scopes))} and the features' scopes {sorted(used)} differ: "
+                                 "ask for what the features need, no more")
+        return self
 
 
 AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec | OAuth2AuthSpec,

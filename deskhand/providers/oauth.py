@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.integrations.base_client import OAuthError
@@ -43,6 +45,43 @@ class NeedsReauth(AuthError):
         super().__init__(f"account {account!r} needs re-authorisation ({reason}): "
                          f"deskhand connect {provider} --name {account} --oauth PUBLIC_URL", status=401)
         self.account, self.reason = account, reason
+
+
+class ScopeMissing(NeedsReauth):
+    """The grant lacks a scope a call needs: the provider refused it (Atlassian: 401 "scope does not
+    match"; Zendesk: 403). Reconnecting grants the definition's scopes again."""
+
+    def __init__(self, account: str, provider: str, call: str, feature: str, scopes: list[str]) -> None:
+        self.scopes, self.feature, self.call = scopes, feature, call
+        reason = (f"the OAuth grant lacks the scope {' or '.join(scopes)}, needed to {feature} ({call}): make sure "
+                  f"the OAuth app may ask for it, then reconnect")
+        super().__init__(account, provider, reason)
+
+
+class ScopeNeeds:
+    """Which scopes a call needs, from the definition's `features` (the most specific call pattern wins)."""
+
+    def __init__(self, spec: OAuth2AuthSpec, api_path: str) -> None:
+        self.api_path = api_path.rstrip("/")
+        self.rules: list[tuple[int, str, re.Pattern[str], str, list[str]]] = []
+        for feature, need in spec.features.items():
+            for call in need.calls:
+                method, _, path = call.partition(" ")
+                if path == "*":
+                    pattern, weight = re.compile(r".*"), -1
+                else:
+                    parts = re.split(r"\{[^}]+\}", path)
+                    pattern = re.compile("[^/]+".join(re.escape(p) for p in parts) + "/?")
+                    weight = sum(len(p) for p in parts)
+                self.rules.append((weight, method, pattern, feature, list(need.scopes)))
+        self.rules.sort(key=lambda r: -r[0])
+
+    def of(self, method: str, url_path: str) -> tuple[str, list[str]] | None:
+        path = url_path[len(self.api_path):] if url_path.startswith(self.api_path + "/") else url_path
+        for _, m, pattern, feature, scopes in self.rules:
+            if m == method.upper() and pattern.fullmatch(path):
+                return feature, scopes
+        return None
 
 
 def oauth_spec(definition: ProviderDefinition) -> OAuth2AuthSpec:
@@ -77,8 +116,11 @@ def oauth_client(slug: str, spec: OAuth2AuthSpec, *, redirect_uri: str | None = 
 
 
 def endpoint(template: str, values: Mapping[str, Any]) -> str:
+    """An OAuth URL of the definition for an account (on its simulator's host when it has a base_url)."""
+    from deskhand.providers.connector import rehost
+
     try:
-        return str(fill(template, values))
+        return rehost(str(fill(template, values)), values.get("base_url"))
     except KeyError as exc:
         raise ConfigError(f"the OAuth URL {template!r} needs the connection value {exc.args[0]}") from exc
 
@@ -98,16 +140,22 @@ def alert_needs_reauth(tokens: TokenStore, account: str, provider: str, reason: 
 
 
 class OAuth2Auth(httpx.Auth):
+    requires_response_body = True  # a refusal's body says whether a scope is missing (read only for 401/403)
+
     def __init__(self, tokens: TokenStore, account: str, provider: str, token_url: str,
                  client: Callable[[], OAuth2Client], *, skew_s: float = 60.0, lease_s: float = 30.0,
-                 wait_s: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 wait_s: float = 60.0, sleep: Callable[[float], None] = time.sleep,
+                 needs: ScopeNeeds | None = None, scope_error: str | None = None) -> None:
         self.tokens, self.account, self.provider, self.token_url = tokens, account, provider, token_url
         self.client, self.skew_s, self.lease_s, self.wait_s, self.sleep = client, skew_s, lease_s, wait_s, sleep
+        self.needs, self.scope_error = needs, scope_error
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         row = self.fresh()
         request.headers["Authorization"] = f"Bearer {row.token['access_token']}"
         response = yield request
+        if response.status_code in (401, 403):
+            self.check_scope(request, response, row)
         if response.status_code != 401:
             return
         row = self.fresh(stale=row.version)  # refused: refresh (unless another process just did) and retry once
@@ -117,6 +165,21 @@ class OAuth2Auth(httpx.Auth):
             reason = "the helpdesk refused a freshly refreshed access token (401 twice)"
             alert_needs_reauth(self.tokens, self.account, self.provider, reason)
             raise NeedsReauth(self.account, self.provider, reason)
+
+    def check_scope(self, request: httpx.Request, response: httpx.Response, row: TokenRow) -> None:
+        """A refusal because the grant lacks the call's scope -> ScopeMissing naming it (needs_reauth, no
+        refresh: a new access token would have the same scopes). Either the provider's answer says so
+        (`scope_error`), or the scopes granted (the token answer's `scope`) do not hold the call's."""
+        need = self.needs.of(request.method, request.url.path) if self.needs is not None else None
+        if need is None:
+            return
+        feature, scopes = need
+        granted = str(row.token.get("scope") or "").replace(",", " ").split()
+        said = bool(self.scope_error) and str(self.scope_error).lower() in response.text.lower()
+        if said or (granted and not set(scopes) & set(granted)):
+            exc = ScopeMissing(self.account, self.provider, f"{request.method} {request.url.path}", feature, scopes)
+            alert_needs_reauth(self.tokens, self.account, self.provider, str(exc.reason))
+            raise exc
 
     def fresh(self, stale: int | None = None) -> TokenRow:
         """The account's token set, refreshed first when it expires within skew_s or is version `stale`."""
@@ -176,5 +239,7 @@ def build_oauth_auth(tokens: TokenStore, definition: ProviderDefinition, account
     """The auth of an account connected by OAuth (values: its connection values with `root`)."""
     spec = oauth_spec(definition)
     token_url = endpoint(spec.token_url, values)
+    needs = ScopeNeeds(spec, urlsplit(str(values.get("root", "")) + definition.api).path) if spec.features else None
     return OAuth2Auth(tokens, account, definition.name, token_url,
-                      lambda: oauth_client(definition.name, spec), sleep=sleep)
+                      lambda: oauth_client(definition.name, spec), sleep=sleep, needs=needs,
+                      scope_error=spec.scope_error)

@@ -9,12 +9,15 @@ import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import delete, insert, select
 
 from deskhand.errors import ConfigError, DeskhandError, PayloadError
 from deskhand.providers import load_definition
 from deskhand.providers.connector import resolve_values
+from deskhand.providers.definition import OAuthResourcesSpec
 from deskhand.providers.oauth import endpoint, oauth_client, oauth_spec, token_set
 from deskhand.store.tables_oauth import oauth_pending
 
@@ -43,7 +46,7 @@ def start(rt: Any, provider: str, account: str, config: Mapping[str, str], *, pu
     verifier = secrets.token_urlsafe(48) if spec.pkce else None
     with oauth_client(provider, spec, redirect_uri=redirect, env=env) as client:
         url, _ = client.create_authorization_url(endpoint(spec.authorize_url, values), state=state,
-                                                 code_verifier=verifier)
+                                                 code_verifier=verifier, **spec.authorize_params)
     pending = {"config": config, "tenant": tenant, "verifier": verifier, "redirect": redirect,
                "settings": dict(settings or {}), "overrides": dict(overrides or {})}
     with rt.store.transaction() as c:
@@ -51,6 +54,36 @@ def start(rt: Any, provider: str, account: str, config: Mapping[str, str], *, pu
                                                sealed=rt.store.box.seal(pending),
                                                expires_at=rt.queue.clock() + PENDING_TTL_S))
     return str(url)
+
+
+def pick_resource(provider: str, account: str, spec: OAuthResourcesSpec, values: Mapping[str, Any],
+                  access_token: str) -> dict[str, str]:
+    """The connection values of the one resource (site) the account uses, from the grant's list of them:
+    the one its `choose` value names (name, URL or id), or the only one. Otherwise an error that lists them."""
+    try:
+        answer = httpx.get(endpoint(spec.url, values), headers={"Authorization": f"Bearer {access_token}",
+                                                                "Accept": "application/json"}, timeout=30)
+        answer.raise_for_status()
+        found = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ConfigError(f"reading the {provider} sites this grant reaches failed ({exc.__class__.__name__}); "
+                          f"nothing was stored: start again with deskhand connect {provider} --name {account} "
+                          "--oauth PUBLIC_URL") from exc
+    listing = [r for r in found if isinstance(r, dict) and r.get("id")] if isinstance(found, list) else []
+    wanted = str(values.get(spec.choose) or "").strip().lower()
+    if wanted:
+        chosen = [r for r in listing if wanted in {str(r.get("name", "")).lower(), str(r.get("id", "")).lower(),
+                                                   str(r.get("url", "")).lower().rstrip("/"),
+                                                   urlsplit(str(r.get("url", ""))).netloc.lower()}]
+    else:
+        chosen = listing if len(listing) == 1 else []
+    if len(chosen) != 1:
+        flag = "--" + spec.choose.replace("_", "-")
+        shown = "; ".join(f"{r.get('name')} ({r.get('url')}, id {r.get('id')})" for r in listing) or "none"
+        why = f"no {spec.choose} {wanted!r} among them" if wanted else f"pick one with {flag}"
+        raise ConfigError(f"this {provider} grant reaches {len(listing)} site(s): {shown}; {why}: deskhand connect "
+                          f"{provider} --name {account} --oauth PUBLIC_URL {flag} NAME (nothing was stored)")
+    return {name: str(chosen[0].get(field, "")) for name, field in spec.values.items()}
 
 
 def finish(rt: Any, provider: str, state: str, code: str, *, env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -85,6 +118,8 @@ def finish(rt: Any, provider: str, state: str, code: str, *, env: Mapping[str, s
     tokens = token_set(answer)
     if "access_token" not in tokens:
         raise ConfigError(f"the {provider} token answer had no access_token; nothing was stored")
+    if spec.resources is not None:  # Atlassian: which site the grant reaches, and its cloud id
+        config.update(pick_resource(provider, account, spec.resources, values, tokens["access_token"]))
     rt.store.save_account(account, provider, config, tenant_id=pending["tenant"], settings=pending["settings"],
                           overrides=pending["overrides"] or None)
     released = rt.oauth_tokens.connect(account, provider, tokens)

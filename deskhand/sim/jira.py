@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from deskhand.sim import jira_issues as issues
 from deskhand.sim import jira_jsm as jsm
@@ -33,6 +33,7 @@ from deskhand.sim import jira_read as read
 from deskhand.sim.base import SimServer, WebhookDelivery, run_forever
 from deskhand.sim.jira_http import JiraSim, endpoint
 from deskhand.sim.jira_limits import Limiter, RateLimits
+from deskhand.sim.jira_oauth import GATEWAY, AtlassianAuth
 from deskhand.sim.jira_state import DEFAULT_EMAIL, DEFAULT_TOKEN, JiraState
 from deskhand.sim.jira_webhooks import EVENTS, JiraWebhookDelivery, Webhooks
 
@@ -99,8 +100,12 @@ def create_app(
     webhook_delivery: WebhookDelivery | None = None,
     rate_limits: RateLimits | None = None,
     clock: Callable[[], float] | None = None,
+    oauth: AtlassianAuth | None = None,
 ) -> Starlette:
     """The ASGI app. `app.state.sim` is the `JiraSim` (state, limiter, webhooks, clock).
+
+    `oauth` (deskhand.sim.jira_oauth.AtlassianAuth) plays Atlassian's 3LO: /authorize, /oauth/token,
+    /oauth/token/accessible-resources, and the API gateway /ex/jira/{cloudid}/rest/… with scopes.
 
     `rate_limits` defaults to Jira's documented burst and per-issue limits (`RateLimits.off()` to
     disable); `webhook_delivery` replaces the default `JiraWebhookDelivery` (e.g. faster backoff).
@@ -112,8 +117,12 @@ def create_app(
         limiter=Limiter(rate_limits if rate_limits is not None else RateLimits(), clock),
         webhooks=Webhooks(webhook_url, webhook_secret, events=webhook_events, delivery=webhook_delivery),
         clock=clock,
+        oauth=oauth,
     )
-    app = Starlette(routes=_routes())
+    routes: list[Route | Mount] = [*_routes()]
+    if oauth is not None:
+        routes += [*oauth.routes(), Mount(GATEWAY, routes=_routes())]
+    app = Starlette(routes=routes)
     app.state.sim = sim
     return app
 

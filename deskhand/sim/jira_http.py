@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from deskhand.sim.base import base_url, parse_basic_auth, parse_bearer
 from deskhand.sim.jira_limits import Limiter, points_for
+from deskhand.sim.jira_oauth import GATEWAY, AtlassianAuth, gateway_error, gateway_refusal
 from deskhand.sim.jira_render import Renderer
 from deskhand.sim.jira_state import Issue, JiraState, User
 from deskhand.sim.jira_webhooks import Webhooks
@@ -34,6 +35,7 @@ class JiraSim:
     limiter: Limiter
     webhooks: Webhooks
     clock: Clock = time.time
+    oauth: AtlassianAuth | None = None  # 3LO: the authorisation server and the API gateway's sites
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -113,6 +115,17 @@ def endpoint(handler: Handler, *, auth: bool = True, write_issue: bool = False) 
 
     async def run(request: Request) -> Response:
         sim: JiraSim = request.app.state.sim
+        base, gateway_user = base_url(request), None
+        cloud_id = request.path_params.get("cloudid")
+        if cloud_id is not None:  # api.atlassian.com/ex/jira/{cloudid}/…: a 3LO Bearer token, its scopes
+            if sim.oauth is None or sim.oauth.site(cloud_id) is None:
+                return gateway_error(404, "Not Found")
+            prefix = GATEWAY.format(cloudid=cloud_id)
+            granted = sim.oauth.check(request, cloud_id, request.url.path.removeprefix(prefix))
+            if not granted.ok:
+                return gateway_refusal(granted)
+            base += prefix
+            gateway_user = next(u for u in sim.state.users.values() if u.account_type == "atlassian")
         version = request.path_params.get("version", "3")
         if version not in ("2", "3", "latest"):
             return JSONResponse({"errorMessages": ["Not found"], "errors": {}}, 404)
@@ -130,8 +143,11 @@ def endpoint(handler: Handler, *, auth: bool = True, write_issue: bool = False) 
             return JSONResponse({"errorMessages": ["Rate limit exceeded."], "errors": {}}, 429,
                                 headers=verdict.headers)
         try:
-            user = authenticate(sim, request) if auth else next(iter(sim.state.users.values()))
-            call = Call(request, sim, user, body, Renderer(sim.state, base_url(request), version))
+            if gateway_user is not None:
+                user = gateway_user
+            else:
+                user = authenticate(sim, request) if auth else next(iter(sim.state.users.values()))
+            call = Call(request, sim, user, body, Renderer(sim.state, base, version))
             with sim.state.lock:
                 result = handler(call)
         except HttpError as err:

@@ -19,6 +19,21 @@ STATUS = {"new": "Open", "open": "Open", "pending": "Waiting for customer", "on_
           "solved": "Resolved", "closed": "Closed"}
 
 
+def _auth_server(cfg: SimConfig) -> Any:
+    """Atlassian's 3LO: a test's own (extras["oauth"]) or one for --oauth-client ID:SECRET."""
+    from deskhand.sim import jira_oauth
+
+    if cfg.extras.get("oauth") is not None:
+        return cfg.extras["oauth"]
+    client = cfg.extras.get("oauth_client")
+    if not client:
+        return None
+    cid, _, secret = str(client).partition(":")
+    if not cid or not secret:
+        raise ValueError("--oauth-client takes ID:SECRET")
+    return jira_oauth.AtlassianAuth({cid: secret}, access_ttl_s=float(cfg.extras.get("oauth_access_ttl_s", 3600.0)))
+
+
 def build(cfg: SimConfig) -> BuiltSim:
     from deskhand.sim import jira
     from deskhand.sim.jira_limits import RateLimits, endpoint_class
@@ -37,7 +52,7 @@ def build(cfg: SimConfig) -> BuiltSim:
         limits = RateLimits.off()
     delivery = jira.JiraWebhookDelivery(backoff_s=0.05, max_backoff_s=0.2) if cfg.quick_retries else None
     app = jira.create_app(state, token=cfg.token, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret,
-                          rate_limits=limits, webhook_delivery=delivery)
+                          rate_limits=limits, webhook_delivery=delivery, oauth=(oauth := _auth_server(cfg)))
 
     def banner(url: str) -> list[str]:
         lines = [f"Jira simulator on {url}  (REST {url}/rest/api/3, JSM {url}/rest/servicedeskapi)",
@@ -45,6 +60,10 @@ def build(cfg: SimConfig) -> BuiltSim:
         if cfg.webhook_url:
             signed = " (signed: X-Hub-Signature)" if cfg.webhook_secret else ""
             lines.append(f"  webhooks -> {cfg.webhook_url}{signed}")
+        if oauth is not None:
+            sites = ", ".join(f"{s.name}={s.cloud_id}" for s in oauth.sites)
+            lines.append(f"  OAuth 2.0 (3LO): {url}/authorize, {url}/oauth/token; API {url}/ex/jira/<cloudid> "
+                         f"({sites})")
         return lines
 
     # burst budgets are per endpoint class and per second
@@ -141,5 +160,8 @@ register("jira", SimSpec(
         SimOption("hourly_points", int, None, "Points-based hourly quota (off by default)."),
         SimOption("points_pool", str, "tenant", "tenant | global (RateLimit-Reason of the quota)."),
         SimOption("no_limits", bool, False, "Answer every request (no 429s)."),
+        SimOption("oauth_client", str, None, "ID:SECRET of an OAuth 2.0 (3LO) app: serve /authorize (auto-approving), "
+                  "/oauth/token, /oauth/token/accessible-resources and the API at /ex/jira/<cloudid>."),
+        SimOption("oauth_access_ttl_s", float, 3600.0, "Lifetime of the 3LO access tokens it issues."),
     ),
 ))

@@ -38,6 +38,8 @@ from deskhand.sim.base import (
 )
 from deskhand.sim.oauth_server import AuthServer
 from deskhand.sim.zendesk_help_center import routes as help_center_routes
+from deskhand.sim.zendesk_oauth import FORBIDDEN
+from deskhand.sim.zendesk_oauth import SCOPES as OAUTH_SCOPES
 from deskhand.sim.zendesk_oauth import routes as oauth_routes
 from deskhand.sim.zendesk_pages import export_cursor, export_time, link, paginate
 from deskhand.sim.zendesk_search import search
@@ -91,7 +93,7 @@ class Gate:
         if parse_bearer(header) == self.token:
             return ""
         if self.oauth is not None and self.oauth.access_ok(parse_bearer(header)):
-            return ""
+            return ""  # its scopes are checked in __call__
         basic = parse_basic_auth(header)
         if basic and basic[0].endswith("/token") and basic[1] == self.token:
             return basic[0][: -len("/token")]
@@ -105,6 +107,11 @@ class Gate:
         if email is None:
             return JSONResponse({"error": "Couldn't authenticate you"}, status_code=401,
                                 headers={"WWW-Authenticate": 'Basic realm="Web Password"'})
+        if self.oauth is not None and email == "" and parse_bearer(request.headers.get("authorization")) != self.token:
+            verdict = self.oauth.check(parse_bearer(request.headers.get("authorization")), request.method, path,
+                                       OAUTH_SCOPES)
+            if verdict.problem == "scope":
+                return JSONResponse(FORBIDDEN, status_code=403)
         request.state.actor = self.state.acting_user(email)
         ticketing = path.startswith(("/api/v2/tickets", "/api/v2/search", "/api/v2/incremental"))
         result = self.limiter.hit("account")
