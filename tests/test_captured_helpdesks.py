@@ -371,3 +371,67 @@ def test_captured_trello_deliveries_verify_and_become_events(fixture: str, expec
         (event,) = conn.parse_webhook(headers, body)
     assert (event.kind, event.ticket_id, event.comment_id, event.author_id, event.delivery_id,
             event.occurred_at) == expected
+
+
+# -- ServiceNow ---------------------------------------------------------------------------------------
+# An incident read with sysparm_display_value=all&sysparm_exclude_reference_link=true and its
+# sys_journal_field rows, written after real Table API answers (SOURCES.md: none found under a licence
+# that allows copying). deskhand's webhooks for ServiceNow are its own business rule's, not captured.
+
+SERVICENOW = {"instance": "acme", "username": "deskhand", "password": "p", "webhook_secret": "s"}
+INCIDENT = "f1a2b3c4d5e6f708192a3b4c5d6e7f80"
+
+
+def servicenow_routes(incident: Any = None) -> Routes:
+    incident = incident or load("servicenow", "incident_display_value_all.json")
+    return {("GET", f"/api/now/table/incident/{INCIDENT}"): incident,
+            ("GET", "/api/now/table/sys_journal_field"): load("servicenow", "journal_entries.json"),
+            ("GET", "/api/now/table/sys_user"): load("servicenow", "journal_authors.json")}
+
+
+def test_a_servicenow_incident_reads_as_documented() -> None:
+    seen: list[httpx.Request] = []
+    with served("servicenow", SERVICENOW, servicenow_routes(), seen) as conn:
+        ticket = conn.get_ticket(INCIDENT)
+    assert seen[0].url.params["sysparm_display_value"] == "all"
+    assert (ticket.id, ticket.subject) == (INCIDENT, "Cannot open shared mailbox since Monday")
+    assert ticket.description == "Outlook says the mailbox support@ is unavailable.\nOther mailboxes work."
+    # state 3 On Hold with hold_reason 1 Awaiting Caller: waiting on the customer
+    assert (ticket.status, ticket.raw_status) == (Status.PENDING, "3")
+    assert ticket.priority is Priority.HIGH  # priority.value "2" ("2 - High")
+    assert ticket.requester is not None
+    assert (ticket.requester.id, ticket.requester.name) == ("0b2c4d6e8f0a1c3e5a7b9d1f3e5c7a90", "Mara Lind")
+    assert ticket.assignee_id is None  # assigned_to {"display_value": "", "value": ""}
+    assert ticket.team_id == "6b8d0f2a4c6e8a0b2d4f6a8c0e2b4d6f"
+    assert list(ticket.tags) == []
+    # the values are UTC; display values are in the reading user's time zone (here 8 hours behind)
+    assert (ticket.created_at, ticket.updated_at) == (utc(2024, 12, 3, 15, 15, 2), utc(2024, 12, 3, 16, 42, 17))
+    assert ticket.url == f"https://acme.service-now.com/nav_to.do?uri=incident.do%3Fsys_id%3D{INCIDENT}"
+
+
+@pytest.mark.parametrize(("state", "hold_reason", "expected"), [
+    ("1", "", Status.NEW), ("2", "", Status.OPEN), ("3", "4", Status.ON_HOLD),  # 4 Awaiting Vendor
+    ("6", "", Status.SOLVED), ("7", "", Status.CLOSED), ("8", "", Status.CLOSED),  # 8 Canceled
+], ids=["new", "in-progress", "awaiting-vendor", "resolved", "closed", "canceled"])
+def test_the_servicenow_incident_in_every_state(state: str, hold_reason: str, expected: Status) -> None:
+    record = load("servicenow", "incident_display_value_all.json")
+    record["result"]["state"] = {"display_value": "?", "value": state}
+    record["result"]["hold_reason"] = {"display_value": "?", "value": hold_reason}
+    with served("servicenow", SERVICENOW, servicenow_routes(record)) as conn:
+        ticket = conn.get_ticket(INCIDENT, with_comments=False)
+    assert (ticket.status, ticket.raw_status) == (expected, state)
+
+
+def test_servicenow_journal_entries_are_public_comments_and_internal_work_notes() -> None:
+    seen: list[httpx.Request] = []
+    with served("servicenow", SERVICENOW, servicenow_routes(), seen) as conn:
+        comments = conn.list_comments(INCIDENT)
+    assert [(c.id, c.visibility, c.author_id, c.created_at) for c in comments] == [
+        ("2c4e6a8b0d1f3e5c7a9b1d3f5e7c9a0b", Visibility.PUBLIC, "0b2c4d6e8f0a1c3e5a7b9d1f3e5c7a90",
+         utc(2024, 12, 3, 15, 20, 41)),  # element "comments": the caller sees it
+        ("3d5f7b9c1e2a4f6d8b0c2e4a6f8d0b1c", Visibility.INTERNAL, "5e7a9c1b3d5f7a9c1e3b5d7f9a1c3e5b",
+         utc(2024, 12, 3, 16, 42, 17)),  # element "work_notes"
+    ]
+    assert comments[0].body == "It started after the password change on Monday."
+    journal_query = seen[0].url.params["sysparm_query"]
+    assert journal_query.startswith(f"element_id={INCIDENT}^")  # the entries of this incident only
