@@ -201,3 +201,22 @@ def test_register_webhook_needs_a_url_and_a_provider_that_can(jr, zd, env) -> No
     r = runner.invoke(app, [*jira_args(jr.url), "--register-webhook", "https://deskhand.example.com"])
     one_line_error(r, "jira has no webhook API deskhand can use")
     assert accounts() == []
+
+
+def test_connect_says_how_the_webhook_may_authenticate_without_showing_the_secret(env) -> None:
+    from deskhand.sim import freshdesk
+
+    server = freshdesk.start()
+    try:
+        r = runner.invoke(app, ["connect", "freshdesk", "--name", "help", "--domain", "acme", "--api-key",
+                                freshdesk.DEFAULT_API_KEY, "--webhook-secret", "shh-its-secret",
+                                "--webhook-username", "fd-rule", "--base-url", server.url])
+    finally:
+        server.stop()
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.stdout.split())
+    assert ("the header x-deskhand-secret: <--webhook-secret value>; or Basic auth (user name fd-rule, password "
+            "<--webhook-secret value>)") in said
+    assert "shh-its-secret" not in r.output
+    (acc,) = accounts()
+    assert acc["config"]["webhook_username"] == "fd-rule"  # type: ignore[index]

@@ -8,6 +8,7 @@ itself records it); deskhand answers as the agent whose API key it holds.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -161,3 +162,42 @@ def test_a_malformed_payload_is_refused_and_stores_nothing(env: Env, body: bytes
                                                                "X-Deskhand-Secret": SECRET})
     assert response.status_code == 400, response.text
     assert len(env.rt.store.list_events()) == before
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
+
+
+def test_a_rule_sending_basic_auth_instead_of_the_header_is_accepted(env: Env, store: Store) -> None:
+    """An admin may set the rule's Authentication to Basic (any user name, the secret as password)
+    instead of the custom header: the simulator's rules then send only that, and the events arrive."""
+    basic = freshdesk.start(webhook_url=env.hook_url, webhook_basic_auth=("deskhand", SECRET), rate_limit=10**6,
+                            retry_scale=1e-3)
+    try:
+        ticket = basic.state.create_ticket({"subject": "Invoice copy", "description": "Where is my invoice?",
+                                            "email": "cara@customer.test"})
+        wait_for_event(env.rt, str(ticket["id"]), "ticket_created")
+    finally:
+        basic.stop()
+    assert basic.rules and all(not rule.headers and rule.basic_auth for rule in basic.rules)  # Basic only
+
+
+@pytest.mark.parametrize(("user", "password", "account"), [
+    ("deskhand", "guess", "help"), ("", "", "help"), ("someone", SECRET, "named"), ("deskhand", SECRET + "x", "named"),
+], ids=["wrong_password", "empty", "wrong_user_name", "right_user_wrong_password"])
+def test_basic_auth_with_wrong_credentials_is_refused_and_stores_nothing(
+    env: Env, store: Store, user: str, password: str, account: str
+) -> None:
+    store.save_account("named", "freshdesk", {"domain": "acme", "api_key": freshdesk.DEFAULT_API_KEY,
+                                              "base_url": env.sim.url, "webhook_secret": SECRET,
+                                              "webhook_username": "deskhand"})
+    url = env.hook_url.replace("/help", f"/{account}")
+    before = len(env.rt.store.list_events())
+    body = b'{"freshdesk_webhook": {"event": "ticket_created", "ticket_id": 998}}'
+    response = httpx.post(url, content=body, headers=_basic(user, password))
+    assert response.status_code == 401, response.text
+    assert len(env.rt.store.list_events()) == before
+    good = httpx.post(url, content=body, headers=_basic("deskhand", SECRET))  # the same delivery, right credentials
+    assert good.status_code == 200, good.text
+    assert count_events(env.rt, "998", "ticket_created") == 1

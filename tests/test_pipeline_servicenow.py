@@ -7,6 +7,7 @@ instance records them); deskhand answers as the integration user ``admin``.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -157,3 +158,42 @@ def test_a_malformed_payload_is_refused_and_stores_nothing(env: Env, body: bytes
     response = httpx.post(env.hook_url, content=body, headers=signed_headers(SECRET, body))
     assert response.status_code in (400, 401), response.text
     assert len(env.rt.store.list_events()) == before
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Content-Type": "application/json", "Authorization": f"Basic {token}"}
+
+
+def test_a_rule_sending_basic_auth_instead_of_a_signature_is_accepted(env: Env) -> None:
+    """A business rule or flow that cannot compute an HMAC sends Basic auth with the secret as the
+    password: the simulator's rule in basic mode sends only that, and the events arrive."""
+    spec = registry.get("servicenow")
+    basic = spec.start(SimConfig(webhook_url=env.hook_url, webhook_secret=SECRET, extras={"webhook_mode": "basic"}))
+    try:
+        caller = basic.state.user("customer")
+        row = basic.state.create_incident({"short_description": "VPN", "description": "VPN drops every hour",
+                                           "caller_id": caller["sys_id"]}, "customer")
+        wait_for_event(env.rt, row["sys_id"], "ticket_created")
+    finally:
+        basic.stop()
+
+
+@pytest.mark.parametrize(("user", "password", "account"), [
+    ("servicenow", "guess", "itsm"), ("", "", "itsm"), ("someone", SECRET, "named"),
+    ("flow.user", SECRET + "x", "named"),
+], ids=["wrong_password", "empty", "wrong_user_name", "right_user_wrong_password"])
+def test_basic_auth_with_wrong_credentials_is_refused_and_stores_nothing(
+    env: Env, store: Store, user: str, password: str, account: str
+) -> None:
+    store.save_account("named", "servicenow", {**registry.get("servicenow").connect_to(env.sim),
+                                               "webhook_username": "flow.user"})
+    url = env.hook_url.replace("/itsm", f"/{account}")
+    before = len(env.rt.store.list_events())
+    body = _delivery("e" * 32, int(time.time()))
+    response = httpx.post(url, content=body, headers=_basic(user, password))
+    assert response.status_code == 401, response.text
+    assert len(env.rt.store.list_events()) == before
+    good = httpx.post(url, content=body, headers=_basic("flow.user", SECRET))  # the same delivery, right credentials
+    assert good.status_code == 200, good.text
+    assert count_events(env.rt, "e" * 32, "ticket_created") == 1

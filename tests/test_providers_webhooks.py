@@ -10,7 +10,15 @@ import pytest
 from deskhand.errors import ConfigError, PayloadError, SignatureError
 from deskhand.model import EventKind
 from deskhand.providers.definition import VerifySpec, WebhooksSpec
-from deskhand.providers.webhooks import parse_events, parse_timestamp, sign, verify
+from deskhand.providers.webhooks import (
+    describe,
+    parse_events,
+    parse_timestamp,
+    scheme_secrets,
+    sign,
+    verify,
+    verify_any,
+)
 
 ZENDESK = VerifySpec(
     scheme="hmac_sha256_base64",
@@ -382,3 +390,74 @@ def test_basic_auth_without_a_declared_user_name_checks_the_password() -> None:
     for bad in ("Bearer " + SECRET, "Basic !!!", _basic("anyone", SECRET + "x"), "Basic " + "c2VjcmV0"):
         with pytest.raises(SignatureError):
             verify(spec, SECRET, {"Authorization": bad}, BODY)
+
+
+SIGNED = VerifySpec(scheme="hmac_sha256_base64", signature_header="x-deskhand-signature")
+EITHER = [(SIGNED, SECRET), (BASIC, SECRET)]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-deskhand-signature": _hmac("sha256", BODY)}, {"authorization": _basic("freshdesk", SECRET)},
+     {"x-deskhand-signature": "forged", "authorization": _basic("freshdesk", SECRET)}],
+    ids=["the-signature", "basic-auth-instead", "basic-auth-beside-a-bad-signature"],
+)
+def test_a_delivery_passing_any_configured_scheme_is_accepted(headers: dict[str, str]) -> None:
+    passed = verify_any(EITHER, headers, BODY, values=CALLBACK, now=NOW)
+    assert passed.scheme == ("basic" if "authorization" in headers else "hmac_sha256_base64")
+
+
+@pytest.mark.parametrize(
+    ("headers", "match"),
+    [({}, "missing signature header.*or missing Basic"),
+     ({"x-deskhand-signature": _hmac("sha256", BODY, secret="other")}, "does not match.*or missing Basic"),
+     ({"authorization": _basic("freshdesk", "wrong")}, "Basic credentials do not match"),
+     ({"authorization": _basic("someone-else", SECRET)}, "Basic credentials do not match")],
+    ids=["nothing", "bad-signature", "bad-password", "bad-user-name"],
+)
+def test_a_delivery_passing_no_scheme_is_refused_naming_each(headers: dict[str, str], match: str) -> None:
+    with pytest.raises(SignatureError, match=match):
+        verify_any(EITHER, headers, BODY, values=CALLBACK, now=NOW)
+
+
+def test_a_scheme_the_account_gives_no_secret_is_not_accepted() -> None:
+    only_signed = [(SIGNED, SECRET), (BASIC, None)]
+    with pytest.raises(SignatureError, match="missing signature header"):
+        verify_any(only_signed, {"authorization": _basic("freshdesk", SECRET)}, BODY, values=CALLBACK, now=NOW)
+    with pytest.raises(ConfigError, match="no webhook_secret"):
+        verify_any([(SIGNED, None), (BASIC, "")], {"authorization": _basic("freshdesk", "")}, BODY, now=NOW)
+
+
+def test_each_scheme_takes_its_own_secret_from_the_account() -> None:
+    basic = VerifySpec(scheme="basic", secret="{webhook_password}")
+    found = scheme_secrets([SIGNED, basic, VerifySpec(scheme="basic", secret="pre-{missing}")],
+                           {"webhook_secret": "a", "webhook_password": "b"})
+    assert [secret for _, secret in found] == ["a", "b", None]
+
+
+@pytest.mark.parametrize(
+    ("declared", "schemes"),
+    [({"scheme": "basic"}, ["basic"]),
+     ([{"scheme": "shared_secret", "signature_header": "x-s"}, {"scheme": "basic"}], ["shared_secret", "basic"]),
+     (None, [])],
+    ids=["one-scheme", "a-list", "none"],
+)
+def test_verify_is_one_scheme_or_a_list(declared: object, schemes: list[str]) -> None:
+    hooks = WebhooksSpec.model_validate({"verify": declared, "type": "type", "events": EVENTS})
+    assert [spec.scheme for spec in hooks.verify] == schemes
+
+
+def test_a_scheme_listed_twice_is_refused_at_load() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="twice"):
+        WebhooksSpec.model_validate({"verify": [{"scheme": "basic"}, {"scheme": "basic", "username": "u"}],
+                                     "type": "type", "events": EVENTS})
+
+
+def test_describe_names_the_secret_by_its_option_and_never_shows_it() -> None:
+    assert describe(SHARED, {"webhook_secret": SECRET}) == "the header x-deskhand-secret: <--webhook-secret value>"
+    assert describe(BASIC, {"webhook_secret": SECRET, "webhook_username": "fd"}) == (
+        "Basic auth (user name fd, password <--webhook-secret value>)")
+    assert "any user name" in describe(BASIC, {})
+    assert SECRET not in describe(SIGNED, {"webhook_secret": SECRET})

@@ -172,6 +172,7 @@ def connect(
             registered = _register(connector, register_webhook, config) if register_webhook else None
         finally:
             connector.close()
+        accepted = _accepted_webhooks(provider, config)
         rt.store.save_account(name, provider, config, tenant_id=tenant, settings=settings, overrides=overrides)
     except DeskhandError as exc:
         raise fail(exc) from exc
@@ -185,9 +186,23 @@ def connect(
         out.print(f"next: create the webhook in {provider} pointing at https://<this host>/webhooks/{provider}/{name} "
                   "(README: \"The helpdesk must be told to call deskhand\", or --register-webhook URL)",
                   soft_wrap=True, highlight=False)
+    if accepted:
+        out.print("deliveries must carry " + "; or ".join(accepted), soft_wrap=True, highlight=False, markup=False)
     if not config.get("webhook_secret") and "webhook_secret" in fields:
         err.print("[yellow]warning:[/yellow] no webhook secret: webhooks to this account are refused until "
                   f"`deskhand connect {provider} --name {name} --update --webhook-secret …`")
+
+
+def _accepted_webhooks(provider: str, config: dict[str, str]) -> list[str]:
+    """How the account's webhooks may authenticate, in words: each scheme of the definition the account
+    configures (its secret is set), e.g. a signature header, or Basic auth instead."""
+    from deskhand.providers import load_definition
+    from deskhand.providers.webhooks import describe, scheme_secrets
+
+    hooks = load_definition(provider).webhooks
+    if hooks is None:
+        return []
+    return [describe(spec, config) for spec, secret in scheme_secrets(hooks.verify, config) if secret]
 
 
 def _register(connector: Any, public_url: str, config: dict[str, str]) -> Any:

@@ -314,7 +314,7 @@ def create_app(
 
 def _signs_url(found: Found) -> bool:
     hooks = found.connector.definition.webhooks if found.connector is not None else None
-    return hooks is not None and hooks.verify is not None and "{callback_url}" in hooks.verify.signed
+    return hooks is not None and any("{callback_url}" in spec.signed for spec in hooks.verify)
 
 
 def _check(found: Found, provider: str, name: str, method: str) -> Response:

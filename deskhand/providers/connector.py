@@ -25,7 +25,7 @@ from deskhand.errors import ConfigError, ProviderError
 from deskhand.model import Action, Comment, Event, Priority, Team, Ticket, User
 from deskhand.providers import records, webhooks
 from deskhand.providers.client import ProviderHTTP
-from deskhand.providers.definition import CallSpec, ProviderDefinition
+from deskhand.providers.definition import CallSpec, ProviderDefinition, VerifySpec
 from deskhand.providers.fields import fill, get_path, map_key, set_path
 from deskhand.providers.pages import ListingPage, item_at, items_at, response_json, walk
 from deskhand.providers.spec_paging import build_paginator
@@ -218,15 +218,19 @@ class Connector:
         """`default_tolerance`: the freshness window when the definition sets none (the gateway passes
         DESKHAND_WEBHOOK_TOLERANCE_S); `url`: the URL the delivery came to ({callback_url} when the
         account has no `callback_url` value)."""
-        spec = self._webhooks().verify
-        if spec is None:
+        schemes = self.webhook_schemes()
+        if not self._webhooks().verify:
             raise ConfigError(f"{self.provider} webhooks carry no signature; verify them another way")
-        secret = fill(spec.secret, self.values)
         values = self._text_values()
         if url and not values.get("callback_url"):
             values["callback_url"] = url
-        webhooks.verify(spec, secret, headers, body, values=values, now=now, tolerance=tolerance,
-                        default_tolerance=default_tolerance)
+        webhooks.verify_any(schemes, headers, body, values=values, now=now, tolerance=tolerance,
+                            default_tolerance=default_tolerance)
+
+    def webhook_schemes(self) -> list[tuple[VerifySpec, str | None]]:
+        """Each verify scheme of the definition with the secret this account gives it (None: the
+        account does not configure that scheme)."""
+        return webhooks.scheme_secrets(self._webhooks().verify, self.values)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
         return webhooks.parse_events(self._webhooks(), self.provider, self.account, headers, body)

@@ -46,6 +46,7 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
       verify: {scheme: hmac_sha256_base64 | hmac_sha256_hex | hmac_sha1_base64 | hmac_sha1_hex | shared_secret
                | basic, secret: "{webhook_secret}", signature_header, prefix: "sha256=", signed: "{timestamp}{body}",
                username, timestamp_header | timestamp (body path), timestamp_unit, tolerance: 300}
+              # or a list of such schemes: a delivery passes when one the account configures passes
       handshake: {check: [HEAD, GET], challenge: {header | path, reply: [json, header, text], field}}
       type: <path of the event type in the body>
       items: <path of a list of events>       # when one delivery carries several
@@ -293,7 +294,7 @@ class RegisterSpec(_Strict):
 
 
 class WebhooksSpec(_Strict):
-    verify: VerifySpec | None = None
+    verify: list[VerifySpec] = Field(default_factory=list)  # the accepted schemes (one, or several)
     registration: RegisterSpec | None = None
     type: str
     items: str | None = None
@@ -302,6 +303,21 @@ class WebhooksSpec(_Strict):
     occurred_at: str | None = None
     events: dict[str, EventRuleSpec | list[EventRuleSpec]]
     max_body_bytes: int = Field(1_000_000, gt=0)  # larger deliveries are refused (413) while being read
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _one_or_many_schemes(cls, value: Any) -> Any:
+        """`verify: {scheme: …}` (one) or `verify: [{scheme: …}, …]` (any of them); absent: none."""
+        if value is None:
+            return []
+        return [value] if isinstance(value, dict | VerifySpec) else value
+
+    @model_validator(mode="after")
+    def _distinct_schemes(self) -> WebhooksSpec:
+        seen = [(v.scheme, v.signature_header) for v in self.verify]
+        if len(set(seen)) != len(seen):
+            raise ValueError("webhooks.verify lists the same scheme (and header) twice")
+        return self
 
 
 class ProviderDefinition(_Strict):

@@ -2,7 +2,8 @@
 section of a definition, beside its event mapping; interpreted by deskhand.providers.webhooks)::
 
     webhooks:
-      verify:
+      verify:                                # one scheme, or a list: a delivery passes when one configured
+                                             #   scheme passes (e.g. an HMAC header, or Basic auth instead)
         scheme: hmac_sha256_base64 | hmac_sha256_hex | hmac_sha1_base64 | hmac_sha1_hex
               | shared_secret      # the secret itself, in `signature_header` (Freshdesk, ServiceNow rules)
               | basic              # HTTP Basic auth: `username` (optional) and the secret as password
@@ -25,6 +26,10 @@ section of a definition, beside its event mapping; interpreted by deskhand.provi
           path: challenge                    # ... or a body path
           reply: [json, header]              # echo as {"<field>": value}, as the same header, or as text
           field: challenge
+
+A scheme is *configured* for an account when its `secret` fills to a non-empty value from the
+account's connection values; the others are skipped. In a list, each scheme is tried in turn and every
+comparison is constant-time; the delivery is refused (nothing recorded) unless one passes.
 
 A delivery id should be signed: a body path (the body is signed) or, when none is declared, a digest
 of the signed content (the body, and the timestamp when it is signed), so a replayed body is a

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from deskhand.errors import ConfigError, PayloadError, SignatureError
 from deskhand.model import Event
 from deskhand.providers.definition import EventRuleSpec, VerifySpec, WebhooksSpec
-from deskhand.providers.fields import get_path, map_key
+from deskhand.providers.fields import fill, get_path, map_key
 from deskhand.timestamps import parse_timestamp
 
 _PART = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -124,6 +124,64 @@ def verify(
         raise SignatureError(f"signature in {spec.signature_header} does not match")
 
 
+def verify_any(
+    schemes: Sequence[tuple[VerifySpec, str | None]],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    values: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    tolerance: float | None = None,
+    default_tolerance: float = DEFAULT_TOLERANCE_S,
+) -> VerifySpec:
+    """The first of `schemes` (each with the secret the account configures for it) that the delivery
+    passes; SignatureError naming what each one found wrong when none does. A scheme without a secret
+    is not configured and is skipped; with none configured, ConfigError. Each check is `verify`'s
+    (constant-time comparisons); which scheme passed is not a secret, so they are tried in order."""
+    configured = [(spec, secret) for spec, secret in schemes if secret]
+    if not configured:
+        raise ConfigError("no webhook_secret is configured for this account: deskhand connect … --webhook-secret …")
+    problems: list[str] = []
+    for spec, secret in configured:
+        try:
+            verify(spec, secret, headers, body, values=values, now=now, tolerance=tolerance,
+                   default_tolerance=default_tolerance)
+        except SignatureError as exc:
+            problems.append(str(exc))
+        else:
+            return spec
+    if len(problems) == 1:
+        raise SignatureError(problems[0])
+    raise SignatureError("no accepted credentials: " + "; or ".join(problems))
+
+
+def scheme_secrets(specs: Sequence[VerifySpec], values: Mapping[str, Any]) -> list[tuple[VerifySpec, str | None]]:
+    """Each scheme with the secret `values` (an account's connection values) give it; None when they
+    give none, so the scheme is not configured for that account."""
+    found: list[tuple[VerifySpec, str | None]] = []
+    for spec in specs:
+        try:
+            secret = fill(spec.secret, values)
+        except KeyError:  # a placeholder inside a longer template with no value
+            secret = None
+        found.append((spec, None if secret in (None, "") else str(secret)))
+    return found
+
+
+def describe(spec: VerifySpec, values: Mapping[str, str] | None = None) -> str:
+    """What a sender must put on each delivery for `spec`, in words (``deskhand connect`` prints it):
+    secrets are named by their connect option, never shown; a user name is shown as configured."""
+    secret = _PART.sub(lambda m: f"<--{m.group(1).replace('_', '-')} value>", spec.secret)
+    if spec.scheme == "basic":
+        user = _filled(spec.username, values or {})
+        return f"Basic auth ({'user name ' + user if user else 'any user name'}, password {secret})"
+    if spec.scheme == "shared_secret":
+        return f"the header {spec.signature_header}: {spec.prefix}{secret}"
+    algorithm, encoding = spec.scheme.removeprefix("hmac_").split("_")
+    signed = f"HMAC-{algorithm.upper()}({secret}, {spec.signed})"
+    return f"the header {spec.signature_header}: {spec.prefix}{encoding}({signed})"
+
+
 def _fresh(spec: VerifySpec, h: Headers, body: bytes, now: datetime, window: float) -> str:
     """The delivery's timestamp as sent (for the signed template), after checking it is within `window`."""
     raw = h.get(spec.timestamp_header) if spec.timestamp_header else _body_path(body, spec.timestamp)
@@ -174,13 +232,15 @@ def _body_path(body: bytes, path: str | None) -> Any:
 MAX_JSON_DEPTH = 64  # real deliveries nest < 10 deep; deeper ones cannot be stored and read back safely
 
 
-def content_id(spec: VerifySpec | None, headers: Mapping[str, str], body: bytes) -> str:
-    """A delivery id derived from what the sender signed: the body, and the timestamp when the
+def content_id(specs: Sequence[VerifySpec], headers: Mapping[str, str], body: bytes) -> str:
+    """A delivery id derived from what the sender signed: the body, and the timestamp when a
     signature covers it. A replayed body is the same delivery; two events sent at different times
     are not."""
     digest = hashlib.sha256()
-    if spec is not None and spec.timestamp_header and spec.signs_timestamp:
-        digest.update((Headers(headers).get(spec.timestamp_header) or "").encode() + b"\n")
+    for spec in specs:
+        if spec.timestamp_header and spec.signs_timestamp:
+            digest.update((Headers(headers).get(spec.timestamp_header) or "").encode() + b"\n")
+            break
     digest.update(body)
     return "sha256:" + digest.hexdigest()
 

@@ -32,9 +32,14 @@ def build(cfg: SimConfig) -> BuiltSim:
     intake = state.people.agent_by_email("intake@acme.test") or state.people.add_agent("Intake", "intake@acme.test")
     state.api_keys[INTAKE_KEY] = intake["id"]
     window_s = cfg.window_s or 60.0
+    mode = str(cfg.extras.get("webhook_mode", "header"))
+    if mode not in ("header", "basic"):
+        raise ValueError(f"unknown webhook mode {mode!r}: header or basic")
+    basic = ("deskhand", cfg.webhook_secret) if mode == "basic" and cfg.webhook_secret else None
     app = freshdesk.create_app(state, api_key=cfg.token, plan=plan,
                                rate_limit=cfg.rate_limit if cfg.limits else 10**9, window_s=window_s,
-                               webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret,
+                               webhook_url=cfg.webhook_url, webhook_secret=None if basic else cfg.webhook_secret,
+                               webhook_basic_auth=basic,
                                retry_scale=1e-4 if cfg.quick_retries else 1.0)
 
     def banner(url: str) -> list[str]:
@@ -109,5 +114,7 @@ register("freshdesk", SimSpec(
     options=(
         SimOption("plan", str, "enterprise", "Per-minute limits of this plan: trial | growth | pro | enterprise."),
         SimOption("window_s", float, 60.0, "Length of the rate-limit window in seconds."),
+        SimOption("webhook_mode", str, "header", "How the rules authenticate: header (X-Deskhand-Secret) | basic "
+                  "(user deskhand, the secret as password)."),
     ),
 ))
