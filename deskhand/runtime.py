@@ -169,25 +169,25 @@ class Runtime:
     def retrieve(self, tenant_id: str, query: str, k: int = 5) -> list[Source]:
         if self.store.engine.dialect.name == "postgresql" and self._pg_index():
             return self._retrieve_pg(tenant_id, query, k)
-        version = self.store.kb_version(tenant_id)
+        hashes = self.store.kb_hashes(tenant_id)  # read before any chunk: a later change is seen next time
         with self._lock:
-            cached = self._retrievers.get(tenant_id)
-            if cached is None or cached[0] != version:
+            cached: KnowledgeIndex | None = self._retrievers.get(tenant_id)
+            if cached is None and hashes:
                 from deskhand.index.tenants import index_path
 
-                path = index_path(self.settings, tenant_id)
-                # a persisted index is read again: `kb add` (another process) embedded the new texts into it
-                prior = None
-                if cached is not None and cached[1] is not None and (path is None or not path.is_file()):
-                    prior = cached[1].vectors
-                rows = self.store.chunks(tenant_id)
-                cached = (version, build_retriever(rows, path, prior))
+                # the persisted vectors (`kb add` embedded them at ingest): only texts it lacks are embedded
+                cached = KnowledgeIndex(self.store.chunks(tenant_id), index_path(self.settings, tenant_id),
+                                        hashes=hashes)
                 self._retrievers.put(tenant_id, cached)
-        retriever = cached[1]
-        if retriever is None:
+            elif cached is not None and cached.hashes != hashes:
+                # a new, changed or removed article (a solved ticket): those articles' chunks only
+                changed = {s for s, h in hashes.items() if cached.hashes.get(s) != h}
+                changed |= cached.hashes.keys() - hashes.keys()
+                present = sorted(changed & hashes.keys())
+                cached.apply(self.store.chunks(tenant_id, sources=present) if present else [], changed, hashes)
+        if cached is None:
             return []
-        found: list[Source] = retriever.search(query, k=k)
-        return found
+        return cached.search(query, k=k)
 
     def _pg_index(self) -> bool:
         from deskhand.ai.embed import default_embedder
@@ -216,28 +216,59 @@ class Runtime:
 
 
 class KnowledgeIndex:
-    """A tenant's stored chunks behind the hybrid retriever, answering with full `Source`s."""
+    """A tenant's stored chunks behind the hybrid retriever, answering with full `Source`s. ``apply``
+    brings it up to a knowledge change in place (the changed articles' chunks only); ``hashes`` is
+    the articles' content hashes it holds."""
 
-    def __init__(self, rows: Sequence[dict[str, Any]], path: Path | None = None, vectors: Any = None) -> None:
+    def __init__(
+        self, rows: Sequence[dict[str, Any]], path: Path | None = None, vectors: Any = None, *,
+        hashes: dict[str, str] | None = None,
+    ) -> None:
         from deskhand.ai.embed import default_embedder
         from deskhand.ai.retrieve import MIN_SIMILARITY, Retriever
-        from deskhand.index.tenants import commit_vectors, open_vectors, stored_chunk
+        from deskhand.index.tenants import commit_vectors, open_vectors
 
+        self.hashes = dict(hashes or {})
+        self._lock = threading.Lock()  # a search never sees an apply half done
         self._rows: dict[str, dict[str, Any]] = {}
-        chunks = []
-        for r in rows:
-            chunk = stored_chunk(r)
-            self._rows[chunk.id] = r
-            chunks.append(chunk)
+        self._by_source: dict[str, list[str]] = {}
+        chunks = self._take(rows)
         embedder = default_embedder()
         # persisted beside the store, keyed by text hash: only texts not embedded before are embedded
         self.vectors = vectors if vectors is not None else open_vectors(path, embedder.dim)
         self._retriever = Retriever(chunks, embedder=embedder, index=self.vectors, min_similarity=MIN_SIMILARITY)
         commit_vectors(self.vectors, path, self._retriever.vector_keys())
 
+    def _take(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
+        from deskhand.index.tenants import stored_chunk
+
+        chunks = []
+        for r in rows:
+            chunk = stored_chunk(r)
+            self._rows[chunk.id] = r
+            self._by_source.setdefault(chunk.source_id, []).append(chunk.id)
+            chunks.append(chunk)
+        return chunks
+
+    def apply(self, rows: Sequence[dict[str, Any]], sources: set[str], hashes: dict[str, str]) -> None:
+        """Replace the chunks of ``sources`` (articles added, changed or removed) with ``rows``, their
+        current chunks; texts the vector index lacks are embedded, vectors no chunk uses are dropped.
+        Only this process's copy changes: the persisted file is `kb add`'s to write (at ingest)."""
+        with self._lock:
+            for source in sources:
+                for chunk_id in self._by_source.pop(source, []):
+                    del self._rows[chunk_id]
+            self._retriever.replace(sources, self._take(rows))
+            self.hashes = dict(hashes)
+
+    def __len__(self) -> int:
+        return len(self._retriever)
+
     def search(self, query: str, k: int = 5) -> list[Source]:
         found = []
-        for s in self._retriever.search(query, k=k):
+        with self._lock:
+            sources = self._retriever.search(query, k=k)
+        for s in sources:
             row = self._rows.get(s.id, {})
             found.append(
                 Source(
@@ -245,10 +276,3 @@ class KnowledgeIndex:
                 )
             )
         return found
-
-
-def build_retriever(
-    rows: Sequence[dict[str, Any]], path: Path | None = None, vectors: Any = None
-) -> KnowledgeIndex | None:
-    """A retriever over a tenant's stored chunks (None when the tenant has no knowledge)."""
-    return KnowledgeIndex(rows, path, vectors) if rows else None

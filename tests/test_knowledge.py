@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from deskhand.ai import embed
+from deskhand.index.tenants import embed_knowledge
 from deskhand.knowledge import add_documents, add_folder, add_resolved_tickets, help_center_documents, replica_pairs
 from deskhand.model import Comment, Contact, Role, Status, Team, Ticket, User, Visibility
 from deskhand.providers import open_connector
@@ -67,8 +68,11 @@ def test_folder_changes_reindex_only_what_changed_and_survive_a_restart(tmp_path
     write(kb, "password.md", PASSWORD.replace("one hour", "thirty minutes"))
     report = add_folder(rt.store, "acme", kb)
     assert report.changed == ["kb/password.md"] and report.unchanged == ["kb/refunds.md"]
+    assert embed_knowledge(rt.settings, rt.store, "acme").embedded == 1  # at ingest, as `kb add` does
     assert "thirty minutes" in rt.retrieve("acme", "password reset link expired")[0].text
-    assert counting.texts - first == 2  # the changed chunk and the query (the title vector was kept)
+    # ingest embedded the changed chunk into the file; the running process applies the change to its own
+    # copy (that chunk again: it never reloads the whole file) and embeds the query; the title vector was kept
+    assert counting.texts - first == 3
 
     rt.close()
     again = open_runtime(tmp_path)  # restart: vectors come from the file beside the database

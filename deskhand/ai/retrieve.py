@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +83,9 @@ def ticket_query(subject: str, description: str, *, short_words: int = SHORT_TIC
 
 
 class Retriever:
-    """Search over a fixed set of chunks. Build a new one when the knowledge changes; pass a
+    """Search over a set of chunks. ``add`` and ``remove`` change it in place, touching the changed
+    chunks only (their BM25 postings, names and vectors): an incremental retriever answers as one built
+    afresh over the same chunks, ties broken by chunk order (source, ordinal) either way. Pass a
     persisted ``index`` to reuse stored vectors (only texts it lacks are embedded)."""
 
     def __init__(
@@ -96,46 +98,105 @@ class Retriever:
         min_similarity: float = 0.0,
         entity_bonus: float = ENTITY_BONUS,
     ) -> None:
-        self.chunks = list(chunks)
         self.embedder = embedder
         self.lexical_weight = lexical_weight
         self.min_similarity = min_similarity
         self.entity_bonus = entity_bonus
-        self.lexical = Bm25Index([indexed_text(c) for c in self.chunks])
+        self.lexical = Bm25Index()
+        self.chunks: list[Chunk | None] = []  # by slot (the lexical index's); None: a free slot
         self.index: VectorIndex | None = None
-        self._body: list[int] = []
-        self._title: list[int | None] = []
-        self._owners: dict[int, list[int]] = {}
-        self._names: dict[str, list[int]] = {}
-        for i, c in enumerate(self.chunks):
-            self._names.setdefault(normal_name(c.title), []).append(i)
-        self._longest_name = max((len(n.split()) for n in self._names), default=0)
+        self._body: list[int] = []  # by slot: the key of the chunk's own vector
+        self._title: list[int | None] = []  # by slot: the key of its title's vector
+        self._owners: dict[int, list[int]] = {}  # vector key -> slots whose chunk uses it
+        self._names: dict[str, list[int]] = {}  # normalised article title -> slots
+        self._sources: dict[str, list[int]] = {}  # source id -> slots
+        self._longest_name = 0
         if embedder is not None:
             self.index = index if index is not None else ExactIndex(embedder.dim)
-            self._attach(embedder, self.index)
+        self.add(chunks)
+
+    def __len__(self) -> int:
+        return len(self.lexical)
 
     def vector_keys(self) -> set[int]:
         """Keys of every vector these chunks use (their own and their titles')."""
-        return set(self._body) | {t for t in self._title if t is not None}
+        return set(self._owners)
 
     @property
     def hybrid(self) -> bool:
         return self.index is not None
 
-    def _attach(self, embedder: Embedder, index: VectorIndex) -> None:
+    def add(self, chunks: Sequence[Chunk]) -> list[int]:
+        """Add ``chunks`` (embedding the texts the vector index lacks); returns their slots."""
+        chunks = list(chunks)
+        slots = self.lexical.add([indexed_text(c) for c in chunks])
+        grow = self.lexical.slots - len(self.chunks)
+        self.chunks += [None] * grow
+        self._body += [0] * grow
+        self._title += [None] * grow
         texts: dict[int, str] = {}
-        for i, c in enumerate(self.chunks):
+        for slot, c in zip(slots, chunks, strict=True):
+            self.chunks[slot] = c
+            self._names.setdefault(normal_name(c.title), []).append(slot)
+            self._sources.setdefault(c.source_id, []).append(slot)
+            if self.embedder is None:
+                continue
             body = indexed_text(c)
-            self._body.append(vector_key(embedder, body))
-            texts[self._body[-1]] = body
+            self._body[slot] = vector_key(self.embedder, body)
+            texts[self._body[slot]] = body
             title = c.title.strip() if c.title.strip() and c.title.strip() != body.strip() else None
-            self._title.append(vector_key(embedder, title) if title else None)
+            self._title[slot] = vector_key(self.embedder, title) if title else None
             if title:
-                texts[vector_key(embedder, title)] = title
-            self._owners.setdefault(self._body[-1], []).append(i)
-            if title:
-                self._owners.setdefault(vector_key(embedder, title), []).append(i)
-        embed_missing(index, embedder, texts)
+                texts[vector_key(self.embedder, title)] = title
+            for key in self._keys(slot):
+                self._owners.setdefault(key, []).append(slot)
+        self._longest_name = max((len(n.split()) for n in self._names), default=0)
+        if self.index is not None and self.embedder is not None:
+            embed_missing(self.index, self.embedder, texts)
+        return slots
+
+    def remove(self, source_ids: Iterable[str]) -> int:
+        """Remove every chunk of the given sources; vectors no chunk uses any more leave the vector
+        index. Returns how many chunks were removed."""
+        return self.replace(source_ids, [])
+
+    def replace(self, source_ids: Iterable[str], chunks: Sequence[Chunk]) -> int:
+        """Remove every chunk of ``source_ids``, then add ``chunks`` (their articles' current chunks):
+        a vector the removed chunks used is kept when an added chunk uses it (an unchanged title), and
+        dropped from the vector index when none does. Returns how many chunks were removed."""
+        slots = [s for source in set(source_ids) for s in self._sources.pop(source, [])]
+        unowned: list[int] = []
+        for slot in slots:
+            c = self.chunks[slot]
+            assert c is not None
+            name = normal_name(c.title)
+            self._names[name].remove(slot)
+            if not self._names[name]:
+                del self._names[name]
+            for key in self._keys(slot) if self.embedder is not None else []:
+                owners = self._owners[key]
+                owners.remove(slot)
+                if not owners:
+                    del self._owners[key]
+                    unowned.append(key)
+            self.chunks[slot] = None
+            self._body[slot], self._title[slot] = 0, None
+        self.lexical.remove(slots)
+        self.add(chunks)
+        stale = [key for key in unowned if key not in self._owners]
+        if self.index is not None and stale:
+            self.index.delete(stale)
+        self._longest_name = max((len(n.split()) for n in self._names), default=0)
+        return len(slots)
+
+    def _keys(self, slot: int) -> list[int]:
+        title = self._title[slot]
+        return [self._body[slot]] if title is None else [self._body[slot], title]
+
+    def _order(self, slot: int) -> tuple[str, int, int]:
+        c = self.chunks[slot]
+        assert c is not None
+        return c.source_id, c.index, slot
 
     def search(self, query: str, k: int = 5, *, context: str | None = None) -> list[Source]:
         """The ``k`` best chunks as sources (``id`` = chunk id)."""
@@ -149,10 +210,10 @@ class Retriever:
 
     def hits(self, query: str, k: int = 5, *, context: str | None = None) -> list[Hit]:
         """Like ``search`` but with the BM25, cosine and coverage behind each result."""
-        if not self.chunks or k <= 0:
+        if not len(self.lexical) or k <= 0:
             return []
         terms, bm25 = self.lexical.scores(query)
-        lexical = top_positive(bm25, CANDIDATES)
+        lexical = top_positive(bm25, CANDIDATES, self._order)
         top_bm25 = lexical[0][1] if lexical else 1.0
         named = self.named(f"{context or ''}\n{query}") if context is not None else []
         ranked: list[tuple[int, float, float | None]]
@@ -162,12 +223,14 @@ class Retriever:
             ranked = list(self._fuse(query, lexical, top_bm25, named))
         hits = []
         for i, fused, cos in ranked:
+            chunk = self.chunks[i]
+            assert chunk is not None
             coverage = self.coverage(terms, i)
             score = coverage if cos is None else min(1.0, max(0.0, cos))
             if cos is not None and cos < self.min_similarity:
                 continue
             b = float(bm25[i]) if bm25 is not None else 0.0
-            hits.append(Hit(self.chunks[i], score, b, cos, coverage, fused))
+            hits.append(Hit(chunk, score, b, cos, coverage, fused))
             if len(hits) == k:
                 break
         return hits
@@ -181,7 +244,7 @@ class Retriever:
         known = dict(self.index.search(q, 2 * CANDIDATES))
         for key in known:
             candidates.update(self._owners.get(key, ()))
-        order = sorted(candidates)
+        order = sorted(candidates, key=self._order)
         dense = self._dense(q, order, known)
         bonus = set(named)
         lexical_part = {i: self.lexical_weight * s / top_bm25 for i, s in lexical}
@@ -189,7 +252,7 @@ class Retriever:
             (i, float(d) + lexical_part.get(i, 0.0) + (self.entity_bonus if i in bonus else 0.0), float(d))
             for i, d in zip(order, dense, strict=True)
         ]
-        return sorted(fused, key=lambda t: (-t[1], t[0]))
+        return sorted(fused, key=lambda t: -t[1])  # stable: ties stay in chunk order
 
     def _dense(self, q: np.ndarray, positions: list[int], known: dict[int, float]) -> np.ndarray:
         """Max-sim of each chunk: cosines the index search returned, the rest from stored vectors."""
@@ -219,7 +282,7 @@ class Retriever:
         distinct = set(terms)
         if not distinct:
             return 0.0
-        n, df = len(self.chunks), self.lexical.df
+        n, df = len(self.lexical), self.lexical.df
         weight = {t: math.log(1 + (n + 1) / (df.get(t, 0) + 0.5)) for t in distinct}
         found = sum(w for t, w in weight.items() if t in self.lexical.term_sets[index])
         return found / sum(weight.values())

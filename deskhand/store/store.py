@@ -377,14 +377,22 @@ class Store:
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q).all()]
 
-    def chunks(self, tenant_id: str) -> list[dict[str, Any]]:
+    def chunks(self, tenant_id: str, *, sources: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """The tenant's chunks in (source, ordinal) order; with ``sources``, those articles' only."""
         q = (
             select(t.kb_chunks)
             .where(t.kb_chunks.c.tenant_id == tenant_id)
             .order_by(t.kb_chunks.c.source_id, t.kb_chunks.c.ordinal)
         )
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(q).all()]
+            if sources is None:
+                return [dict(r._mapping) for r in c.execute(q).all()]
+            wanted = sorted(set(sources))
+            return [  # in batches: a database bounds the parameters of one statement
+                dict(r._mapping)
+                for start in range(0, len(wanted), 500)
+                for r in c.execute(q.where(t.kb_chunks.c.source_id.in_(wanted[start : start + 500]))).all()
+            ]
 
     def kb_version(self, tenant_id: str) -> str:
         """Changes whenever the tenant's knowledge changes (cache key for indexes)."""
