@@ -7,6 +7,7 @@ here is what makes them part of the CLI (one line per module).
 from __future__ import annotations
 
 from deskhand.cli import bench_api as bench_api  # bench api
+from deskhand.cli import bench_change as bench_change  # bench kb-change
 from deskhand.cli import bench_pipeline as bench_pipeline  # bench pipeline
 from deskhand.cli import bench_retrieval as bench_retrieval  # bench retrieval
 from deskhand.cli import bench_sync as bench_sync  # bench sync
