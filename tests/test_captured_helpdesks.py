@@ -435,3 +435,78 @@ def test_servicenow_journal_entries_are_public_comments_and_internal_work_notes(
     assert comments[0].body == "It started after the password change on Monday."
     journal_query = seen[0].url.params["sysparm_query"]
     assert journal_query.startswith(f"element_id={INCIDENT}^")  # the entries of this incident only
+
+
+# -- Linear -------------------------------------------------------------------------------------------
+# Real webhook deliveries kept by Zulip's Linear integration (Apache-2.0), and the answers of deskhand's
+# own GraphQL operations (defs/linear.graphql) for the same issue and comment, built from them.
+
+LINEAR_ISSUE, LINEAR_COMMENTED = "3443a709-f2b5-46f2-a136-a0445fd432be", "f9a37fcf-eb52-44be-a52c-0477f70e9952"
+LINEAR = {"api_key": "lin_api_k", "team_id": "9e383f51-2629-4f19-97ff-451cc2f0a0ad", "webhook_secret": "whsec"}
+
+
+def linear_routes() -> Routes:
+    answers = {"Issue": load("linear", "graphql_issue.json"),
+               "IssueComments": load("linear", "graphql_issue_comments.json")}
+
+    def graphql(request: httpx.Request) -> Any:
+        return answers[json.loads(request.content)["operationName"]]
+
+    return {("POST", "/graphql"): graphql}
+
+
+def test_a_linear_issue_reads_as_documented() -> None:
+    with served("linear", LINEAR, linear_routes()) as conn:
+        ticket = conn.get_ticket(LINEAR_ISSUE, with_comments=False)
+    assert (ticket.id, ticket.subject) == (
+        LINEAR_ISSUE, "This is regarding the outage that we faced during 11/12/22 from 2000 to 2200.")
+    assert ticket.description.startswith("The outage that occurred on the above-mentioned date")
+    assert (ticket.status, ticket.raw_status) == (Status.OPEN, "In Progress")  # state type "started"
+    assert ticket.priority is Priority.URGENT  # 1 ("priorityLabel": "Urgent" in the delivery)
+    assert ticket.requester is not None and ticket.requester.id == "674c90c8-35ea-454d-8ca4-5548258fd795"  # creator
+    assert ticket.assignee_id == "674c90c8-35ea-454d-8ca4-5548258fd795"
+    assert ticket.team_id == "9e383f51-2629-4f19-97ff-451cc2f0a0ad"
+    assert list(ticket.tags) == ["Improvement", "Feature", "Bug", "Custom Label"]
+    assert ticket.created_at == datetime(2023, 4, 11, 10, 10, 15, 37000, tzinfo=UTC)
+    assert ticket.url == ("https://linear.app/webhooks/issue/WEB-44/"
+                          "this-is-regarding-the-outage-that-we-faced-during-111222-from-2000-to")
+
+
+def test_a_linear_state_pinned_by_the_account_wins_over_its_type() -> None:
+    pinned = {"status": {"pending": "a2530cac-36a0-4b6d-9af0-6357784035d4"}}  # "In Progress" means waiting here
+    with served("linear", LINEAR, linear_routes(), overrides=pinned) as conn:
+        ticket = conn.get_ticket(LINEAR_ISSUE, with_comments=False)
+    assert (ticket.status, ticket.raw_status) == (Status.PENDING, "In Progress")
+
+
+def test_a_linear_comment_is_public() -> None:
+    with served("linear", LINEAR, linear_routes()) as conn:
+        (comment,) = conn.list_comments(LINEAR_COMMENTED)
+    assert (comment.id, comment.visibility, comment.author_id, comment.created_at) == (
+        "c7cafc52-994d-4984-a217-bff9f9aa9473", Visibility.PUBLIC, "674c90c8-35ea-454d-8ca4-5548258fd795",
+        datetime(2023, 4, 11, 10, 21, 34, 858000, tzinfo=UTC))
+    assert comment.body.startswith("Performing a thorough impact analysis")
+
+
+def linear_signed(body: bytes) -> dict[str, str]:
+    """Linear-Signature: hex HMAC-SHA256 of the body with the webhook's signing secret."""
+    return {"linear-signature": hmac.new(b"whsec", body, hashlib.sha256).hexdigest(), "linear-delivery": "dlv-1"}
+
+
+@pytest.mark.parametrize(("fixture", "expected"), [
+    ("zulip_issue_create_complex.json", [(EventKind.TICKET_CREATED, LINEAR_ISSUE, None)]),
+    ("zulip_issue_update.json", [(EventKind.TICKET_UPDATED, LINEAR_ISSUE, None)]),
+    ("zulip_issue_remove.json", [(EventKind.TICKET_DELETED, LINEAR_ISSUE, None)]),  # "trashed": true
+    ("zulip_comment_create.json",
+     [(EventKind.COMMENT_ADDED, LINEAR_COMMENTED, "c7cafc52-994d-4984-a217-bff9f9aa9473")]),
+    ("zulip_comment_update.json", []),  # an edited comment is not news to answer
+], ids=["issue-create", "issue-update", "issue-remove", "comment-create", "comment-update"])
+def test_captured_linear_deliveries_verify_and_become_events(fixture: str, expected: list[Any]) -> None:
+    body = raw("linear", fixture)
+    sent = at(json.loads(body)["webhookTimestamp"] / 1000)  # the attempt's time, inside the signed body
+    with served("linear", LINEAR, {}) as conn:
+        conn.verify_webhook(linear_signed(body), body, now=sent)
+        events = conn.parse_webhook(linear_signed(body), body)
+    assert [(e.kind, e.ticket_id, e.comment_id) for e in events] == expected
+    assert all(e.delivery_id == "dlv-1" and e.occurred_at == datetime.fromisoformat(json.loads(body)["createdAt"])
+               for e in events)

@@ -22,7 +22,7 @@ from deskhand.sim.linear_state import LinearState
 
 KEY = "lin_api_provider_test"
 DEFS = Path(__file__).resolve().parents[1] / "deskhand" / "providers" / "defs"
-FIXTURES = Path("/work/shared/fixtures/zulip")
+FIXTURES = Path(__file__).resolve().parent / "data" / "captures" / "linear"  # Zulip's real deliveries (SOURCES.md)
 
 
 class Sim:
@@ -105,8 +105,8 @@ def test_listing_pages_through_the_teams_issues(conn: Connector, sim: Sim) -> No
     assert len(ids) == len(set(ids)) and set(ids) == live
 
 
-@pytest.mark.parametrize(("fixture", "kind"), [("linear_issue_create_complex.json", EventKind.TICKET_CREATED),
-                                               ("linear_comment_create.json", EventKind.COMMENT_ADDED)],
+@pytest.mark.parametrize(("fixture", "kind"), [("zulip_issue_create_complex.json", EventKind.TICKET_CREATED),
+                                               ("zulip_comment_create.json", EventKind.COMMENT_ADDED)],
                          ids=["issue-create", "comment-create"])
 def test_captured_real_deliveries_become_events(conn: Connector, fixture: str, kind: EventKind) -> None:
     body = (FIXTURES / fixture).read_bytes()
