@@ -3,8 +3,10 @@
 - `publish(rt, tenant, type, data, source=…)` writes one outbox row per active endpoint of the
   tenant subscribed to `type`. The row's id is the `webhook-id` of every attempt; it is derived from
   (endpoint, type, source), so publishing the same fact twice (a re-run job) is stored once.
-- `Deliverer.run_once()` claims due rows with a lease (a process killed mid-delivery leaves the
-  row to be claimed again once the lease ends: at-least-once, same id), POSTs them signed by the
+- `Deliverer.run_once()` claims due rows one at a time, each just before it is sent, with a lease
+  (a process killed mid-delivery leaves only the row in flight, claimed again once its lease ends:
+  at-least-once, same id; the HTTP timeout is a third of the lease, so a live deliverer always
+  finishes before another may take the row over), POSTs them signed by the
   Standard Webhooks scheme (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64
   HMAC-SHA256(secret, "id.timestamp.body")>`, secret `whsec_<base64>`), and on failure schedules the
   next attempt by BACKOFF_S. An endpoint failing without a success for DISABLE_AFTER_S is disabled,
@@ -39,7 +41,7 @@ EVENT_TYPES = ("ticket.created", "ticket.updated", "comment.created", "ticket.de
                "action.performed", "account.needs_reauth", "endpoint.disabled")
 BACKOFF_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)  # then the message is dead
 DISABLE_AFTER_S = 5 * 24 * 3600.0
-LEASE_S = 60.0
+LEASE_S = 30.0  # `deskhand worker --webhook-lease-s`; the HTTP timeout is a third of it
 BATCH = 50
 
 
@@ -149,17 +151,21 @@ def publish_safely(rt: Runtime, tenant_id: str, event_type: str, data: dict[str,
 
 
 class Deliverer:
-    """Sends due outbox rows. `clock` and `http` are injectable (tests); one instance per loop."""
+    """Sends due outbox rows. `clock` and `http` are injectable (tests); one instance per loop.
+    `lease_s`: how long a claimed row stays this deliverer's (the default HTTP client times out after
+    a third of it)."""
 
     def __init__(self, rt: Runtime, *, http: httpx.Client | None = None, clock: Callable[[], float] = time.time,
                  backoff_s: tuple[float, ...] = BACKOFF_S, disable_after_s: float = DISABLE_AFTER_S,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, lease_s: float = LEASE_S) -> None:
         self.rt, self.clock, self.backoff_s, self.disable_after_s = rt, clock, backoff_s, disable_after_s
-        self.http = http or httpx.Client(timeout=10.0, follow_redirects=False)
+        self.lease_s = lease_s
+        self.http = http or httpx.Client(timeout=lease_s / 3, follow_redirects=False)
         self.owner = owner or f"deliverer-{secrets.token_hex(4)}"
 
-    def claim(self, limit: int = BATCH) -> list[dict[str, Any]]:
-        """Due rows, each leased to this deliverer (a compare-and-set per row: safe across processes)."""
+    def claim(self, limit: int = 1) -> list[dict[str, Any]]:
+        """Due rows, each leased to this deliverer (a compare-and-set per row: safe across processes).
+        `run_once` takes one at a time, right before sending it, so a crash strands only that one."""
         now = self.clock()
         due = (select(wo).where(wo.c.status == "pending", wo.c.next_at <= now)
                .where((wo.c.lease_until.is_(None)) | (wo.c.lease_until < now)).order_by(wo.c.next_at).limit(limit))
@@ -169,7 +175,7 @@ class Deliverer:
         for row in rows:
             with self.rt.store.transaction() as c:
                 got = c.execute(update(wo).where(wo.c.id == row["id"], wo.c.status == "pending", (
-                    wo.c.lease_until.is_(None)) | (wo.c.lease_until < now)).values(lease_until=now + LEASE_S))
+                    wo.c.lease_until.is_(None)) | (wo.c.lease_until < now)).values(lease_until=now + self.lease_s))
             if got.rowcount == 1:
                 taken.append(row)
         return taken
@@ -177,8 +183,11 @@ class Deliverer:
     def run_once(self) -> dict[str, int]:
         """Deliver what is due now; counts of delivered / failed / dead."""
         stats = {"delivered": 0, "failed": 0, "dead": 0}
-        for row in self.claim():
-            stats[self.deliver(row)] += 1
+        for _ in range(BATCH):
+            taken = self.claim()
+            if not taken:
+                break
+            stats[self.deliver(taken[0])] += 1
         return stats
 
     def deliver(self, row: dict[str, Any]) -> str:
@@ -244,11 +253,12 @@ class Deliverer:
         self.http.close()
 
 
-def start_delivery_loop(rt: Runtime, stop: threading.Event, interval_s: float = 1.0) -> threading.Thread:
+def start_delivery_loop(rt: Runtime, stop: threading.Event, interval_s: float = 1.0,
+                        lease_s: float = LEASE_S) -> threading.Thread:
     """The delivery loop as a daemon thread (the gateway's lifespan starts one with its workers)."""
 
     def run() -> None:
-        deliverer = Deliverer(rt)
+        deliverer = Deliverer(rt, lease_s=lease_s)
         try:
             while not stop.is_set():
                 try:

@@ -507,6 +507,10 @@ def worker(
     grace_s: Annotated[
         float, typer.Option(help="On SIGTERM/SIGINT: seconds running jobs get to finish before they are released.")
     ] = 30.0,
+    webhook_lease_s: Annotated[
+        float, typer.Option(min=1.0, help="Seconds an outbound webhook delivery stays this worker's: one in flight "
+                            "when the worker dies is sent again after it (its HTTP timeout is a third of it).")
+    ] = 30.0,
 ) -> None:
     """Run workers only (the gateway runs elsewhere, sharing the same store). SIGTERM stops claiming,
     lets running jobs finish within --grace-s and returns the rest to the queue."""
@@ -519,10 +523,11 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     rt = runtime()
-    _warm_up(rt)  # before the first job is claimed
     from deskhand.outbound import start_delivery_loop
 
-    start_delivery_loop(rt, stop)  # outbound unified webhooks (leased rows: any number of deliverers)
+    # outbound unified webhooks (leased rows: any number of deliverers) need no model: they start first
+    start_delivery_loop(rt, stop, lease_s=webhook_lease_s)
+    _warm_up(rt)  # before the first job is claimed
     released = run_workers(rt, concurrency, stop, lease_s=lease_s, grace_s=grace_s)
     logging.getLogger("deskhand.worker").info("workers stopped (%d running jobs released)", released)
     rt.store.engine.dispose()
