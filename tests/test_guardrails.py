@@ -74,6 +74,20 @@ CASES = [
         "system prompt",
     ),
     (
+        "short unsupported sentence",
+        "Yes, refunded. 1. Go to the sign-in page and click Forgot password?",
+        False,
+        "1 of 2 sentence(s) not supported",
+    ),
+    ("short sentence with a wrong number", "Click the link in the reset email. 10 minutes.", False, "do not: 10"),
+    (
+        "a wrong number in a close paraphrase",
+        "Open the email titled Reset your Acme password and click the link within 30 minutes.",
+        False,
+        "number(s) the sources do not: 30",
+    ),
+    ("the ticket's own number is fine", "Check your spam folder; we see account 55501234.", True, ""),
+    (
         "internal systems",
         "Go to the sign-in page and click Forgot password? Our internal tools show your account.",
         False,
@@ -95,6 +109,12 @@ def test_a_verbatim_reply_is_fully_grounded() -> None:
         body("1. Go to the sign-in page and click Forgot password?"), ticket_text=TICKET, sources=[SOURCE]
     )
     assert report.grounding == 1.0 and report.checked == 1
+
+
+def test_every_sentence_is_checked_however_short() -> None:
+    report = check_reply(body("Yes, refunded. Go to the sign-in page and click Forgot password?"),
+                         ticket_text=TICKET, sources=[SOURCE])
+    assert report.checked == 2 and "Yes, refunded." in report.unsupported and not report.passed
 
 
 def test_no_sources_never_passes() -> None:

@@ -5,6 +5,7 @@ injection (in tickets and in a malicious model answer) changes no route and leak
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,9 +101,69 @@ def test_llm_failures_fall_back_without_losing_the_ticket(env: Env) -> None:
         Fail(500),
     )
     d = _run(env, "Forgot my password", "I forgot my password and cannot sign in. How do I reset it?")
-    assert d["route"] in ("human", "draft") and not d["public"]
     assert [u["task"] for u in d["evidence"]["llm"]["usage"]] == ["classify", "generate"]
-    assert "error" in d["evidence"]["llm"]["usage"][1]
+    assert "error" in d["evidence"]["llm"]["usage"][1] and d["evidence"]["llm"]["failures"] == 1
+    assert "unavailable" in d["evidence"]["llm"]["usage"][1]["error"]
+    # the offline responder wrote the reply, as if no LLM were configured, and the reason says so
+    assert "From our help article" in (d["reply"] or "")
+    assert any(r.startswith("generation LLM failed (unavailable") for r in d["reasons"]), d["reasons"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+TICKETS = [
+    ("Forgot my password", "I forgot my password and cannot sign in. How do I reset it?"),
+    ("Everything is down", "Our whole site is down for everyone since 9am, production is broken."),
+]
+
+
+@pytest.mark.parametrize(("subject", "body"), TICKETS, ids=["answerable", "outage"])
+def test_an_unreachable_llm_decides_like_the_offline_responder(env: Env, subject: str, body: str) -> None:
+    env.rt._llms = (None, None)
+    offline = _run(env, subject, body)
+    down = f"openai:m@http://127.0.0.1:{_closed_port()}/v1"
+    common = {"api_key": "k", "sleep": lambda s: None, "max_retries": 1}
+    env.rt._llms = (open_llm(down, env={}, **common), open_llm(down, env={}, **common))
+    d = _run(env, subject, body)
+    assert (d["route"], d["category"], d["confidence"]) == (offline["route"], offline["category"],
+                                                            offline["confidence"])
+    assert (d["reply"] or "").split("\n", 1)[-1] == (offline["reply"] or "").split("\n", 1)[-1]
+    llm = d["evidence"]["llm"]
+    assert llm["failures"] == len(llm["usage"]) >= 1 and all("cannot be reached" in u["error"] for u in llm["usage"])
+    assert any(r.startswith("classification LLM failed (connection") for r in d["reasons"]), d["reasons"]
+    assert env.fake.requests == []
+
+
+def test_a_llama_cpp_server_is_used_through_its_json_mode(store: Store, settings: Settings) -> None:
+    """llama-cpp-python's server refuses json_schema with HTTP 500: one refused request, then every
+    call in json_object with the schema; the category is one of the account's."""
+    with FakeLLMServer(response_formats={"text", "json_object"}) as fake, \
+            sim_loop("zendesk", store, settings, mode="auto") as loop:
+        llm = open_llm(f"openai:smollm2@{fake.openai_base_url}", env={}, sleep=lambda s: None)
+        loop.rt._llms = (llm, llm)
+        fake.add(Reply(json={"category": "account_access", "urgency": "medium"}), Reply(json=GOOD_ANSWER))
+        d = _run(Env(loop.rt, fake, loop.customer), "Forgot my password",
+                 "I forgot my password and cannot sign in. How do I reset it?")
+    kinds = [r.body["response_format"]["type"] for r in fake.requests]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    enum = fake.requests[1].body["response_format"]["schema"]["properties"]["category"]["enum"]
+    assert "account_access" in enum and d["category"] == "account_access"
+    assert d["evidence"]["llm"]["failures"] == 0 and d["route"] == "auto_reply", d["reasons"]
+
+
+def test_a_junk_reply_gives_way_to_the_offline_responder(env: Env) -> None:
+    junk = {"enough_context": True, "answer": "Yes, done. It takes 45 minutes.", "sources": [1]}
+    env.fake.add(Reply(json=CLASSIFIED), Reply(json=junk))
+    d = _run(env, "Forgot my password", "I forgot my password and cannot sign in. How do I reset it?")
+    rejected = d["evidence"]["rejected_llm_reply"]
+    assert "Yes, done." in rejected["reply"] and any("do not: 45" in r for r in rejected["reasons"])
+    assert "From our help article" in (d["reply"] or "") and "45 minutes" not in (d["reply"] or "")
+    assert all("45 minutes" not in body for body in d["public"])
+    assert any("offline responder's reply is proposed instead" in r for r in d["reasons"])
 
 
 MALICIOUS = {

@@ -1,9 +1,13 @@
 """Checks on a reply before anything is sent; a reply that fails is demoted to a draft.
 
-- **Grounding:** every content sentence of the reply must be close (MiniLM cosine ≥
+- **Grounding:** every content sentence of the reply, however short ("Yes, refunded." included),
+  must be close (MiniLM cosine ≥
   ``GROUNDING_THRESHOLD``) to some sentence of the retrieved sources, or, when an LLM verifier is
   configured, judged supported by it. ``grounding`` is the weakest sentence's best similarity
   (1.0 when the reply only repeats source sentences), so it can be combined into the confidence.
+- **Numbers match the sources:** every number in a content sentence must appear in the sources
+  (or in the customer's own ticket): "10 minutes." where the source says 30 fails, however close
+  the sentence is in meaning.
 - **No promises of future action** ("we will refund you tomorrow", "within 24 hours"); a time limit
   that the supporting sources state themselves ("click the link within 24 hours") is quoted, not promised.
 - **No leaks:** no email address, phone number or long number that is neither in the customer's
@@ -75,6 +79,7 @@ class GuardReport:
     checked: int = 0
     verifier: str = "similarity"
     scores: tuple[float, ...] = field(default=(), repr=False)
+    leaked: bool = False  # other people's data, the system prompt or internal talk: a sign of injection
 
 
 class Verdict(pydantic.BaseModel):
@@ -87,7 +92,24 @@ def split_sentences(text: str) -> list[str]:
 
 
 def content_sentences(reply: str) -> list[str]:
-    return [s for s in split_sentences(reply) if not _FRAME.search(s) and len(s.split()) >= 3]
+    """Every sentence of the reply but its fixed frame (greeting, outro, source list), short ones included."""
+    return [s for s in split_sentences(reply) if not _FRAME.search(s)]
+
+
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])")
+_CITATION = re.compile(r"\[\d+\]")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in ``text``, normalised ("1,000" → "1000"; citation markers like [1] skipped)."""
+    return {m.group(0).replace(",", "").rstrip(".:") for m in _NUMBER.finditer(_CITATION.sub(" ", text))}
+
+
+def unmatched_numbers(sentences: Sequence[str], sources: Sequence[Source], ticket_text: str = "") -> list[str]:
+    """Reasons for numbers in the reply that neither the sources nor the customer's ticket contain."""
+    known = numbers(ticket_text) | {n for src in sources for n in numbers(f"{src.title}\n{src.text}")}
+    found = [n for sentence in sentences for n in sorted(numbers(sentence)) if n not in known]
+    return [f"states number(s) the sources do not: {', '.join(dict.fromkeys(found))}"] if found else []
 
 
 def check_reply(
@@ -103,10 +125,13 @@ def check_reply(
     """Every check on ``reply``; ``passed`` only when all hold."""
     reasons: list[str] = []
     reasons += promises(reply, sources)
-    reasons += leaks(reply, ticket_text=ticket_text, sources=sources, system_prompt=system_prompt)
+    leaked = leaks(reply, ticket_text=ticket_text, sources=sources, system_prompt=system_prompt)
+    reasons += leaked
     sentences = content_sentences(reply)
+    reasons += unmatched_numbers(sentences, sources, ticket_text)
     if not sources:
-        return GuardReport(False, 0.0, tuple([*reasons, "no sources to ground the reply on"]), tuple(sentences))
+        return GuardReport(False, 0.0, tuple([*reasons, "no sources to ground the reply on"]), tuple(sentences),
+                           leaked=bool(leaked))
     scores = similarity_support(sentences, sources, embedder)
     how = "similarity"
     supported = [s >= threshold for s in scores]
@@ -131,6 +156,7 @@ def check_reply(
         checked=len(sentences),
         verifier=how,
         scores=tuple(round(float(s), 4) for s in scores),
+        leaked=bool(leaked),
     )
 
 

@@ -75,7 +75,11 @@ def run_demo(*, timeout_s: float = 120.0, progress: Console | None = None) -> di
         route.value: sum(1 for r in rows if r["route"] == route.value)
         for route in (Route.AUTO_REPLY, Route.DRAFT, Route.HUMAN)
     }
-    return {"tickets": rows, "unhandled": unhandled, "routes": routes, "seconds": round(elapsed, 2)}
+    llm_failures = sum(r["llm_failures"] for r in rows)
+    llm_calls = sum(r["llm_calls"] for r in rows)
+    return {"tickets": rows, "unhandled": unhandled, "routes": routes, "seconds": round(elapsed, 2),
+            "llm": {"calls": llm_calls, "failures": llm_failures,
+                    "errors": sorted({e for r in rows for e in r["llm_errors"]})}}
 
 
 def _connect(rt: Any, provider: str, account: str, config: dict[str, str],
@@ -144,7 +148,15 @@ def _row(rt: Any, desk: Desk, ticket_id: str, t: DemoTicket, d: dict[str, Any] |
         "team_id": ticket.team_id,
         "assignee_id": ticket.assignee_id,
         "decision_id": d["id"] if d else None,
+        **_llm_figures(d),
     }
+
+
+def _llm_figures(d: dict[str, Any] | None) -> dict[str, Any]:
+    """LLM calls made and failed for one decision (from its evidence), and the failures' causes."""
+    usage = ((d or {}).get("evidence") or {}).get("llm", {}).get("usage", [])
+    errors = [str(u["error"])[:200] for u in usage if "error" in u]
+    return {"llm_calls": len(usage), "llm_failures": len(errors), "llm_errors": errors}
 
 
 WIDE = 120  # below this many columns the demo prints one block per ticket instead of a table
@@ -160,6 +172,12 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"\n{len(report['tickets'])} tickets in {report['seconds']} s: {rs['auto_reply']} answered, "
         f"{rs['draft']} drafted for review, {rs['human']} routed to humans, {report['unhandled']} unhandled."
     )
+    llm = report.get("llm") or {}
+    if llm.get("calls"):
+        console.print(f"LLM: {llm['calls']} task(s), {llm['failures']} failed (the offline model and responder "
+                      "stood in)", highlight=False)
+        for error in llm.get("errors", [])[:5]:
+            console.print(f"  [red]LLM failure:[/red] {error}", highlight=False, soft_wrap=True)
 
 
 COLOUR = {"auto_reply": "green", "draft": "yellow", "human": "red"}

@@ -7,9 +7,17 @@ route first → generate only for auto/draft candidates → guardrails → decis
   language). Every rule fired is stored with the decision.
 - Route before generation: rules fired, an abstention or no evidence → human, and no generation
   LLM is called (nothing is paid for a ticket a human will answer).
-- Reply: the generation LLM when configured, else the offline extractive reply.
+- Reply: the generation LLM when configured, else the offline extractive reply. When the LLM fails
+  (unreachable, timed out, refused, answered outside the format), the offline responder decides as
+  if no LLM were configured; when the LLM's reply fails the guardrails (unsupported sentences, wrong
+  numbers, promises) and the offline reply passes them, the offline reply is used; a reply that
+  leaked (other people's data, the prompt, internal talk: the model may have followed an injection)
+  gets no stand-in. Every LLM failure is logged with its cause, counted in the
+  evidence (``llm.failures``) and named in the decision's reasons.
 - Guardrails: a failing reply is demoted from auto-reply to a draft, with the reasons; the
   confidence is multiplied by the grounding factor (weakest sentence's support / threshold, ≤ 1).
+  A draft whose confidence falls below the draft bar goes to a human, and a reply that failed the
+  guardrails is never offered to the agent as "a possible answer".
 
 ``respond`` returns the decision and an evidence dict (classification, guardrails, LLM usage and
 cost per task) that ``handle`` stores with the decision.
@@ -92,6 +100,10 @@ def respond(
     )
     triage = got.triage
     usage = [usage_record(got.completion)] if got.completion else []
+    llm_notes: list[str] = []
+    if got.llm_error is not None:
+        usage.append({"task": "classify", "error": got.llm_error, "fallback": "offline"})
+        llm_notes.append(f"classification LLM failed ({got.llm_error[:200]}); the offline model classified")
     inp = rules.RuleInput(ticket=ticket, text=message, triage=triage, staff_ids=ident.staff_ids, own_id=ident.own_id)
     fired = [*fired, *rules.fire(inp, policy), *fire_account_rules(ticket, message, account.settings)]
     if got.abstained:
@@ -100,17 +112,23 @@ def respond(
     evidence: dict[str, Any] = {"classification": {"source": got.source, "notes": list(got.notes), **got.offline}}
     reply, report = None, None
     if not fired and sources:  # a reply could be sent or drafted: only now pay for generation
-        reply, generation = _reply(generate_llm, message, sources, ticket)
-        usage += generation
-        if reply:
-            report = check_reply(reply, ticket_text=ticket.text + "\n" + message, sources=sources,
-                                 system_prompt=_system_prompt())
+        written = _reply(generate_llm, message, sources, ticket)
+        reply, report = written.reply, written.report
+        usage += written.usage
+        llm_notes += written.notes
+        if written.rejected is not None:
+            evidence["rejected_llm_reply"] = written.rejected
     decision = decide(triage=triage, fired=fired, sources=sources, reply=reply, policy=policy)
     decision = apply_guardrails(decision, report, policy)
+    if reply and decision.reply is None and report is not None:  # withheld from the agent, kept for the record
+        evidence["withheld_reply"] = {"reply": reply, "reasons": list(report.reasons)}
+    if llm_notes:
+        decision = dataclasses.replace(decision, reasons=(*decision.reasons, *llm_notes))
     decision, screened = provenance.screen(rt, account, decision, sources)  # derived knowledge, links, secrets
     if screened:
         evidence["provenance"] = screened
-    evidence["llm"] = {"usage": usage, "cost_usd": _total_cost(usage)}
+    failures = [u for u in usage if "error" in u]
+    evidence["llm"] = {"usage": usage, "cost_usd": _total_cost(usage), "failures": len(failures)}
     if report is not None:
         evidence["guardrails"] = {"passed": report.passed, "grounding": report.grounding,
                                   "reasons": list(report.reasons), "unsupported": list(report.unsupported)}
@@ -131,18 +149,57 @@ class _Seed:
         return self._last[1]
 
 
-def _reply(llm: Any, message: str, sources: list[Any], ticket: Ticket) -> tuple[str | None, list[dict[str, Any]]]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Written:
+    reply: str | None
+    report: GuardReport | None
+    usage: list[dict[str, Any]]
+    notes: list[str]
+    rejected: dict[str, Any] | None = None  # the LLM's reply the guardrails refused, for the record
+
+
+def _reply(llm: Any, message: str, sources: list[Any], ticket: Ticket) -> Written:
+    """The reply to propose and its guardrail report: the LLM's, else the offline responder's."""
     name = plain_name(ticket.requester.name if ticket.requester else None)  # never a URL in a greeting
+
+    def checked(text: str | None) -> GuardReport | None:
+        return check_reply(text, ticket_text=ticket.text + "\n" + message, sources=sources,
+                           system_prompt=_system_prompt()) if text else None
+
+    def offline() -> str | None:
+        return compose_reply(message, sources, customer_name=name)
+
     if llm is None:
-        return compose_reply(message, sources, customer_name=name), []
+        text = offline()
+        return Written(text, checked(text), [], [])
     from deskhand.ai.generate import generate_reply
 
     try:
         generated = generate_reply(llm, message, sources, customer_name=name)
-    except LLMError as exc:
-        log.warning("generation LLM failed; no reply proposed", extra={"error": str(exc)[:300]})
-        return None, [{"task": "generate", "error": str(exc)[:300]}]
-    return generated.reply, [usage_record(generated.completion)]
+    except LLMError as exc:  # as if no LLM were configured: the offline responder writes the reply
+        cause = f"{exc.kind}: {exc}"
+        log.warning("generation LLM failed; the offline responder writes the reply",
+                    extra={"llm": llm.name, "error": cause[:500]})
+        text = offline()
+        return Written(text, checked(text), [{"task": "generate", "error": cause[:500], "fallback": "offline"}],
+                       [f"generation LLM failed ({cause[:200]}); the offline responder wrote the reply"])
+    usage = [usage_record(generated.completion)]
+    if generated.reply is None:
+        return Written(None, None, usage, ["the generation LLM judged the sources not enough to answer"])
+    report = checked(generated.reply)
+    assert report is not None
+    if report.passed:
+        return Written(generated.reply, report, usage, [])
+    rejected = {"reply": generated.reply, "reasons": list(report.reasons), "grounding": report.grounding}
+    if report.leaked:  # the model may have followed an injection: a person looks, no automatic stand-in
+        return Written(generated.reply, report, usage, [], rejected)
+    text = offline()
+    fallback = checked(text)
+    if fallback is not None and fallback.passed:
+        why = "; ".join(report.reasons)
+        return Written(text, fallback, usage, [f"the LLM's reply failed the guardrails ({why}); the offline "
+                                               "responder's reply is proposed instead"], rejected)
+    return Written(generated.reply, report, usage, [], rejected)
 
 
 def _system_prompt() -> str:
@@ -157,14 +214,20 @@ def apply_guardrails(decision: Decision, report: GuardReport | None, policy: Pol
     factor = min(1.0, report.grounding / GROUNDING_THRESHOLD)
     confidence = round(decision.confidence * factor, 4)
     reasons = list(decision.reasons)
-    route = decision.route
+    route: Route = decision.route
+    reply = decision.reply
     if not report.passed:
         reasons.append("guardrails: " + "; ".join(report.reasons))
         route = Route.DRAFT if route is Route.AUTO_REPLY else route
     elif route is Route.AUTO_REPLY and confidence < policy.auto_threshold:
         reasons.append(f"grounding {report.grounding:.2f} lowers confidence to {confidence:.2f}")
         route = Route.DRAFT
-    return dataclasses.replace(decision, route=route, confidence=confidence, reasons=tuple(reasons))
+    if route is Route.DRAFT and confidence < policy.draft_threshold:
+        reasons.append(f"confidence {confidence:.2f} below draft bar {policy.draft_threshold:.2f}: no draft")
+        route = Route.HUMAN
+    if route is Route.HUMAN and not report.passed:
+        reply = None  # a reply that failed the guardrails is not offered to the agent as an answer
+    return dataclasses.replace(decision, route=route, confidence=confidence, reasons=tuple(reasons), reply=reply)
 
 
 def _total_cost(usage: list[dict[str, Any]]) -> float | None:

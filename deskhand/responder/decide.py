@@ -50,10 +50,9 @@ def _noted(decision: Decision, triage: Triage) -> Decision:
 def _by_confidence(triage: Triage, evidence: list[Source], support: float, confidence: float, reply: str | None,
                    policy: Policy, base: dict[str, object]) -> Decision:
     if not evidence or not reply:
-        why = (
-            f"nothing in the knowledge base supports a reply (category {triage.category}, "
-            f"classification confidence {triage.confidence:.2f})"
-        )
+        what = "nothing in the knowledge base supports a reply" if not evidence else (
+            f"no reply was written from {len(evidence)} supporting source(s)")
+        why = f"{what} (category {triage.category}, classification confidence {triage.confidence:.2f})"
         return Decision(route=Route.HUMAN, reasons=(why,), **base)  # type: ignore[arg-type]
     summary = (
         f"category {triage.category} ({triage.confidence:.2f}), best source similarity "
