@@ -184,7 +184,7 @@ class OAuth2AuthSpec(_Strict):
     pkce: bool = True
     token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_post"
     replaces: list[str] = Field(default_factory=list)  # connection fields the grant stands in for
-    authorize_params: dict[str, str] = Field(default_factory=dict)  # extra query parameters of the authorise URL
+    authorize_params: dict[str, str] = Field(default_factory=dict)  # extra query values, `{placeholder}`s filled
     root: str | None = None  # the API's root under OAuth, when not the site's (Atlassian's API gateway)
     resources: OAuthResourcesSpec | None = None
     features: dict[str, OAuthFeatureSpec] = Field(default_factory=dict)  # why each scope is asked for
@@ -198,6 +198,9 @@ class OAuth2AuthSpec(_Strict):
                 raise ValueError(f"scopes {sorted(set(self.scopes))} and the features' scopes {sorted(used)} differ: "
                                  "ask for what the features need, no more")
         return self
+    scope_separator: str = " "  # RFC 6749 says a space; some servers (Linear) want commas
+    refused_codes: list[str] = Field(default_factory=list)  # error codes (read by `errors:`) that mean "token
+    # refused" besides HTTP 401 (Linear answers 400 AUTHENTICATION_ERROR)
 
 
 AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec | OAuth2AuthSpec,

@@ -8,6 +8,10 @@ access token and the rotated refresh token together; the others wait for the new
 `needs_reauth` (NeedsReauth: the worker defers its jobs until `deskhand connect … --oauth` again).
 
 Client ids and secrets: DESKHAND_OAUTH_<SLUG>_CLIENT_ID / DESKHAND_OAUTH_<SLUG>_CLIENT_SECRET.
+Provider differences are data in the definition's `oauth:` (deskhand.providers.definition.OAuth2AuthSpec):
+the scope separator, extra authorise parameters, how the client authenticates, which error codes
+besides HTTP 401 mean "token refused". A token endpoint that answers a refresh with 401 (ServiceNow's
+`server_error`/`access_denied`) refuses the grant for good, whatever its error code says.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,7 +32,8 @@ from authlib.integrations.httpx_client import OAuth2Client
 
 from deskhand.errors import AuthError, ConfigError, ProviderError
 from deskhand.providers.definition import OAuth2AuthSpec, ProviderDefinition
-from deskhand.providers.fields import fill
+from deskhand.providers.error_rules import ErrorRuleSpec, read_error
+from deskhand.providers.fields import fill, map_key
 from deskhand.providers.oauth_tokens import NEEDS_REAUTH, TokenRow, TokenStore
 
 log = logging.getLogger(__name__)
@@ -110,9 +115,27 @@ def oauth_client(slug: str, spec: OAuth2AuthSpec, *, redirect_uri: str | None = 
                  env: Mapping[str, str] | None = None, timeout: float = 30.0) -> OAuth2Client:
     """Authlib's httpx OAuth 2.0 client for the provider's registered app (close it after use)."""
     cid, secret = client_credentials(slug, env)
-    return OAuth2Client(cid, secret, token_endpoint_auth_method=spec.token_auth, scope=" ".join(spec.scopes) or None,
-                        redirect_uri=redirect_uri, code_challenge_method="S256" if spec.pkce else None,
-                        timeout=timeout)
+    client = OAuth2Client(cid, secret, token_endpoint_auth_method=spec.token_auth,
+                          scope=spec.scope_separator.join(spec.scopes) or None, redirect_uri=redirect_uri,
+                          code_challenge_method="S256" if spec.pkce else None, timeout=timeout)
+    client.register_compliance_hook("refresh_token_response", _refused_refresh)
+    return client
+
+
+def _refused_refresh(response: httpx.Response) -> httpx.Response:
+    """A refresh answered 401 is a dead grant whatever its error code (ServiceNow answers
+    `server_error` with the description `access_denied`): read it as `invalid_grant`."""
+    if response.status_code != 401:
+        return response
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    said = body.get("error") if isinstance(body, dict) else None
+    if said in DEAD_GRANT:
+        return response
+    why = f"the token endpoint answered 401 ({said or 'no error code'})"
+    return httpx.Response(401, json={"error": "invalid_grant", "error_description": why}, request=response.request)
 
 
 def endpoint(template: str, values: Mapping[str, Any]) -> str:
@@ -125,9 +148,20 @@ def endpoint(template: str, values: Mapping[str, Any]) -> str:
         raise ConfigError(f"the OAuth URL {template!r} needs the connection value {exc.args[0]}") from exc
 
 
+def authorize_params(spec: OAuth2AuthSpec, values: Mapping[str, Any]) -> dict[str, str]:
+    try:
+        return {k: str(fill(v, values)) for k, v in spec.authorize_params.items()}
+    except KeyError as exc:
+        raise ConfigError(f"the OAuth authorise parameters need the connection value {exc.args[0]}") from exc
+
+
 def token_set(token: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a token answer worth keeping (Authlib's own `expires_at` is on its clock, not ours)."""
-    return {k: token[k] for k in TOKEN_KEYS if token.get(k) not in (None, "")}
+    """The fields of a token answer worth keeping. Authlib computes `expires_at` from `expires_in` on its
+    own clock: only a server's own `expires_at` (Front answers with it instead of `expires_in`) is kept."""
+    kept = {k: token[k] for k in TOKEN_KEYS if token.get(k) not in (None, "")}
+    if "expires_in" not in kept and token.get("expires_at") not in (None, ""):
+        kept["expires_at"] = token["expires_at"]
+    return kept
 
 
 def alert_needs_reauth(tokens: TokenStore, account: str, provider: str, reason: str) -> None:
@@ -145,10 +179,24 @@ class OAuth2Auth(httpx.Auth):
     def __init__(self, tokens: TokenStore, account: str, provider: str, token_url: str,
                  client: Callable[[], OAuth2Client], *, skew_s: float = 60.0, lease_s: float = 30.0,
                  wait_s: float = 60.0, sleep: Callable[[float], None] = time.sleep,
-                 needs: ScopeNeeds | None = None, scope_error: str | None = None) -> None:
+                 needs: ScopeNeeds | None = None, scope_error: str | None = None,
+                 refused_codes: Sequence[str] = (), error_rules: Sequence[ErrorRuleSpec] = ()) -> None:
         self.tokens, self.account, self.provider, self.token_url = tokens, account, provider, token_url
         self.client, self.skew_s, self.lease_s, self.wait_s, self.sleep = client, skew_s, lease_s, wait_s, sleep
         self.needs, self.scope_error = needs, scope_error
+        self.refused_codes, self.error_rules = {map_key(c) for c in refused_codes}, tuple(error_rules)
+
+    def refused(self, response: httpx.Response) -> bool:
+        """Whether the helpdesk refused the access token: HTTP 401, or an error code of `refused_codes`."""
+        if response.status_code == 401:
+            return True
+        if not self.refused_codes or response.status_code < 400:
+            return False
+        try:
+            error = read_error(self.error_rules, response.json())
+        except ValueError:
+            return False
+        return error is not None and error.code in self.refused_codes
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         row = self.fresh()
@@ -156,13 +204,13 @@ class OAuth2Auth(httpx.Auth):
         response = yield request
         if response.status_code in (401, 403):
             self.check_scope(request, response, row)
-        if response.status_code != 401:
+        if not self.refused(response):
             return
         row = self.fresh(stale=row.version)  # refused: refresh (unless another process just did) and retry once
         request.headers["Authorization"] = f"Bearer {row.token['access_token']}"
         response = yield request
-        if response.status_code == 401:
-            reason = "the helpdesk refused a freshly refreshed access token (401 twice)"
+        if self.refused(response):
+            reason = "the helpdesk refused a freshly refreshed access token (twice)"
             alert_needs_reauth(self.tokens, self.account, self.provider, reason)
             raise NeedsReauth(self.account, self.provider, reason)
 
@@ -242,4 +290,5 @@ def build_oauth_auth(tokens: TokenStore, definition: ProviderDefinition, account
     needs = ScopeNeeds(spec, urlsplit(str(values.get("root", "")) + definition.api).path) if spec.features else None
     return OAuth2Auth(tokens, account, definition.name, token_url,
                       lambda: oauth_client(definition.name, spec), sleep=sleep, needs=needs,
-                      scope_error=spec.scope_error)
+                      scope_error=spec.scope_error, refused_codes=spec.refused_codes,
+                      error_rules=definition.error_rules())

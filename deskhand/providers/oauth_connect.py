@@ -18,7 +18,7 @@ from deskhand.errors import ConfigError, DeskhandError, PayloadError
 from deskhand.providers import load_definition
 from deskhand.providers.connector import resolve_values
 from deskhand.providers.definition import OAuthResourcesSpec
-from deskhand.providers.oauth import endpoint, oauth_client, oauth_spec, token_set
+from deskhand.providers.oauth import authorize_params, endpoint, oauth_client, oauth_spec, token_set
 from deskhand.store.tables_oauth import oauth_pending
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def start(rt: Any, provider: str, account: str, config: Mapping[str, str], *, pu
     verifier = secrets.token_urlsafe(48) if spec.pkce else None
     with oauth_client(provider, spec, redirect_uri=redirect, env=env) as client:
         url, _ = client.create_authorization_url(endpoint(spec.authorize_url, values), state=state,
-                                                 code_verifier=verifier, **spec.authorize_params)
+                                                 code_verifier=verifier, **authorize_params(spec, values))
     pending = {"config": config, "tenant": tenant, "verifier": verifier, "redirect": redirect,
                "settings": dict(settings or {}), "overrides": dict(overrides or {})}
     with rt.store.transaction() as c:

@@ -69,8 +69,12 @@ class TokenStore:
             return {r.account: (r.status, r.reason) for r in c.execute(select(o.account, o.status, o.reason))}
 
     def expiry(self, token: dict[str, Any]) -> float | None:
+        """When the access token expires: `expires_in` from now, else the server's own `expires_at`."""
         expires_in = token.get("expires_in")
-        return None if expires_in in (None, "") else self.clock() + float(expires_in)
+        if expires_in not in (None, ""):
+            return self.clock() + float(expires_in)
+        expires_at = token.get("expires_at")
+        return None if expires_at in (None, "") else float(expires_at)
 
     def connect(self, account: str, provider: str, token: dict[str, Any]) -> int:
         """Store a token set from a (re)connection: the account is OK again and the jobs deferred

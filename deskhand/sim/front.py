@@ -29,11 +29,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from deskhand.sim import front_oauth
 from deskhand.sim.base import SimServer, WebhookDelivery, base_url
 from deskhand.sim.front_limits import PLANS, Gate
 from deskhand.sim.front_records import FrontError, Render, bad_request, not_found
 from deskhand.sim.front_state import FrontState
 from deskhand.sim.front_webhooks import Subscriber, validate
+from deskhand.sim.oauth_server import AuthServer
 
 DEFAULT_TOKEN = "deskhand-sim-token"
 SUBSCRIBE_WAIT_S = 60.0  # how long the webhook's validation is retried while its receiver is unreachable
@@ -265,7 +267,8 @@ def _routes(state: FrontState) -> list[Route]:
 def create_app(state: FrontState | None = None, *, token: str = DEFAULT_TOKEN, plan: str = "enterprise",
                rate_limit: int | None = None, window_s: float = 60.0, webhook_url: str | None = None,
                webhook_secret: str | None = None, delivery: WebhookDelivery | None = None,
-               clock: Callable[[], float] | None = None, tick_s: float = 0.2) -> Starlette:
+               clock: Callable[[], float] | None = None, tick_s: float = 0.2,
+               oauth: AuthServer | None = None) -> Starlette:
     """The simulator as an ASGI app (``app.state.front``, ``.delivery``, ``.gate``, ``.stop_ticker``).
 
     ``webhook_url`` saves an application webhook (signed with ``webhook_secret``) from a background
@@ -275,13 +278,14 @@ def create_app(state: FrontState | None = None, *, token: str = DEFAULT_TOKEN, p
     state = state or FrontState(clock=clock or time.time)
     state.tokens.setdefault(token, state.bot["id"])
     sender = delivery or WebhookDelivery(max_attempts=5, backoff_s=1.0, clock=time.monotonic)
-    gate = Gate(state, rate_limit or PLANS[plan], window_s)
+    gate = Gate(state, rate_limit or PLANS[plan], window_s, oauth=oauth)
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FrontError)
         return JSONResponse(exc.body, status_code=exc.status)
 
-    app = Starlette(routes=_routes(state), exception_handlers={FrontError: on_error})
+    app = Starlette(routes=[*_routes(state), *(front_oauth.routes(oauth) if oauth is not None else [])],
+                    exception_handlers={FrontError: on_error})
     ready = threading.Event()  # the API answers once the webhook is saved (or could not be)
     app.state.subscribed, app.state.root = False, "http://127.0.0.1"
 

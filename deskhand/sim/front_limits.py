@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from deskhand.sim.base import FixedWindowLimiter, parse_bearer
 from deskhand.sim.front_records import FrontError
 from deskhand.sim.front_state import FrontState
+from deskhand.sim.oauth_server import AuthServer
 
 PLANS = {"starter": 50, "professional": 100, "enterprise": 200}
 BURST_PER_S = 5
@@ -34,15 +35,20 @@ def resource_of(path: str) -> str | None:
 class Gate:
     """Bearer auth, then the company's per-minute budget and the per-resource burst (a dispatch function)."""
 
-    def __init__(self, state: FrontState, per_minute: int, window_s: float = 60.0, burst: int = BURST_PER_S):
-        self.state = state
+    def __init__(self, state: FrontState, per_minute: int, window_s: float = 60.0, burst: int = BURST_PER_S,
+                 oauth: AuthServer | None = None):
+        self.state, self.oauth = state, oauth  # OAuth access tokens act as the API token's teammate
         self.company = FixedWindowLimiter(per_minute, window_s, clock=state.clock)
         self.burst = FixedWindowLimiter(burst, 1.0, clock=state.clock)
         self.per_minute = per_minute
 
     async def __call__(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if self.oauth is not None and request.url.path.startswith("/oauth/"):
+            return await call_next(request)  # the authorisation server (app.frontapp.com in production)
         token = parse_bearer(request.headers.get("authorization"))
         teammate = self.state.tokens.get(token or "")
+        if teammate is None and self.oauth is not None and self.oauth.access_ok(token):
+            teammate = self.state.bot["id"]
         if teammate is None:
             error = FrontError(401, "You must provide a valid API token in the Authorization header (Bearer).")
             return JSONResponse(error.body, status_code=401)

@@ -12,6 +12,7 @@ import json
 import random
 from typing import Any
 
+from deskhand.sim.oauth_apps import options as oauth_options
 from deskhand.sim.registry import BuiltSim, RunningSim, SimConfig, SimOption, SimSpec, register, ticket_truth
 
 INTAKE_TOKEN = "deskhand-sim-intake-token"
@@ -20,9 +21,10 @@ CATEGORY = {"new": "open", "open": "open", "pending": "waiting", "on_hold": "wai
 
 
 def build(cfg: SimConfig) -> BuiltSim:
-    from deskhand.sim import front
+    from deskhand.sim import front, front_oauth
     from deskhand.sim.front_seed import seed_conversations
     from deskhand.sim.front_state import FrontState
+    from deskhand.sim.oauth_apps import auth_server_of
 
     plan = str(cfg.extras.get("plan", "enterprise"))
     state = cfg.state if cfg.state is not None else FrontState()
@@ -31,7 +33,8 @@ def build(cfg: SimConfig) -> BuiltSim:
     state.tokens[INTAKE_TOKEN] = state.admin["id"]
     window_s = cfg.window_s or 60.0
     app = front.create_app(state, token=cfg.token, plan=plan, rate_limit=cfg.rate_limit if cfg.limits else 10**9,
-                           window_s=window_s, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret)
+                           window_s=window_s, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret,
+                           oauth=auth_server_of(cfg.extras, front_oauth.auth_server))
 
     def banner(url: str) -> list[str]:
         return [f"Front simulator on {url}  (company {state.company_id}, plan {plan})",
@@ -117,5 +120,6 @@ register("front", SimSpec(
     rate_limit_help="Requests per minute for the company instead of the plan's (starter 50, professional 100, "
                     "enterprise 200).",
     options=(SimOption("plan", str, "enterprise", "Requests per minute of this plan: starter | professional | "
-                       "enterprise."),),
+                       "enterprise."),
+             *oauth_options("/oauth/authorize", "/oauth/token", 3600.0)),
 ))

@@ -28,10 +28,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from deskhand.sim import linear_oauth
 from deskhand.sim.linear_limits import MAX_QUERY_COMPLEXITY, LinearLimits, complexity
 from deskhand.sim.linear_resolve import Context, resolve
 from deskhand.sim.linear_state import LinearState
 from deskhand.sim.linear_webhooks import Dispatcher, LinearDelivery
+from deskhand.sim.oauth_server import AuthServer
 
 SCHEMA_FILE = Path(__file__).with_name("linear_schema.graphql")
 
@@ -49,17 +51,21 @@ def _errors(status: int, message: str, code: str, headers: dict[str, str] | None
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _user(state: LinearState, header: str | None) -> str | None:
+def _user(state: LinearState, header: str | None, oauth: AuthServer | None = None) -> str | None:
+    """Who calls: a personal API key's user, or for an OAuth access token (Bearer) the user who authorised
+    the app (the simulator's viewer)."""
     if not header:
         return None
     key = header[7:].strip() if header.lower().startswith("bearer ") else header.strip()
+    if oauth is not None and header.lower().startswith("bearer ") and oauth.access_ok(key):
+        return str(state.viewer["id"])
     return state.api_keys.get(key)
 
 
 async def graphql_endpoint(request: Request) -> Response:
     app = request.app.state
     state: LinearState = app.linear
-    user_id = _user(state, request.headers.get("authorization"))
+    user_id = _user(state, request.headers.get("authorization"), app.oauth)
     if user_id is None:
         return _errors(400, "Authentication required, not authenticated", "AUTHENTICATION_ERROR",
                        type="authentication error", userError=True, statusCode=401)
@@ -105,12 +111,15 @@ async def health(_request: Request) -> Response:
 
 def create_app(state: LinearState, *, api_key: str, rate_limit: int | None = None, period_s: float = 3600.0,
                points: int = 3_000_000, limits: bool = True, webhook_url: str | None = None,
-               webhook_secret: str | None = None, retry_scale: float = 1.0) -> Starlette:
-    """The simulator as an ASGI app: ``app.state.linear``, ``.limits``, ``.delivery``, ``.dispatcher``."""
+               webhook_secret: str | None = None, retry_scale: float = 1.0,
+               oauth: AuthServer | None = None) -> Starlette:
+    """The simulator as an ASGI app: ``app.state.linear``, ``.limits``, ``.delivery``, ``.dispatcher``;
+    `oauth` (deskhand.sim.linear_oauth.auth_server) serves /oauth/* and its access tokens open the API."""
     state.api_keys.setdefault(api_key, state.viewer["id"])
     schema()
-    app = Starlette(routes=[Route("/graphql", graphql_endpoint, methods=["POST"]), Route("/health", health)])
-    app.state.linear = state
+    app = Starlette(routes=[Route("/graphql", graphql_endpoint, methods=["POST"]), Route("/health", health),
+                            *(linear_oauth.routes(oauth) if oauth is not None else [])])
+    app.state.linear, app.state.oauth = state, oauth
     app.state.limits = LinearLimits(requests=rate_limit or 5_000, points=points, period_s=period_s, enabled=limits,
                                     clock=state.clock)
     app.state.delivery = LinearDelivery(lambda: int(state.clock() * 1000), retry_scale)

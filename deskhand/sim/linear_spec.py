@@ -13,6 +13,7 @@ import random
 import uuid
 from typing import Any
 
+from deskhand.sim.oauth_apps import options as oauth_options
 from deskhand.sim.registry import BuiltSim, RunningSim, SimConfig, SimOption, SimSpec, register, ticket_truth
 
 INTAKE_KEY = "lin_api_deskhand_sim_intake"
@@ -21,8 +22,9 @@ STATE_NAMES = {"new": "Triage", "open": "In Progress", "pending": "Waiting for c
 
 
 def build(cfg: SimConfig) -> BuiltSim:
-    from deskhand.sim import linear
+    from deskhand.sim import linear, linear_oauth
     from deskhand.sim.linear_state import LinearState
+    from deskhand.sim.oauth_apps import auth_server_of
 
     state = cfg.state if cfg.state is not None else LinearState()
     if cfg.tickets:
@@ -31,7 +33,8 @@ def build(cfg: SimConfig) -> BuiltSim:
     period = cfg.window_s or 3600.0
     app = linear.create_app(state, api_key=cfg.token, rate_limit=cfg.rate_limit, period_s=period,
                             limits=cfg.limits, webhook_url=cfg.webhook_url, webhook_secret=cfg.webhook_secret,
-                            retry_scale=1e-4 if cfg.quick_retries else 1.0)
+                            retry_scale=1e-4 if cfg.quick_retries else 1.0,
+                            oauth=auth_server_of(cfg.extras, linear_oauth.auth_server))
 
     def banner(url: str) -> list[str]:
         return [f"Linear simulator on {url}/graphql  (team {state.team['key']}, {len(state.issues)} issues)",
@@ -116,5 +119,6 @@ register("linear", SimSpec(
     customer_says=customer_says, agent_says=agent_says, set_status=set_status, signed_delivery=signed_delivery,
     names_requester=False, overrides=overrides,
     rate_limit_help="Requests per window (Linear's leaky bucket; default 5000 an hour).",
-    options=(SimOption("window_s", float, 3600.0, "Length of the rate-limit period in seconds."),),
+    options=(SimOption("window_s", float, 3600.0, "Length of the rate-limit period in seconds."),
+             *oauth_options("/oauth/authorize", "/oauth/token", 86_400.0)),
 ))

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from deskhand.sim.base import FixedWindowLimiter, base_url, parse_basic_auth, parse_bearer
-from deskhand.sim.servicenow_oauth import OAuthTokens
+from deskhand.sim.servicenow_oauth import CodeFlow, OAuthTokens, oauth_routes
 from deskhand.sim.servicenow_query import matcher, ordered, parse
 from deskhand.sim.servicenow_state import (
     CHOICES,
@@ -119,10 +119,11 @@ def _links(request: Request, offset: int, limit: int, total: int) -> str:
 
 
 def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_s: float = 3600.0,
-               oauth: OAuthTokens | None = None) -> Starlette:
+               oauth: OAuthTokens | None = None, code_flow: CodeFlow | None = None) -> Starlette:
     """The Table API over `state`; `rate_limit`: a rule of that many requests per hour (`window_s`) per
     user, counted on the state's clock (Unix seconds: ``X-RateLimit-Reset`` is read from it too);
-    `oauth`: ``/oauth_token.do`` and Bearer tokens besides Basic auth."""
+    `oauth`: ``/oauth_token.do`` and Bearer tokens besides Basic auth; `code_flow`: the authorisation
+    code grant too (``/oauth_auth.do``), its tokens acting as its user."""
     limiter = FixedWindowLimiter(rate_limit, window_s, state.clock) if rate_limit else None
 
     def table_of(request: Request) -> str:
@@ -193,6 +194,8 @@ def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_
         bearer = parse_bearer(request.headers.get("authorization"))
         if bearer is not None and oauth is not None and (user := oauth.user_of(bearer)) is not None:
             creds = (user, state.passwords.get(user, ""))
+        elif bearer is not None and code_flow is not None and code_flow.access_ok(bearer):
+            creds = (code_flow.user, state.passwords.get(code_flow.user, ""))
         if creds is None or state.passwords.get(creds[0]) != creds[1]:
             return failure(401, "User Not Authenticated", "Required to provide Auth information",
                            {"WWW-Authenticate": 'BASIC realm="Service-now"'})
@@ -224,7 +227,7 @@ def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_
         Route("/api/now/table/{table}/{sys_id}", route(show), methods=["GET"]),
         Route("/api/now/table/{table}/{sys_id}", route(update), methods=["PUT", "PATCH"]),
         Route("/api/now/table/{table}/{sys_id}", route(remove), methods=["DELETE"]),
-        *([Route("/oauth_token.do", oauth.endpoint, methods=["POST"])] if oauth else []),
+        *(oauth_routes(oauth, code_flow) if oauth else []),
     ])
     app.state.sim = state
     return app

@@ -1,4 +1,5 @@
-"""OAuth 2.0 of the ServiceNow simulator: ``POST /oauth_token.do`` and Bearer tokens (FACTS.md §5.1).
+"""OAuth 2.0 of the ServiceNow simulator: ``POST /oauth_token.do`` and Bearer tokens (FACTS.md §5.1);
+with a :class:`CodeFlow`, the authorisation code grant at ``/oauth_auth.do`` too.
 
 An OAuth application registry entry (``client_id``/``client_secret``) issues tokens for the grants
 ``password`` (a user's user name and password), ``refresh_token`` and ``client_credentials`` (as the
@@ -12,12 +13,17 @@ refusals are ``401 {"error": "access_denied", "error_description": …}`` (``400
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from deskhand.sim.base import parse_basic_auth
+from deskhand.sim.oauth_server import AuthServer
 from deskhand.sim.servicenow_state import ServiceNowState
 
 ACCESS_S = 1800
@@ -82,5 +88,49 @@ class OAuthTokens:
         return JSONResponse({"error": "unsupported_grant_type", "error_description": f"grant_type {grant!r}"}, 400)
 
 
-def _denied(why: str) -> JSONResponse:
-    return JSONResponse({"error": "access_denied", "error_description": why}, 401)
+def _denied(why: str, *, error: str = "access_denied") -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": why}, 401)
+
+
+class CodeFlow(AuthServer):
+    """The authorisation code grant (``GET /oauth_auth.do`` → the redirect URL with ``code``; the code and
+    later refreshes at ``/oauth_token.do``; ``/oauth_revoke_token.do``), on the generic server. The
+    consent page signs in as ``user``: the tokens act as that user. Refresh tokens are kept on
+    refresh (the instance's default). Every refusal is ServiceNow's own: ``401 {"error": "server_error",
+    "error_description": "access_denied"}``."""
+
+    def __init__(self, clients: dict[str, str], *, user: str, clock: Callable[[], float] = time.time,
+                 **options: Any) -> None:
+        options.setdefault("access_ttl_s", float(ACCESS_S))
+        options.setdefault("refresh_ttl_s", float(REFRESH_S))
+        options.setdefault("rotate", False)
+        super().__init__(clients, clock=clock, **options)
+        self.user = user
+
+    def _error(self, *args: Any, **kwargs: Any) -> JSONResponse:
+        return _denied("access_denied", error="server_error")
+
+    def _issue(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = super()._issue(*args, **kwargs)
+        answer.pop("refresh_token_expires_in", None)
+        answer.update(token_type="Bearer", scope=answer.get("scope") or "useraccount")
+        return answer
+
+
+def oauth_routes(tokens: OAuthTokens, code_flow: CodeFlow | None) -> list[Route]:
+    """``/oauth_token.do`` for every grant (password and client credentials: `tokens`; authorisation
+    code and its refreshes: `code_flow`), and with a code flow ``/oauth_auth.do`` and
+    ``/oauth_revoke_token.do``."""
+    if code_flow is None:
+        return [Route("/oauth_token.do", tokens.endpoint, methods=["POST"])]
+    authorize, token, revoke = code_flow.routes("/oauth_auth.do", "/oauth_token.do", "/oauth_revoke_token.do")
+
+    async def endpoint(request: Request) -> Response:
+        form = await request.form()  # read once: Starlette keeps it for the handler
+        grant, refresh = str(form.get("grant_type", "")), str(form.get("refresh_token", ""))
+        if grant == "authorization_code" or (grant == "refresh_token" and refresh not in tokens.refresh):
+            response: Response = await token.endpoint(request)
+            return response
+        return await tokens.endpoint(request)
+
+    return [authorize, Route("/oauth_token.do", endpoint, methods=["POST"]), revoke]

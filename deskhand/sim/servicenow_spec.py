@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from deskhand.sim.oauth_apps import options as oauth_options
 from deskhand.sim.registry import BuiltSim, RunningSim, SimConfig, SimOption, SimSpec, register, ticket_truth
 
 ADMIN = "admin"
@@ -23,7 +24,8 @@ CLOSE = {"close_code": "Solved (Permanently)", "close_notes": "Resolved by the s
 
 def build(cfg: SimConfig) -> BuiltSim:
     from deskhand.sim import servicenow
-    from deskhand.sim.servicenow_oauth import OAuthTokens
+    from deskhand.sim.oauth_apps import auth_server_of
+    from deskhand.sim.servicenow_oauth import CodeFlow, OAuthTokens
     from deskhand.sim.servicenow_seed import seed_incidents, seed_people
     from deskhand.sim.servicenow_state import ServiceNowState
     from deskhand.sim.servicenow_webhooks import BusinessRule
@@ -47,7 +49,9 @@ def build(cfg: SimConfig) -> BuiltSim:
     window_s = cfg.window_s or 3600.0
     oauth = OAuthTokens(state)
     oauth.add_app(OAUTH_CLIENT_ID, cfg.token, ADMIN)
-    app = servicenow.create_app(state, rate_limit=limit, window_s=window_s, oauth=oauth)
+    code_flow = auth_server_of(cfg.extras, lambda clients, **o: CodeFlow(clients, user=ADMIN, clock=state.clock, **o))
+    app = servicenow.create_app(state, rate_limit=limit, window_s=window_s, oauth=oauth,
+                                code_flow=code_flow)  # type: ignore[arg-type]
 
     def banner(url: str) -> list[str]:
         return [f"ServiceNow simulator on {url}/api/now/table/incident  (instance {state.instance})",
@@ -126,5 +130,6 @@ register("servicenow", SimSpec(
     customer_says=customer_says, agent_says=agent_says, set_status=set_status, signed_delivery=signed_delivery,
     names_requester=False,
     rate_limit_help="Requests per hour per user (a rate-limit rule); none by default.",
-    options=(SimOption("webhook_mode", str, "hmac", "How the business rule authenticates: hmac | basic."),),
+    options=(SimOption("webhook_mode", str, "hmac", "How the business rule authenticates: hmac | basic."),
+             *oauth_options("/oauth_auth.do", "/oauth_token.do", 1800.0)),
 ))
