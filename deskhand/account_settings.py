@@ -187,3 +187,25 @@ def effective(settings: Mapping[str, Any]) -> list[Effective]:
             value = spec.default
         rows.append(Effective(name, list(value) if isinstance(value, tuple) else value, name not in present))
     return rows
+
+
+def change(conn: Any, account: str, changes: Mapping[str, str | None]) -> dict[str, Any]:
+    """Set some of an account's settings in `conn`'s transaction (a None value: back to the default),
+    each checked as ``--setting`` checks it and the whole set together; returns the values before.
+    The row is read and written in one transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: FOR UPDATE)."""
+    from sqlalchemy import select, update
+
+    from deskhand.errors import NotFoundError
+    from deskhand.store.schema import accounts
+    from deskhand.store.store import now
+
+    parsed = dict(parse_setting(f"{k}={'' if v is None else v}") for k, v in changes.items())
+    q = select(accounts.c.settings).where(accounts.c.name == account)
+    row = conn.execute(q if conn.dialect.name == "sqlite" else q.with_for_update()).first()
+    if row is None:
+        raise NotFoundError(f"no account named {account!r}: see `deskhand accounts list`")
+    old = dict(row.settings or {})
+    merged = {k: v for k, v in {**old, **parsed}.items() if v is not None}
+    validate(merged)
+    conn.execute(update(accounts).where(accounts.c.name == account).values(settings=merged, updated_at=now()))
+    return {k: old.get(k) for k in parsed}

@@ -27,6 +27,8 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 Rt = Annotated[Runtime, Depends(runtime)]
 MAX_LIMIT = 200
 SCAN = 2000  # rows read to find a tenant's jobs among everyone's, newest first
+OPEN_STATES = ("queued", "running", "dead", "dropped")
+DEPTH_SCAN = 20_000  # jobs of one state read to count a tenant's queue depth
 
 
 class Job(BaseModel):
@@ -59,7 +61,7 @@ def _job(row: dict[str, Any]) -> Job:
                updated_at=_when(row["updated_at"]) or datetime.now(UTC))
 
 
-def _tenants(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, str]:
+def job_tenants(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, str]:
     """Job id → tenant id, through the event or decision each job names."""
     events = {int(r["payload"]["event_id"]) for r in rows if "event_id" in (r["payload"] or {})}
     decisions = {int(r["payload"]["decision_id"]) for r in rows if "decision_id" in (r["payload"] or {})}
@@ -78,12 +80,40 @@ def _tenants(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, str]:
     return out
 
 
-def _own(rt: Runtime, who: Principal, job_id: int) -> dict[str, Any]:
+def tenant_job(rt: Runtime, tenant_id: str, job_id: int) -> dict[str, Any] | None:
+    """The job if it works for `tenant_id`; None when it does not exist or is another tenant's."""
     try:
         row = get_job(rt.store.engine, job_id)
     except NotFoundError:
-        raise not_found(f"job {job_id}") from None
-    if _tenants(rt, [row]).get(job_id) != who.tenant_id:
+        return None
+    return row if job_tenants(rt, [row]).get(job_id) == tenant_id else None
+
+
+def tenant_jobs(rt: Runtime, tenant_id: str, *, state: str | None = None, kind: str | None = None
+                ) -> list[dict[str, Any]]:
+    """The tenant's jobs among the newest SCAN (of that state and kind), newest first."""
+    rows = list_jobs(rt.store.engine, state=state, kind=kind, limit=SCAN)
+    owners = job_tenants(rt, rows)
+    return [r for r in rows if owners.get(int(r["id"])) == tenant_id]
+
+
+def tenant_depth(rt: Runtime, tenant_id: str) -> dict[str, Any]:
+    """The tenant's share of the queue: jobs by state (done ones excepted: they are history) and how
+    long its oldest due job has waited (seconds)."""
+    read = {state: list_jobs(rt.store.engine, state=state, limit=DEPTH_SCAN) for state in OPEN_STATES}
+    rows = [r for state_rows in read.values() for r in state_rows]
+    owners = job_tenants(rt, rows)
+    mine = [r for r in rows if owners.get(int(r["id"])) == tenant_id]
+    counts = {state: sum(1 for r in mine if r["status"] == state) for state in OPEN_STATES}
+    now = rt.queue.clock()
+    due = [float(r["run_at"]) for r in mine if r["status"] == "queued" and float(r["run_at"]) <= now]
+    return {"counts": counts, "lag_s": round(max(0.0, now - min(due)), 1) if due else 0.0,
+            "truncated": any(len(state_rows) >= DEPTH_SCAN for state_rows in read.values())}
+
+
+def _own(rt: Runtime, who: Principal, job_id: int) -> dict[str, Any]:
+    row = tenant_job(rt, who.tenant_id, job_id)
+    if row is None:
         raise not_found(f"job {job_id}")
     return row
 
@@ -98,9 +128,7 @@ def list_tenant_jobs(
 ) -> JobList:
     if state is not None and state not in STATES:
         raise ApiProblem(422, "invalid_state", f"unknown job state {state!r}: use one of {', '.join(STATES)}")
-    rows = list_jobs(rt.store.engine, state=state, kind=kind, limit=SCAN)
-    owners = _tenants(rt, rows)
-    mine = [r for r in rows if owners.get(int(r["id"])) == who.tenant_id]
+    mine = tenant_jobs(rt, who.tenant_id, state=state, kind=kind)
     counts: dict[str, int] = {}
     for r in mine:
         counts[r["status"]] = counts.get(r["status"], 0) + 1

@@ -147,12 +147,16 @@ def switch_trip(
 
 
 @switch_app.command("reset")
-def switch_reset(switch_id: int, by: ActorOpt = None) -> None:
+def switch_reset(
+    switch_id: int,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why it is safe again (kept with the switch).")] = None,
+    by: ActorOpt = None,
+) -> None:
     """Reset a tripped switch (modes it demoted stay as they are: set them with `policy set`)."""
     from deskhand.responder.switches import reset
 
     try:
-        row = reset(runtime().store, switch_id, actor=_actor(by))
+        row = reset(runtime().store, switch_id, actor=_actor(by), reason=reason)
     except DeskhandError as exc:
         raise fail(exc) from exc
     out.print(f"kill switch #{switch_id} ({row['scope']}) reset by {row['reset_by']}")
@@ -175,7 +179,8 @@ def switch_list(
         target = "/".join(x for x in (r["account"], r["provider"], r["category"]) if x) or "*"
         table.add_row(str(r["id"]), r["scope"], target, r["cap"], "yes" if r["automatic"] else "",
                       f"{r['tripped_at']:%Y-%m-%d %H:%M}", r["tripped_by"], r["reason"],
-                      f"{r['reset_by']}" if r["reset_at"] else "")
+                      (f"{r['reset_by']}" + (f": {r['reset_reason']}" if r.get("reset_reason") else ""))
+                      if r["reset_at"] else "")
     out.print(table)
     if not rows:
         out.print("no kill switch is tripped")

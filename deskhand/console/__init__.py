@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 
 
 def mount(app: FastAPI) -> None:
-    from deskhand.console import accounts, decisions, pages, switches, web
+    from deskhand.console import accounts, controls, decisions, jobs, outcomes, pages, switches, web
 
     web.install(app)
     app.include_router(pages.router)
     app.include_router(decisions.router)
     app.include_router(accounts.router)
     app.include_router(switches.router)
+    app.include_router(controls.router)
+    app.include_router(jobs.router)
+    app.include_router(outcomes.router)
 
 
 __all__ = ["mount"]

@@ -5,18 +5,16 @@ reach every tenant, so they stay with the operator's CLI (`deskhand switch …`)
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from deskhand import audit
 from deskhand.api.auth import tenant_account_names
 from deskhand.console.web import ConsoleError, Form, csrf_checked, login, need, page, redirect, rt_of, signer
 from deskhand.errors import DeskhandError
 from deskhand.responder.modes import Mode
 from deskhand.responder.switches import list_switches, reset, trip
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 CAPS = [m.value for m in Mode if m not in (Mode.AUTO,)]
 
@@ -44,9 +42,13 @@ def trip_switch(request: Request, posted: Form) -> Response:
     account = fields.get("account", "")
     if account not in tenant_account_names(rt_of(request), user.tenant_id):
         raise ConsoleError(404, f"no account {account!r} in your tenant")
+    store, actor = rt_of(request).store, f"console:{user.username}"
+    reason, cap = fields.get("reason", "")[:500], fields.get("cap", Mode.DRAFT.value)
     try:
-        trip(rt_of(request).store, "account", account=account, reason=fields.get("reason", "")[:500],
-             cap=fields.get("cap", Mode.DRAFT.value), actor=f"console:{user.username}")
+        with store.transaction() as conn:
+            switch_id = trip(store, "account", account=account, reason=reason, cap=cap, actor=actor, conn=conn)
+            audit.record(conn, tenant_id=user.tenant_id, actor=actor, action="switch.trip", account=account,
+                         target=f"kill switch #{switch_id} on {account}", new=f"capped at {cap}", reason=reason)
     except DeskhandError as exc:
         return switches(request, error=str(exc), status=400)
     return redirect("/console/switches")
@@ -65,9 +67,13 @@ def reset_switch(request: Request, switch_id: int, posted: Form) -> Response:
     reason = fields.get("reason", "").strip()[:500]
     if not reason:
         return switches(request, error="resetting a kill switch needs a reason", status=400)
+    actor = f"console:{user.username}"
     try:
-        reset(rt.store, switch_id, actor=f"console:{user.username}")
+        with rt.store.transaction() as conn:
+            reset(rt.store, switch_id, actor=actor, reason=reason, conn=conn)
+            audit.record(conn, tenant_id=user.tenant_id, actor=actor, action="switch.reset", account=found["account"],
+                         target=f"kill switch #{switch_id} ({found['scope']} {found['account']})",
+                         old=f"tripped: {found['reason']}", new="reset", reason=reason)
     except DeskhandError as exc:
         return switches(request, error=str(exc), status=409)
-    log.warning("kill switch %s reset from the console by %s: %s", switch_id, user.username, reason)
     return redirect("/console/switches")

@@ -10,10 +10,11 @@ Each change is one conditional UPDATE, so a job a worker holds (running) is neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from deskhand.errors import DeskhandError, NotFoundError
 from deskhand.store.schema import jobs
@@ -40,43 +41,59 @@ def list_jobs(engine: Engine, *, state: str | None = None, kind: str | None = No
         return [dict(r._mapping) for r in c.execute(q).all()]
 
 
-def get_job(engine: Engine, job_id: int) -> dict[str, Any]:
-    with engine.connect() as c:
-        row = c.execute(select(jobs).where(jobs.c.id == job_id)).first()
+def get_job(engine: Engine, job_id: int, conn: Connection | None = None) -> dict[str, Any]:
+    if conn is None:
+        with engine.connect() as c:
+            return get_job(engine, job_id, c)
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
     if row is None:
         raise NotFoundError(f"no job {job_id}: see `deskhand jobs list`")
     return dict(row._mapping)
 
 
-def retry_job(engine: Engine, job_id: int, clock: Callable[[], float]) -> dict[str, Any]:
-    """Put a dead, dropped or waiting job back in the queue, due now; returns the job as it was."""
-    job = get_job(engine, job_id)
+def retry_job(engine: Engine, job_id: int, clock: Callable[[], float],
+              conn: Connection | None = None) -> dict[str, Any]:
+    """Put a dead, dropped or waiting job back in the queue, due now; returns the job as it was.
+    With `conn`, in that transaction (the console writes its audit row beside it)."""
+    job = get_job(engine, job_id, conn)
     t = clock()
     fresh = {"attempts": 0} if job["status"] in ("dead", "dropped") else {}
-    with engine.begin() as c:
+    with _in(engine, conn) as c:
         res = c.execute(
             update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(RETRYABLE))
             .values(status="queued", run_at=t, lease_until=None, lease_owner=None, updated_at=t, **fresh)
         )
     if res.rowcount != 1:
-        raise JobStateError(f"job {job_id} is {_state_now(engine, job_id)}: only dead, dropped or queued jobs "
+        raise JobStateError(f"job {job_id} is {_state_now(engine, job_id, conn)}: only dead, dropped or queued jobs "
                             "can be retried")
     return job
 
 
-def drop_job(engine: Engine, job_id: int, clock: Callable[[], float]) -> dict[str, Any]:
+def drop_job(engine: Engine, job_id: int, clock: Callable[[], float],
+             conn: Connection | None = None) -> dict[str, Any]:
     """Set a dead or queued job aside (status `dropped`); returns the job as it was."""
-    job = get_job(engine, job_id)
+    job = get_job(engine, job_id, conn)
     t = clock()
-    with engine.begin() as c:
+    with _in(engine, conn) as c:
         res = c.execute(
             update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(DROPPABLE))
             .values(status="dropped", lease_until=None, updated_at=t)
         )
     if res.rowcount != 1:
-        raise JobStateError(f"job {job_id} is {_state_now(engine, job_id)}: only dead or queued jobs can be dropped")
+        raise JobStateError(f"job {job_id} is {_state_now(engine, job_id, conn)}: only dead or queued jobs "
+                            "can be dropped")
     return job
 
 
-def _state_now(engine: Engine, job_id: int) -> str:
-    return str(get_job(engine, job_id)["status"])
+@contextmanager
+def _in(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
+    """`conn` when given (its caller commits), else a transaction of its own."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.begin() as c:
+        yield c
+
+
+def _state_now(engine: Engine, job_id: int, conn: Connection | None) -> str:
+    return str(get_job(engine, job_id, conn)["status"])

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from deskhand.errors import ConfigError, NotFoundError
 from deskhand.responder.modes import RANK, Mode, get_mode, parse_mode, set_mode
@@ -88,8 +88,10 @@ def trip(
     automatic: bool = False,
     details: dict[str, Any] | None = None,
     at: datetime | None = None,
+    conn: Connection | None = None,
 ) -> int:
-    """Trip a switch; returns its id. Needed: account (account), provider (provider), category (category)."""
+    """Trip a switch; returns its id. Needed: account (account), provider (provider), category (category).
+    With `conn`, in that transaction (the console writes its audit row beside it)."""
     if scope not in SCOPES:
         raise ConfigError(f"unknown switch scope {scope!r}: use one of {', '.join(SCOPES)}")
     need = {"account": account, "provider": provider, "category": category}.get(scope, "ok")
@@ -98,30 +100,36 @@ def trip(
     cap = parse_mode(cap) if isinstance(cap, str) else cap
     if not reason.strip():
         raise ConfigError("a kill switch needs a reason (--reason)")
-    with store.transaction() as c:
-        res = c.execute(
-            insert(kill_switches).values(
-                scope=scope, account=account if scope != "global" else None, provider=provider,
-                category=category, cap=cap.value, reason=reason, automatic=automatic,
-                details=details or {}, tripped_by=actor, tripped_at=at or now(),
-            )
-        )
-        switch_id = new_id(res)
+    values = dict(scope=scope, account=account if scope != "global" else None, provider=provider,
+                  category=category, cap=cap.value, reason=reason, automatic=automatic,
+                  details=details or {}, tripped_by=actor, tripped_at=at or now())
+    if conn is None:
+        with store.transaction() as c:
+            switch_id = new_id(c.execute(insert(kill_switches).values(**values)))
+    else:
+        switch_id = new_id(conn.execute(insert(kill_switches).values(**values)))
     log.warning("kill switch %s tripped scope=%s account=%s provider=%s category=%s cap=%s by=%s: %s",
                 switch_id, scope, account, provider, category, cap.value, actor, reason)
     return switch_id
 
 
-def reset(store: Store, switch_id: int, *, actor: str) -> dict[str, Any]:
-    with store.transaction() as c:
-        row = c.execute(select(kill_switches).where(kill_switches.c.id == switch_id)).first()
-        if row is None:
-            raise NotFoundError(f"no kill switch {switch_id}: see `deskhand switch list`")
-        if row.reset_at is not None:
-            raise ConfigError(f"kill switch {switch_id} was already reset by {row.reset_by}")
-        c.execute(update(kill_switches).where(kill_switches.c.id == switch_id).values(reset_by=actor, reset_at=now()))
-    log.warning("kill switch %s reset by %s", switch_id, actor)
-    return {**dict(row._mapping), "reset_by": actor}
+def reset(store: Store, switch_id: int, *, actor: str, reason: str | None = None,
+          conn: Connection | None = None) -> dict[str, Any]:
+    """Reset a tripped switch, keeping who and why; the switch as it was, with reset_by/reset_reason.
+    Only a switch not reset yet is reset (a conditional UPDATE: two resets at once, one wins)."""
+    if conn is None:
+        with store.transaction() as c:
+            return reset(store, switch_id, actor=actor, reason=reason, conn=c)
+    why = (reason or "").strip()[:2000] or None
+    row = conn.execute(select(kill_switches).where(kill_switches.c.id == switch_id)).first()
+    if row is None:
+        raise NotFoundError(f"no kill switch {switch_id}: see `deskhand switch list`")
+    done = conn.execute(update(kill_switches).where(kill_switches.c.id == switch_id, kill_switches.c.reset_at.is_(None))
+                        .values(reset_by=actor, reset_at=now(), reset_reason=why)).rowcount
+    if row.reset_at is not None or done != 1:
+        raise ConfigError(f"kill switch {switch_id} was already reset by {row.reset_by or 'someone else'}")
+    log.warning("kill switch %s reset by %s: %s", switch_id, actor, why or "(no reason given)")
+    return {**dict(row._mapping), "reset_by": actor, "reset_reason": why}
 
 
 def list_switches(store: Store, *, include_reset: bool = False) -> list[dict[str, Any]]:

@@ -76,6 +76,7 @@ kill_switches = Table(
     Column("tripped_at", DateTime(timezone=True), nullable=False),
     Column("reset_by", String(100)),
     Column("reset_at", DateTime(timezone=True)),
+    Column("reset_reason", Text),  # why a person reset it
 )
 
 autonomy_signals = Table(
