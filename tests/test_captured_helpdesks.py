@@ -510,3 +510,42 @@ def test_captured_linear_deliveries_verify_and_become_events(fixture: str, expec
     assert [(e.kind, e.ticket_id, e.comment_id) for e in events] == expected
     assert all(e.delivery_id == "dlv-1" and e.occurred_at == datetime.fromisoformat(json.loads(body)["createdAt"])
                for e in events)
+
+
+def test_the_freshdesk_simulator_renders_ticket_url_as_real_deliveries_do() -> None:
+    import random
+
+    from deskhand.sim.freshdesk_seed import seed_tickets
+    from deskhand.sim.freshdesk_state import Change, FreshdeskState
+    from deskhand.sim.freshdesk_webhooks import placeholders
+
+    captured = load("freshdesk", "zulip_ticket_created.json")["freshdesk_webhook"]["ticket_url"]
+    assert captured == "http://test1234zzz.freshdesk.com/helpdesk/tickets/11"
+    state = FreshdeskState()
+    seed_tickets(state, 1, random.Random(7))
+    ticket = next(iter(state.tickets.values()))
+    rendered = placeholders(state, Change(ticket, "updated", "agent", 1))["ticket.url"]
+    assert rendered == f"https://{state.domain}/helpdesk/tickets/{ticket['id']}"
+
+
+def test_the_front_simulator_sends_whole_events_as_real_application_webhooks_do() -> None:
+    """Front's application webhooks carry the full event (the recorded deliveries), not a preview."""
+    import random
+
+    from deskhand.sim.front_records import Render
+    from deskhand.sim.front_seed import seed_conversations
+    from deskhand.sim.front_state import FrontState
+    from deskhand.sim.front_webhooks import envelope
+
+    captured = load("front", "app_inbound_received.json")
+    state = FrontState()
+    seed_conversations(state, 1, random.Random(7))
+    event = next(e for e in state.events if e["type"] == "inbound")
+    sent = json.loads(envelope(state, Render(state, "https://api2.frontapp.com"), event))
+    assert sent["type"] == captured["type"] == "inbound_received"
+    for key in ("_links", "id", "type", "emitted_at", "conversation", "target"):
+        assert key in sent["payload"] and key in captured["payload"]
+    for key in ("subject", "status", "recipient", "tags", "created_at"):
+        assert key in sent["payload"]["conversation"] and key in captured["payload"]["conversation"]
+    for key in ("id", "type", "is_inbound", "created_at", "body", "text", "author", "recipients"):
+        assert key in sent["payload"]["target"]["data"] and key in captured["payload"]["target"]["data"]

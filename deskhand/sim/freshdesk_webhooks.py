@@ -104,7 +104,8 @@ def placeholders(state: FreshdeskState, change: Change) -> dict[str, Any]:
     base = f"https://{state.domain}"
     values: dict[str, Any] = {
         "ticket.id": t["id"], "ticket.subject": t["subject"], "ticket.description": t["description"],
-        "ticket.url": f"{base}/a/tickets/{t['id']}", "ticket.portal_url": f"{base}/support/tickets/{t['id']}",
+        # {{ticket.url}} as real deliveries render it (tests/data/captures/freshdesk): /helpdesk/tickets/<id>
+        "ticket.url": f"{base}/helpdesk/tickets/{t['id']}", "ticket.portal_url": f"{base}/support/tickets/{t['id']}",
         "ticket.status": STATUSES.get(t["status"], str(t["status"])),
         "ticket.priority": PRIORITIES.get(t["priority"], str(t["priority"])),
         "ticket.source": SOURCES.get(t["source"], str(t["source"])), "ticket.ticket_type": t["type"] or "",

@@ -132,7 +132,8 @@ class Render:
                 "id": mid, "message_uid": message["message_uid"], "type": message["type"],
                 "is_inbound": message["is_inbound"], "draft_mode": None, "created_at": message["created_at"],
                 "subject": message["subject"], "blurb": message["blurb"],
-                **({"author": self.teammate(message["author_id"])} if message["author_id"] else {}),
+                # a customer's message names no author: "author": null, as real answers have it
+                "author": self.teammate(message["author_id"]) if message["author_id"] else None,
                 "recipients": recipients, "body": message["body"], "text": message["text"],
                 "attachments": [], "metadata": {"is_forward": False}, "is_draft": False}
 
@@ -145,7 +146,8 @@ class Render:
                 "posted_at": comment["posted_at"], "attachments": [], "is_pinned": comment["is_pinned"]}
 
     def event(self, event: dict[str, Any], *, preview: bool = False) -> dict[str, Any]:
-        """An event (``/events``); ``preview``: ids and links only, as application webhooks send it."""
+        """An event (``/events`` and application webhooks); ``preview``: ids and links only (a rule webhook
+        set to send previews)."""
         cid = event["conversation_id"]
         shown: dict[str, Any] = {"_links": {"self": self.link(f"/events/{event['id']}")}, "id": event["id"],
                                  "type": event["type"], "emitted_at": event["emitted_at"],

@@ -101,7 +101,7 @@ def set_status(sim: RunningSim, ticket_id: str, status: str) -> None:
 
 
 def signed_delivery(delivery_id: str, secret: str) -> tuple[bytes, dict[str, str]]:
-    """An ``inbound`` event preview as Front's application webhook signs it (the body names ``delivery_id``)."""
+    """An ``inbound`` event (a short one) as Front's application webhook signs it (the body names ``delivery_id``)."""
     import time
 
     from deskhand.sim.front_webhooks import signed

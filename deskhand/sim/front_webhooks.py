@@ -2,8 +2,10 @@
 
 Saving a webhook URL sends a validation request (body ``{"type": "sync", "authorization": {"id":
 <company>}}`` with ``x-front-challenge``); the receiver must answer 200 echoing the challenge, or the
-subscription is not made. Every event is then sent as a preview (ids and ``_links`` only: the receiver
-fetches the conversation) in ``{"type": <subscription>, "authorization": {"id"}, "payload": <event>}``,
+subscription is not made. Every event is then sent whole (the conversation with its recipient, tags and
+last message, and the target message or comment: Front's docs say application webhooks send the full
+event, and the recorded deliveries in tests/data/captures/front are) in ``{"type": <subscription>,
+"authorization": {"id"}, "payload": <event>}``,
 where the envelope's ``type`` names the application-webhook subscription ("inbound_received" for an
 ``inbound`` event, "conversation_archived" for ``archive``: real deliveries, tests/data/captures/front)
 and the event's own type is ``payload.type``;
@@ -53,7 +55,7 @@ SUBSCRIPTIONS = {"inbound": "inbound_received", "archive": "conversation_archive
 def envelope(state: FrontState, render: Render, event: dict[str, Any]) -> bytes:
     kind = SUBSCRIPTIONS.get(event["type"], event["type"])
     return json.dumps({"type": kind, "authorization": {"id": state.company_id},
-                       "payload": render.event(event, preview=True)}).encode()
+                       "payload": render.event(event)}).encode()
 
 
 def validate(url: str, secret: str, company_id: str, now: float, *,
