@@ -549,3 +549,30 @@ def test_the_front_simulator_sends_whole_events_as_real_application_webhooks_do(
         assert key in sent["payload"]["conversation"] and key in captured["payload"]["conversation"]
     for key in ("id", "type", "is_inbound", "created_at", "body", "text", "author", "recipients"):
         assert key in sent["payload"]["target"]["data"] and key in captured["payload"]["target"]["data"]
+
+
+def test_the_linear_simulator_s_deliveries_have_the_recorded_shape() -> None:
+    """Real deliveries leave empty fields out (never null) and mark a removed issue ``"trashed": true``."""
+    import random
+
+    from deskhand.sim.linear_state import LinearState
+    from deskhand.sim.linear_webhooks import comment_data, issue_data
+
+    state = LinearState()
+    state.seed_issues(4, random.Random(3))
+    issue = next(iter(state.issues.values()))
+    created = issue_data(state, issue)
+    recorded = load("linear", "zulip_issue_create_complex.json")["data"]
+    assert [k for k, v in recorded.items() if v is None] == [] == [k for k, v in created.items() if v is None]
+    for key in ("id", "createdAt", "updatedAt", "number", "title", "priority", "teamId", "creatorId", "stateId",
+                "labelIds", "state", "team", "labels"):
+        assert key in created and key in recorded
+    actor = next(iter(state.users))
+    removed = issue_data(state, state.delete_issue(issue["id"], actor))
+    recorded = load("linear", "zulip_issue_remove.json")["data"]
+    assert (removed["trashed"], recorded["trashed"]) == (True, True)
+    assert removed["archivedAt"] and recorded["archivedAt"]
+    comment = next(iter(state.comments.values()))
+    shown, recorded = comment_data(state, comment), load("linear", "zulip_comment_create.json")["data"]
+    assert [k for k, v in shown.items() if v is None] == []
+    assert set(recorded) - {"reactionData"} <= set(shown)

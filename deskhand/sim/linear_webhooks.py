@@ -65,9 +65,11 @@ class LinearDelivery(WebhookDelivery):
 
 
 def issue_data(state: LinearState, issue: Record) -> dict[str, Any]:
-    """An Issue as Linear's webhook ``data`` shows it (ids plus the state, team, labels, assignee)."""
+    """An Issue as Linear's webhook ``data`` shows it (ids plus the state, team, labels, assignee). As in
+    the recorded deliveries (tests/data/captures/linear), empty fields are left out rather than null, and
+    a trashed issue says ``"trashed": true`` beside its ``archivedAt``."""
     wf, team = state.states[issue["stateId"]], state.teams[issue["teamId"]]
-    data = {k: v for k, v in issue.items() if k != "trashed"}
+    data = {k: v for k, v in issue.items() if v is not None and (k != "trashed" or v is True)}
     data["state"] = {k: wf[k] for k in ("id", "color", "name", "type")}
     data["team"] = {k: team[k] for k in ("id", "key", "name")}
     data["labels"] = [{k: state.labels[x][k] for k in ("id", "color", "name")} for x in issue["labelIds"]]
@@ -79,7 +81,8 @@ def issue_data(state: LinearState, issue: Record) -> dict[str, Any]:
 
 def comment_data(state: LinearState, comment: Record) -> dict[str, Any]:
     issue, user = state.issues[comment["issueId"]], state.users[comment["userId"]]
-    return {**comment, "issue": {"id": issue["id"], "title": issue["title"], "identifier": issue["identifier"],
+    present = {k: v for k, v in comment.items() if v is not None}  # no nulls, as in real deliveries
+    return {**present, "issue": {"id": issue["id"], "title": issue["title"], "identifier": issue["identifier"],
                                  "teamId": issue["teamId"]},
             "user": {"id": user["id"], "name": user["name"]}}
 
