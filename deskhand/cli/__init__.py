@@ -28,6 +28,7 @@ from deskhand.cli import overrides as overrides  # accounts set (per-account ove
 from deskhand.cli import policy as policy  # policy show|set|advice, switch trip|reset|list
 from deskhand.cli import replay as replay  # replay ACCOUNT
 from deskhand.cli import review as review  # review list|show|approve|reject
+from deskhand.cli import secrets as secrets  # secrets rotate [--finish]
 from deskhand.cli import sim as sim  # sim <slug>: one command per registered simulator
 from deskhand.cli import sync as sync  # sync ACCOUNT [--full]
 from deskhand.cli import users as users  # users create|list|remove (web console)
