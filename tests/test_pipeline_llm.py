@@ -202,3 +202,36 @@ def test_a_malicious_model_answer_is_never_sent(env: Env, body: str) -> None:
         assert not d["evidence"]["guardrails"]["passed"]
     for r in env.fake.requests:  # ticket text never reaches a system prompt
         assert "admin mode" not in (r.system or "") and "Bob" not in (r.system or "")
+
+
+def test_a_second_taker_finds_the_first_decision_instead_of_crashing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers decide one event (the second took the job over while the first waited on the
+    LLM): the later save finds the first decision, returns it, and nothing is applied twice."""
+    from deskhand.responder import assist, handle
+
+    original = assist.decide_message
+    nested: list[int | None] = []
+
+    def slow_first(rt: Runtime, account: Any, ticket: Any, *args: Any, **kw: Any) -> Any:
+        decision = original(rt, account, ticket, *args, **kw)
+        if not nested:  # while "we" were deciding, another worker decided the same event
+            nested.append(None)
+            (event,) = [e for e in rt.store.list_events(account=account.name)
+                        if e.event.ticket_id == ticket.id and e.event.kind.value == "ticket_created"]
+            nested[0] = handle.handle_event(rt, event.id)
+        return decision
+
+    monkeypatch.setattr(assist, "decide_message", slow_first)
+    env.fake.add(Reply(json=CLASSIFIED), Reply(json=GOOD_ANSWER), Reply(json=CLASSIFIED), Reply(json=GOOD_ANSWER))
+    d = _run(env, "Forgot my password", "I forgot my password and cannot sign in. How do I reset it?")
+    assert nested == [d["id"]]  # the one stored decision is the other worker's
+    assert [x["id"] for x in env.rt.store.list_decisions(ticket_id=d["ticket_id"]) if x["event_id"] == d["event_id"]] \
+        == [d["id"]]
+    assert len(d["public"]) == 1 and env.rt.queue.counts().get("dead", 0) == 0
+    from deskhand.queue.letters import list_jobs
+
+    handled = list_jobs(env.rt.store.engine, kind="handle_event")
+    assert [(j["status"], j["attempts"], j["last_error"]) for j in handled if j["payload"]["event_id"] ==
+            d["event_id"]] == [("done", 1, None)]  # no crash, no retry

@@ -127,3 +127,53 @@ def _human() -> Any:
     from deskhand.model import Decision, Route
 
     return Decision(route=Route.HUMAN, triage=None, confidence=0.0)
+
+
+def _wait_until(condition: Any, what: str, deadline_s: float = 30.0) -> None:
+    import time
+
+    end = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("beating", [True, False], ids=["heartbeat", "no-heartbeat"])
+def test_a_job_longer_than_its_lease_keeps_it_while_it_works(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, beating: bool
+) -> None:
+    """A slow LLM call outlives the lease: the heartbeat renews it, so no other worker takes the job
+    over (without the heartbeat, one does: the control case shows the test can fail)."""
+    import threading
+
+    started, go = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def slow(_rt: Runtime, job: Any) -> None:
+        runs.append(job.id)
+        started.set()
+        assert go.wait(60)
+
+    monkeypatch.setitem(worker_module.HANDLERS, "handle_event", slow)
+    _event_job(rt, 1)
+    first = Worker(rt, name="first", lease_s=60, heartbeat_s=0.01 if beating else 3600)
+    thread = threading.Thread(target=first.run_once)
+    thread.start()
+    try:
+        assert started.wait(30)
+        taken = None
+        for _ in range(3):  # three leases' worth of time pass while the job works
+            rt.queue.clock.advance(50)  # type: ignore[attr-defined]
+            if beating:
+                seen = first.renewals
+                _wait_until(lambda seen=seen: first.renewals >= seen + 2, "a renewal after the clock moved")
+            taken = taken or rt.queue.claim("second", lease_s=60)
+        if beating:
+            assert taken is None and first.renewals >= 6
+        else:
+            assert taken is not None and taken.id == runs[0]
+    finally:
+        go.set()
+        thread.join(30)
+    assert runs == [runs[0]]
+    assert rt.queue.counts() == ({"done": 1} if beating else {"running": 1})  # the late finisher's ack is refused

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from sqlalchemy.exc import IntegrityError
+
 from deskhand import outbound
 from deskhand.model import ActionKind, Decision, EventKind, Ticket
 from deskhand.queue import PRIORITY_WRITE
@@ -81,21 +83,32 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         "ticket_subject": ticket.subject,
         **ai_evidence,
     }
-    with rt.store.transaction() as conn:
-        decision_id = rt.store.save_decision(
-            conn,
-            tenant_id=account.tenant_id,
-            account=account.name,
-            event_id=event_id,
-            ticket_id=ticket.id,
-            decision=decision,
-            evidence=evidence,
-            actions=actions,
-        )
-        outcomes.record(conn, decision_id=decision_id, account=account, ticket=ticket, decision=decision,
-                        mode=gate.mode.value, evidence=evidence)
-        if actions:
-            _enqueue_apply(rt, conn, decision_id)
+    try:
+        with rt.store.transaction() as conn:
+            decision_id = rt.store.save_decision(
+                conn,
+                tenant_id=account.tenant_id,
+                account=account.name,
+                event_id=event_id,
+                ticket_id=ticket.id,
+                decision=decision,
+                evidence=evidence,
+                actions=actions,
+            )
+            outcomes.record(conn, decision_id=decision_id, account=account, ticket=ticket, decision=decision,
+                            mode=gate.mode.value, evidence=evidence)
+            if actions:
+                _enqueue_apply(rt, conn, decision_id)
+    except IntegrityError:
+        # another worker decided this event while we worked (it took the job over after our lease
+        # ran out): its decision stands, ours is dropped, and nothing is applied twice
+        first = rt.store.decision_for_event(event_id)
+        if first is None:
+            raise
+        log.warning("event %s was decided by another worker meanwhile (decision %s); ours is dropped",
+                    event_id, first["id"])
+        _enqueue_apply(rt, None, int(first["id"]))
+        return int(first["id"])
     outcomes.charge(rt.store, account, evidence)  # LLM spend → the hourly cost cap switch
     outbound.decision_made(rt, account.tenant_id, decision_id, account.name, ticket.id, decision)
     log.info(

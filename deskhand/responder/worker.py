@@ -1,4 +1,11 @@
-"""The worker loop: claim a job, run it, acknowledge it; failures retry with backoff, then dead-letter."""
+"""The worker loop: claim a job, run it, acknowledge it; failures retry with backoff, then dead-letter.
+
+While a job runs, a heartbeat renews its lease every ``heartbeat_s`` (a third of the lease by
+default), so a job that works longer than its lease (slow LLM calls: up to minutes with timeouts,
+retries and a repair) is not taken over by another worker and run twice. A worker that dies stops
+beating, and its job is re-delivered when the lease runs out, as before. A renewal that finds the
+lease gone (the job was taken over after a stall) is logged; the job's effects stay idempotent.
+"""
 
 from __future__ import annotations
 
@@ -38,12 +45,15 @@ def worker_name(index: int = 0) -> str:
 
 
 class Worker:
-    def __init__(self, rt: Runtime, *, name: str | None = None, lease_s: float = 120.0, idle_s: float = 0.2) -> None:
+    def __init__(self, rt: Runtime, *, name: str | None = None, lease_s: float = 120.0, idle_s: float = 0.2,
+                 heartbeat_s: float | None = None) -> None:
         self.rt = rt
         self.name = name or worker_name()
         self.lease_s = lease_s
         self.idle_s = idle_s
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else lease_s / 3
         self.current: Job | None = None  # the job this worker is running right now
+        self.renewals = 0  # leases renewed by the heartbeat (for tests and logs)
 
     def run_once(self) -> bool:
         """Run one job if one is due; False when the queue had nothing to do."""
@@ -51,11 +61,31 @@ class Worker:
         if job is None:
             return False
         self.current = job
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, done), name=f"{self.name}-heartbeat", daemon=True)
+        beat.start()
         try:
             self._run(job)
         finally:
+            done.set()
+            beat.join()
             self.current = None
         return True
+
+    def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        """Renew the job's lease until it is finished (or the lease turns out to be someone else's)."""
+        while not done.wait(self.heartbeat_s):
+            try:
+                held = self.rt.queue.extend(job, self.name, self.lease_s)
+            except Exception:  # the store blinked: the next beat tries again, the lease has slack
+                log.warning("worker %s could not renew the lease of job %s", self.name, job.id, exc_info=True)
+                continue
+            if not held:  # (or the job finished between the wait and the renewal: then `done` follows at once)
+                if not done.wait(min(1.0, self.heartbeat_s)):
+                    log.warning("job %s %s: its lease was taken over while it ran (stalled longer than %.0f s)",
+                                job.id, job.kind, self.lease_s)
+                return
+            self.renewals += 1
 
     def release(self) -> None:
         """Give the running job back to the queue now (shutdown grace ran out): another worker
