@@ -164,9 +164,12 @@ def embed_threads_for(k: int, cpus: int | None = None) -> int:
     return max(1, (cpus or os.cpu_count() or 1) // k)
 
 
-def start_workers(d: Desk, k: int, embed_threads: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    d: Desk, k: int, embed_threads: int, extra_env: dict[str, str] | None = None
+) -> list[subprocess.Popen[bytes]]:
     env = {name: v for name, v in os.environ.items() if not name.startswith("DESKHAND_")}
     env |= {"DESKHAND_DATABASE_URL": d.url, "DESKHAND_SECRET_KEY": d.key, "DESKHAND_LOG_LEVEL": "WARNING"}
+    env |= extra_env or {}
     env["DESKHAND_EMBED_THREADS"] = str(embed_threads)
     if d.redis_url:  # rate budgets (and the gateway's duplicate suppression) in Redis, as scaled out
         env["DESKHAND_REDIS_URL"] = d.redis_url

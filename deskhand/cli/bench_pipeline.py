@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,10 +28,17 @@ def bench_pipeline(
     provider: Annotated[
         str | None, typer.Option(help="The simulator to measure against (a slug; default: the first registered).")
     ] = None,
+    rate: Annotated[float, typer.Option(
+        help="Tickets per second: measure first-response time at this fixed rate instead of throughput.")] = 0.0,
+    llm_delay_ms: Annotated[float | None, typer.Option(
+        help="With --rate: generation by an OpenAI-compatible stand-in answering after this delay (default: the "
+             "offline responder).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Tickets fully handled (decision + actions done) per second by K `deskhand worker` processes,
-    offline responder, a simulated helpdesk (--provider); start-up and model loading excluded (workers warm first)."""
+    offline responder, a simulated helpdesk (--provider); start-up and model loading excluded (workers warm first).
+    With --rate R: first-response time (webhook received -> reply or note posted) at R tickets/s, p50/p95/p99,
+    split into queue wait, decision and write-back."""
     from deskhand.bench.pipeline import run_pipeline_bench
 
     if backend not in ("sqlite", "postgres"):
@@ -43,6 +50,12 @@ def bench_pipeline(
     if not counts or min(counts) < 1 or tickets < 1:
         raise typer.BadParameter("--workers and --tickets must be at least 1")
     say = None if as_json else (lambda m: err.print(f"[dim]bench:[/dim] {m}"))
+    if rate > 0:
+        _first_response(tickets, rate, counts, backend, warmup, embed_threads, timeout, redis_url, say, provider,
+                        llm_delay_ms, as_json)
+        return
+    if llm_delay_ms is not None:
+        raise typer.BadParameter("--llm-delay-ms goes with --rate")
     r = run_pipeline_bench(
         tickets=tickets,
         workers=counts,
@@ -73,4 +86,28 @@ def bench_pipeline(
         out.print(f"backend {where}; medians {medians}; throughput ratio {counts[-1]} vs {counts[0]} workers = "
                   f"{r['ratio']} ({r['embed_threads']} inference thread(s) per process in every run)")
     ok = all(run["decided"] == run["tickets"] and run["actions_not_done"] == 0 for run in r["runs"])
+    raise typer.Exit(0 if ok else 1)
+
+
+def _first_response(
+    tickets: int, rate: float, counts: list[int], backend: str, warmup: int, embed_threads: int, timeout: float,
+    redis_url: str | None, say: Any, provider: str | None, llm_delay_ms: float | None, as_json: bool,
+) -> None:
+    from deskhand.bench.response import run_response_bench
+
+    r = run_response_bench(tickets=tickets, rate=rate, workers=counts, backend=backend, warmup=warmup,
+                           embed_threads=embed_threads or None, timeout_s=timeout, redis_url=redis_url, say=say,
+                           provider=provider, llm_delay_ms=llm_delay_ms)
+    if as_json:
+        sys.stdout.write(json.dumps(r, indent=2) + "\n")
+    else:
+        for run in r["runs"]:
+            parts = "; ".join(
+                f"{name.removesuffix('_ms').replace('_', ' ')} p50 {v['p50']} / p95 {v['p95']} / p99 {v['p99']} ms"
+                for name, v in run.items() if name.endswith("_ms"))
+            out.print(f"{backend}, {r['responder']} responder"
+                      f"{'' if llm_delay_ms is None else f' ({llm_delay_ms:g} ms)'}, {run['workers']} worker(s), "
+                      f"{rate:g} tickets/s offered ({run['achieved_rate']} achieved), {run['answered']}/{tickets} "
+                      f"answered: {parts}; load {run['load_avg_1m']}")
+    ok = all(run["answered"] == run["tickets"] for run in r["runs"])
     raise typer.Exit(0 if ok else 1)

@@ -8,6 +8,7 @@ job and finds either nothing (starts over) or the decision (only re-enqueues its
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +29,7 @@ ANSWERED_KINDS = (EventKind.TICKET_CREATED, EventKind.COMMENT_ADDED)
 
 def handle_event(rt: Runtime, event_id: int) -> int | None:
     """Decide for one event; returns the decision id (None when the event needs no decision)."""
+    started_at = time.time()  # stored with the decision: its created_at minus this is the time deciding took
     done = rt.store.decision_for_event(event_id)
     if done is not None:
         _enqueue_apply(rt, None, int(done["id"]))
@@ -82,6 +84,7 @@ def handle_event(rt: Runtime, event_id: int) -> int | None:
         ],
         "ticket_subject": ticket.subject,
         **ai_evidence,
+        "timing": {"started_at": round(started_at, 4)},  # this attempt's start (unix s): `bench pipeline --rate`
     }
     try:
         with rt.store.transaction() as conn:
