@@ -39,8 +39,12 @@ def _percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else 0.0
 
 
-def build(settings: Any, tenants: int, chunks: int, seed: int = 7) -> dict[str, Any]:
-    """Ingest ``chunks`` articles into each of ``tenants`` tenants and index them, as `kb add` does."""
+BIG = "big"  # the one tenant of N x M chunks, for comparison
+
+
+def build(settings: Any, tenants: int, chunks: int, seed: int = 7, *, big: bool = False) -> dict[str, Any]:
+    """Ingest ``chunks`` articles into each of ``tenants`` tenants and index them, as `kb add` does;
+    with ``big``, also one tenant holding ``tenants`` x ``chunks`` articles (timed apart)."""
     from deskhand.index.tenants import embed_knowledge
     from deskhand.knowledge import add_documents
     from deskhand.store import Store
@@ -53,13 +57,21 @@ def build(settings: Any, tenants: int, chunks: int, seed: int = 7) -> dict[str, 
         add_documents(store, f"t{t}", [_article(rng, t, i) for i in range(chunks)])
         embedded += embed_knowledge(settings, store, f"t{t}").embedded
     seconds = time.perf_counter() - started
+    result: dict[str, Any] = {"build_s": round(seconds, 1), "chunks_per_s": round(tenants * chunks / seconds, 1),
+                              "texts_embedded": embedded}
+    if big:
+        started = time.perf_counter()
+        add_documents(store, BIG, [_article(rng, -1, i) for i in range(tenants * chunks)])
+        result["big_texts_embedded"] = embed_knowledge(settings, store, BIG).embedded
+        result["big_build_s"] = round(time.perf_counter() - started, 1)
     store.engine.dispose()
-    return {"build_s": round(seconds, 1), "chunks_per_s": round(tenants * chunks / seconds, 1),
-            "texts_embedded": embedded}
+    return result
 
 
-def worker(database_url: str, home: str, tenants: int, queries: int, seed: int = 0) -> dict[str, Any]:
-    """One fresh worker: start, then ``queries`` cold tenants (first query each) and the same again warm."""
+def worker(database_url: str, home: str, tenants: int, queries: int, seed: int = 0, big: bool = False
+           ) -> dict[str, Any]:
+    """One fresh worker: start, then ``queries`` cold tenants (first query each) and the same again warm;
+    with ``big``, then the big tenant: its first query (cold) and ``queries`` more (warm)."""
     from deskhand.ai.embed import default_embedder
     from deskhand.ai.retrieve import query_embedder
     from deskhand.runtime import Runtime
@@ -85,22 +97,34 @@ def worker(database_url: str, home: str, tenants: int, queries: int, seed: int =
             at = time.perf_counter()
             bare_embedder.embed([q + " ?"])  # another text than the query's: not served from a cache
             bare.append((time.perf_counter() - at) * 1000)
+    big_cold: list[float] = []
+    big_warm: list[float] = []
+    if big:
+        for i, q in enumerate(" ".join(rng.choices(WORDS, k=8)) for _ in range(queries + 1)):
+            at = time.perf_counter()
+            rt.retrieve(BIG, q)
+            (big_warm if i else big_cold).append((time.perf_counter() - at) * 1000)
     rss_mb = 0.0
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss_mb = int(line.split()[1]) / 1024
     rt.close()
-    return {"worker_start_s": round(start_s, 2), "rss_mb": round(rss_mb), "cold": cold, "warm": warm, "bare": bare}
+    return {"worker_start_s": round(start_s, 2), "rss_mb": round(rss_mb), "cold": cold, "warm": warm, "bare": bare,
+            "big_cold": big_cold, "big_warm": big_warm}
 
 
 def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """K workers' figures: the slowest start, the largest RSS, percentiles over every query."""
-    pool = {name: [x for r in runs for x in r[name]] for name in ("cold", "warm", "bare")}
+    pool = {name: [x for r in runs for x in r[name]] for name in ("cold", "warm", "bare", "big_cold", "big_warm")}
+    big = {"big_cold_p50_ms": _percentile(pool["big_cold"], 50), "big_cold_max_ms": round(max(pool["big_cold"]), 2),
+           "big_warm_p50_ms": _percentile(pool["big_warm"], 50), "big_warm_p95_ms": _percentile(pool["big_warm"], 95),
+           } if pool["big_cold"] else {}
     return {"workers": len(runs), "worker_start_s": max(r["worker_start_s"] for r in runs),
             "rss_mb": max(r["rss_mb"] for r in runs), "queries": len(pool["cold"]),
             "cold_p50_ms": _percentile(pool["cold"], 50), "cold_p95_ms": _percentile(pool["cold"], 95),
             "warm_p50_ms": _percentile(pool["warm"], 50), "warm_p95_ms": _percentile(pool["warm"], 95),
-            "query_embed_p50_ms": _percentile(pool["bare"], 50), "query_embed_p95_ms": _percentile(pool["bare"], 95)}
+            "query_embed_p50_ms": _percentile(pool["bare"], 50), "query_embed_p95_ms": _percentile(pool["bare"], 95),
+            } | big
 
 
 def _private_postgres(folder: str) -> tuple[Any, str]:
@@ -127,7 +151,7 @@ def _private_postgres(folder: str) -> tuple[Any, str]:
 
 
 def run(tenants: int, chunks: int, backend: str, *, queries: int = 50, workers: int = 1,
-        database_url: str | None = None) -> dict[str, Any]:
+        database_url: str | None = None, big: bool = False) -> dict[str, Any]:
     from deskhand.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="deskhand-bench-tenants-") as tmp:
@@ -140,11 +164,11 @@ def run(tenants: int, chunks: int, backend: str, *, queries: int = 50, workers: 
             server, url = _private_postgres(f"{tmp}/pg")
         try:
             result: dict[str, Any] = {"backend": backend, "tenants": tenants, "chunks_per_tenant": chunks}
-            result.update(build(Settings(database_url=url, home=Path(tmp)), tenants, chunks))
+            result.update(build(Settings(database_url=url, home=Path(tmp)), tenants, chunks, big=big))
             procs = []
             for seed in range(workers):  # K fresh worker processes at once, each its own random tenants
                 code = ("import json; from deskhand.bench.tenants import worker; "
-                        f"print(json.dumps(worker({url!r}, {tmp!r}, {tenants}, {queries}, seed={seed})))")
+                        f"print(json.dumps(worker({url!r}, {tmp!r}, {tenants}, {queries}, seed={seed}, big={big})))")
                 procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                               stderr=subprocess.PIPE, text=True))
             runs = []
