@@ -16,6 +16,7 @@ from deskhand.cli import bench_webhooks as bench_webhooks  # bench webhooks
 from deskhand.cli import config as config  # config
 from deskhand.cli import core as core  # connect, accounts, kb, events, decisions, serve, worker, demo
 from deskhand.cli import decisions as decisions  # decisions list
+from deskhand.cli import doctor as doctor  # doctor (settings, database, LLMs answer in their format)
 from deskhand.cli import eval_quality as eval_quality  # eval triage|answers, triage train
 from deskhand.cli import eval_retrieval as eval_retrieval  # eval retrieval
 from deskhand.cli import jobs as jobs  # jobs list|retry|drop

@@ -481,8 +481,10 @@ def serve(
     except DeskhandError as exc:
         raise fail(exc) from exc
     rt = runtime()
+    _llms_or_exit(rt)
     if not no_workers:  # the model is fitted while the gateway already accepts (and stores) webhooks
         threading.Thread(target=_warm_up, args=(rt,), name="warm-up", daemon=True).start()
+        threading.Thread(target=_check_llms, args=(rt,), name="llm-check", daemon=True).start()
     from deskhand.tools.runner import Options
 
     app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval,
@@ -493,6 +495,30 @@ def serve(
               f"/healthz; store: {redact(rt.settings.database_url)}; "
               f"{0 if no_workers else workers} worker(s)", soft_wrap=True, highlight=False)
     server.run(app_, host, port, bounds, log_level="warning")
+
+
+def _llms_or_exit(rt: Any) -> None:
+    """A malformed LLM spec stops the process at start (one line, exit 2), not every job later."""
+    try:
+        rt.llms()
+    except DeskhandError as exc:
+        raise fail(exc) from exc
+
+
+def _check_llms(rt: Any) -> None:
+    """Ask each configured LLM one small structured question (in the background) and say how it went:
+    a server that is down or refuses the format is named at start, not found out ticket by ticket."""
+    from deskhand.ai.llm_check import probe
+
+    classify_llm, generate_llm = rt.llms()
+    for llm in {id(x): x for x in (classify_llm, generate_llm) if x is not None}.values():
+        p = probe(llm)
+        if p.ok:
+            err.print(f"LLM {p.llm} answers (format {p.format}, {p.latency_ms:.0f} ms)"
+                      + (f"; {p.advice}" if p.advice else ""), highlight=False, soft_wrap=True)
+        else:
+            err.print(f"[red]LLM {p.llm} does not work[/red]: {p.error}; {p.advice}. Until it does, the offline "
+                      "models decide (see `deskhand doctor`).", highlight=False, soft_wrap=True)
 
 
 def _warm_up(rt: Any) -> None:
@@ -523,6 +549,8 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     rt = runtime()
+    _llms_or_exit(rt)
+    threading.Thread(target=_check_llms, args=(rt,), name="llm-check", daemon=True).start()
     from deskhand.outbound import start_delivery_loop
 
     # outbound unified webhooks (leased rows: any number of deliverers) need no model: they start first
