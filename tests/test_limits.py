@@ -538,3 +538,90 @@ def test_a_throttle_that_says_nothing_holds_the_account_one_window(engine) -> No
                         http=httpx.Client(transport=httpx.MockTransport(trello)))
     http.request("GET", "/1/cards/c1")
     assert len(sent) == 2 and sent[1] - sent[0] >= 10.0
+
+
+def test_a_declared_window_without_reset_is_paced_to_its_end_with_no_extra_wait(engine) -> None:  # type: ignore[no-untyped-def]
+    """Trello announces each budget's size, what is left and the window's length, never when it
+    resets: its fixed windows begin at the first request after the last one ended. Backfill reads
+    against the simulator's own counting (a simulated clock; 2 to 20 ms each way, one request in twenty
+    stalled half a second, so a window's first request may reach the provider later than the next
+    window's) keep ≥ 90 % of the limit without a
+    single 429 — the request that opens the provider's window (remaining = limit - 1) says when it
+    ends, so the limiter neither rolls early (then waited a whole window more) nor waits long after."""
+    import random
+
+    from deskhand.sim.trello_limits import Limits
+
+    clock = ManualClock(T0)
+    spec = load_definition("trello").limits
+    lim = BudgetLimiter(BudgetBook(engine), "trello", "board", spec, clock=clock, sleep=clock.advance,
+                        values={"api_key": "k", "token": "t"})
+    server = Limits(key_max=300, token_max=100, window_s=10.0, clock=clock)
+    refused, waits, rnd = 0, [], random.Random(7)
+    with using_lane(BACKFILL):
+        for _ in range(400):
+            token, call = _REQUEST.set(("GET", "http://t/1/boards/b/cards")), _CALL.set((None, None))
+            try:
+                before = clock()
+                lim.before_request()
+                waits.append(clock() - before)
+                clock.advance(rnd.uniform(0.002, 0.02) + (0.5 if rnd.random() < 0.05 else 0.0))  # on the way
+                error, key_left, token_left = server.spend("k", "t")
+                refused += error is not None
+                clock.advance(rnd.uniform(0.002, 0.02))  # the answer on its way back
+                lim.observe({"x-rate-limit-api-key-interval-ms": "10000", "x-rate-limit-api-key-max": "300",
+                             "x-rate-limit-api-key-remaining": str(key_left),
+                             "x-rate-limit-api-token-interval-ms": "10000", "x-rate-limit-api-token-max": "100",
+                             "x-rate-limit-api-token-remaining": str(token_left)})
+            finally:
+                _REQUEST.reset(token)
+                _CALL.reset(call)
+    elapsed = clock() - T0
+    theoretical = 400 / 100 * 10.0  # what `deskhand bench sync` calls utilisation: theoretical / elapsed
+    assert refused == 0
+    assert theoretical / elapsed >= 0.90, (elapsed, sorted(waits)[-5:])
+    assert max(waits) < 10.0  # never a whole window more
+
+
+@pytest.mark.parametrize(
+    ("error", "waits", "goes"),
+    [("API_KEY_LIMIT_EXCEEDED", ["a", "b"], ["c"]), ("API_TOKEN_LIMIT_EXCEEDED", ["a"], ["b", "c"])],
+    ids=["the-app-keys-limit-holds-every-account-with-the-key", "a-tokens-limit-holds-that-token-only"],
+)
+def test_trellos_throttle_reason_is_read_from_the_body_and_holds_its_budget(  # type: ignore[no-untyped-def]
+    engine, error: str, waits: list[str], goes: list[str]
+) -> None:
+    """Trello's 429 says why only in its body ({"error": "API_KEY_LIMIT_EXCEEDED" | "API_TOKEN_LIMIT_EXCEEDED"},
+    no Retry-After): the definition's `errors:` rule reads the code and `limits.reason` (body: true)
+    holds the budget it names for one window — the app key's (shared by every account with that key)
+    or the token's — while accounts the reason does not name go on."""
+    import httpx
+
+    from deskhand.errors import RateLimited
+    from deskhand.providers.client import ProviderHTTP
+    from deskhand.providers.error_rules import body_reader
+
+    trello = load_definition("trello")
+    clock = ManualClock(T0)
+    accounts = {"a": {"api_key": "k-1", "token": "ta"}, "b": {"api_key": "k-1", "token": "tb"},
+                "c": {"api_key": "k-2", "token": "tc"}}
+    lims = {n: limiter(engine, clock, trello.limits, account=n, provider="trello", values=v,
+                       max_sleep_s={WRITE: 0.5, INTERACTIVE: 0.5, BACKFILL: 0.5}) for n, v in accounts.items()}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, json={"error": error, "message": "Rate limit exceeded"})
+
+    http = ProviderHTTP("http://trello", None, limiter=lims["a"], sleep=clock.advance, attempts=1,
+                        errors=body_reader(trello.errors), http=httpx.Client(transport=httpx.MockTransport(answer)))
+    with pytest.raises(RateLimited) as caught:
+        http.request("GET", "/1/cards/c1")
+    assert caught.value.code == error and caught.value.retry_after == pytest.approx(10.0)
+    for name in waits:
+        with pytest.raises(BudgetWait) as held:
+            send(lims[name], "GET", "http://trello/1/cards/c2")
+        assert error in held.value.verdict.reason and held.value.retry_after == pytest.approx(10.0, abs=0.1)
+    for name in goes:
+        send(lims[name], "GET", "http://trello/1/cards/c2")
+    clock.advance(10.0)
+    for name in waits:  # one window later, the budget is theirs again
+        send(lims[name], "GET", "http://trello/1/cards/c3")

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from deskhand.limits.lanes import FLOORS, PACE_BELOW, WRITE
-from deskhand.limits.policy import SPREAD_MARGIN, Budget, Verdict, created, explain
+from deskhand.limits.policy import FRESH_SLACK_S, SPREAD_MARGIN, Budget, Verdict, created, explain
 from deskhand.store.tables_sync import budgets as b
 
 
@@ -75,7 +75,7 @@ def _acquire_stmt(lane: str) -> Update:
         .where(allowed)
         .values(
             remaining=case((fresh, b.c.limit_n - 1), else_=b.c.remaining - 1),
-            reset_at=case((fresh, _NOW + b.c.window_s + 1.0), else_=b.c.reset_at),
+            reset_at=case((fresh, _NOW + b.c.window_s + FRESH_SLACK_S), else_=b.c.reset_at),
             rolled_at=case((fresh, _NOW), else_=b.c.rolled_at),
             next_at=next_at,
             updated_at=_NOW,
@@ -178,8 +178,9 @@ class BudgetBook:
             conn.execute(stmt)
 
     def ensure(self, key: str, limit: int, window_s: float, now: float) -> None:
-        """A budget known without headers (e.g. Jira's per-issue writes: 20 per 2 s)."""
-        self._create(key, limit, limit, now + window_s, window_s, now)
+        """A budget known without headers (e.g. Jira's per-issue writes: 20 per 2 s), its window assumed
+        to begin now (policy.ensured)."""
+        self._create(key, limit, limit, now + window_s + FRESH_SLACK_S, window_s, now)
 
     def _create(self, key: str, limit: int, remaining: int, reset_at: float, window_s: float, now: float, *,
                 first_slot: bool = False) -> bool:

@@ -230,7 +230,13 @@ class BudgetLimiter:
                 remaining = seen.limit - 1  # a size without a count (ServiceNow): we count, this one included
             if remaining is None or limit is None:
                 continue
-            self.book.observe(key, limit, remaining, seen.reset_s, sent_at=sent_at, now=now, window_s=window)
+            reset_s = seen.reset_s
+            if reset_s is None and seen.remaining == limit - 1:
+                # no reset announced, and this request was the first of the provider's window (Trello's
+                # fixed windows): that window began between sending and now, so it ends within `window`
+                # of now — pace to that, not to our guess of when it began
+                reset_s = window
+            self.book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window)
             if seen.exhausted:
                 wait = seen.reset_s if seen.reset_s is not None else window
                 reason = f"{name} budget exhausted (0 of {limit} left) until it resets"
@@ -248,6 +254,8 @@ class BudgetLimiter:
         if scope == "quota":
             wait = max(wait, reading.latest_reset() or 0.0)
             keys, reason = self._account_holders, f"{QUOTA} {said}"
+        elif scope in self.spec.budgets:
+            keys, reason = [self.budget_key(scope, self.spec.budgets[scope], endpoint)], f"{scope} budget {said}"
         elif scope == "endpoint":
             keys, reason = [self._endpoint_hold_key(endpoint)], f"endpoint limit {said}"
         elif scope == "record" and record:
@@ -261,13 +269,43 @@ class BudgetLimiter:
         self._hold(keys, wait, f"{reason}: Retry-After {wait:g}s", now, UNBOUNDED, self.spec.window_s)
         return Hold(wait, reason)
 
-    def throttled(self) -> Hold:
-        """A throttled answer that said nothing of how long (Trello's 429 JSON without headers): the
-        account waits one window (`limits.window_s`) rather than retrying blindly."""
+    def throttled(self, reason: str | None = None, *, held: Hold | None = None) -> Hold:
+        """A throttled answer that said nothing of how long (Trello's 429 JSON: no Retry-After).
+
+        `reason`: the code its body carries (the definition's `errors:` rules read it); when the
+        definition maps body reasons (`limits.reason.body`), what that reason's scope names waits one
+        window — Trello's API_KEY_LIMIT_EXCEEDED the app key's budget (every account with the key),
+        API_TOKEN_LIMIT_EXCEEDED the token's. `held`: what the answer's headers already hold (kept when
+        longer). With neither, the account waits one window rather than retrying blindly."""
+        now = self.clock()
+        by_body = self.spec.reason is not None and self.spec.reason.body and reason is not None
+        if not by_body:
+            if held is not None:
+                return held
+            wait = self.spec.window_s
+            said = "throttled without a wait: one window"
+            self._hold(self._account_holders, wait, f"{said} ({wait:g}s)", now, UNBOUNDED, wait)
+            return Hold(wait, said)
+        scope = self.spec.scope_of(reason)
+        method, url = current_request()
+        endpoint = self._endpoint(method, url)
+        record = current_call()[1]
         wait = self.spec.window_s
-        reason = "throttled without a wait: one window"
-        self._hold(self._account_holders, wait, f"{reason} ({wait:g}s)", self.clock(), UNBOUNDED, wait)
-        return Hold(wait, reason)
+        if scope in self.spec.budgets:
+            budget = self.spec.budgets[scope]
+            wait = self.spec.window_of(budget)
+            keys, said = [self.budget_key(scope, budget, endpoint)], f"{scope} budget ({reason})"
+        elif scope == "endpoint":
+            keys, said = [self._endpoint_hold_key(endpoint)], f"endpoint limit ({reason})"
+        elif scope == "record" and record:
+            keys, said = [self._record_hold_key(record)], f"record limit on {record} ({reason})"
+        else:
+            keys = self._account_holders
+            said = f"{QUOTA} ({reason})" if scope == "quota" else f"account limit ({reason})"
+        self._hold(keys, wait, f"{said}: one window ({wait:g}s)", now, UNBOUNDED, wait)
+        if held is not None and (held.wait_s or 0.0) > wait:
+            return held
+        return Hold(wait, said)
 
     def _own_budgets(self, reading: Reading, endpoint: str) -> list[str]:
         """The budgets only this call spends (`calls` naming it), when the throttle's reason is unlisted."""

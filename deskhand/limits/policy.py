@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from deskhand.limits.lanes import FLOORS, PACE_BELOW, WRITE
 
 SPREAD_MARGIN = 1.02
+FRESH_SLACK_S = 1.0  # a window we assume fresh (we did not see it begin) ends this much later than its length
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,8 @@ def take(s: Budget, lane: str, now: float) -> Budget | None:
         else:
             next_at = max(s.next_at, now) + (s.reset_at - now) / max(s.remaining - 1 - floor, 1.0)
     if fresh:
-        return replace(s, remaining=s.limit_n - 1, reset_at=now + s.window_s + 1.0, rolled_at=now, next_at=next_at)
+        return replace(s, remaining=s.limit_n - 1, reset_at=now + s.window_s + FRESH_SLACK_S, rolled_at=now,
+                       next_at=next_at)
     return replace(s, remaining=s.remaining - 1, next_at=next_at)
 
 
@@ -92,6 +94,11 @@ def observed(s: Budget, limit: int, remaining: int, reset_s: float | None, *, se
         reset_at = min(s.reset_at, now + reset_s) if same else now + reset_s
     mine = s.remaining if stale else (min(s.remaining, remaining) if same else remaining)
     return replace(s, limit_n=limit, remaining=mine, reset_at=reset_at, window_s=max(s.window_s, float(reset_s or 0)))
+
+
+def ensured(limit: int, window_s: float, now: float) -> Budget:
+    """A budget known without headers, full, in a window assumed to begin now (its end: an upper bound)."""
+    return created(limit, limit, now + window_s + FRESH_SLACK_S, window_s, now)
 
 
 def blocked(s: Budget, until: float, reason: str) -> Budget:

@@ -29,11 +29,13 @@ from redis.retry import Retry
 
 from deskhand.limits.lanes import FLOORS, PACE_BELOW, WRITE
 from deskhand.limits.policy import (
+    FRESH_SLACK_S,
     SPREAD_MARGIN,
     Budget,
     Verdict,
     blocked,
     created,
+    ensured,
     explain,
     observed,
     take,
@@ -104,14 +106,14 @@ if not write then
 end
 if fresh then
   s.remaining = s.limit_n - 1
-  s.reset_at = now + s.window_s + 1.0
+  s.reset_at = now + s.window_s + SLACK
   s.rolled_at = now
 else
   s.remaining = s.remaining - 1
 end
 save(KEYS[1], s, now)
 return reply(1, s)
-"""
+""".replace("SLACK", repr(FRESH_SLACK_S))
 
 # ARGV: limit, remaining, reset_s ('' when unknown), sent_at, now, default window_s, spread margin
 _OBSERVE = _PREAMBLE + """
@@ -154,10 +156,10 @@ _ENSURE = _PREAMBLE + """
 local s = load(KEYS[1])
 if s then return reply(0, s) end
 local limit, window_s, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-s = create(limit, limit, now + window_s, window_s, now, false, 0)
+s = create(limit, limit, now + window_s + SLACK, window_s, now, false, 0)
 save(KEYS[1], s, now)
 return reply(1, s)
-"""
+""".replace("SLACK", repr(FRESH_SLACK_S))
 
 
 def _text(value: Any) -> str:
@@ -260,7 +262,7 @@ class LocalBook:
         with self._lock:
             if key not in self._budgets:
                 n = self._scaled(limit)
-                self._budgets[key] = created(n, n, now + window_s, window_s, now)
+                self._budgets[key] = ensured(n, window_s, now)
 
     def budget(self, key: str) -> Budget | None:
         with self._lock:

@@ -213,9 +213,12 @@ class ProviderHTTP:
         throttle = self.limiter.observe(response.headers) if self.limiter is not None else None
         error = response_error(response, self.read_errors)
         if error is not None:
-            if isinstance(error, RateLimited) and throttle is None and error.retry_after is None:
-                unexplained = getattr(self.limiter, "throttled", None)  # nothing said how long: one window
-                throttle = unexplained() if unexplained is not None else None
+            if isinstance(error, RateLimited) and error.retry_after is None:
+                # nothing said how long: the limiter holds what the body's reason names (one window),
+                # else keeps what the headers hold, else holds the account one window
+                unexplained = getattr(self.limiter, "throttled", None)
+                if unexplained is not None:
+                    throttle = unexplained(error.code, held=throttle)
             if isinstance(error, RateLimited) and throttle is not None:
                 if error.retry_after is None:
                     error.retry_after = throttle.wait_s

@@ -24,8 +24,10 @@
           shared_by: api_key       # a connection value: every account with the same value shares the
                                    #   budget (Trello's 300 / 10 s per app key; Jira's app-wide pool)
       reason:                      # why a throttled answer was throttled, and what it holds back
-        header: ratelimit-reason   # (or a list of headers, first present wins)
-        scopes: {<reason value>: account | endpoint | record | quota}
+        header: ratelimit-reason   # (or a list of headers, first present wins) ...
+        body: true                 # ... and/or the code the `errors:` rules read from the throttled
+                                   #   answer's body (Trello's {"error": "API_KEY_LIMIT_EXCEEDED"})
+        scopes: {<reason value>: account | endpoint | record | quota | <budget name>}
         default: account           # scope of a throttle without a listed reason
       records:                     # budgets per record (e.g. 30 updates / 10 min per ticket)
         arg: ticket_id             # the call argument naming the record
@@ -34,7 +36,9 @@
 Scopes of a throttle (a ``Retry-After``, or a budget announced as exhausted): ``account`` holds every
 request of the account, ``endpoint`` that endpoint (method + the call's declared path), ``record``
 writes to that record (its ``records.arg``), ``quota`` the whole account until the latest announced
-reset (a long wait: the job goes back to the queue, a worker never parks).
+reset (a long wait: the job goes back to the queue, a worker never parks); a budget's name holds that
+budget only (Trello: the app key's budget, shared by every account with the key, or the token's).
+A throttle that says nothing of how long holds its scope one window (the budget's, else `window_s`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 ResetUnit = Literal["seconds", "epoch_s", "epoch_ms", "http_date", "iso8601"]
 Scope = Literal["account", "endpoint", "record", "quota"]
+SCOPES: tuple[str, ...] = ("account", "endpoint", "record", "quota")
 _FLAT = {"limit_header", "remaining_header", "reset_header", "retry_after_header", "bucket", "per_record_writes",
          "spread"}
 
@@ -82,11 +87,21 @@ class BudgetSpec(_Strict):
 
 
 class ReasonSpec(_Strict):
-    header: str | list[str]
-    scopes: dict[str, Scope] = Field(default_factory=dict)
-    default: Scope = "account"
+    header: str | list[str] | None = None
+    body: bool = False
+    scopes: dict[str, str] = Field(default_factory=dict)  # reason -> a Scope or a budget's name (checked in LimitsSpec)
+    default: str = "account"
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ReasonSpec:
+        if not self.header and not self.body:
+            raise ValueError("reason: say where it is: `header` (a response header) and/or `body: true` (the code "
+                             "the `errors:` rules read)")
+        return self
 
     def headers(self) -> list[str]:
+        if not self.header:
+            return []
         return [self.header] if isinstance(self.header, str) else list(self.header)
 
 
@@ -132,10 +147,22 @@ class LimitsSpec(_Strict):
                 raise ValueError(f"budgets.{name}: needs a `limit` or `remaining` header, or a `default_limit`")
         return value
 
+    @model_validator(mode="after")
+    def _scopes_known(self) -> LimitsSpec:
+        if self.reason is None:
+            return self
+        known = set(SCOPES) | set(self.budgets)
+        for reason, scope in [*self.reason.scopes.items(), ("(default)", self.reason.default)]:
+            if scope not in known:
+                raise ValueError(f"reason.scopes.{reason}: {scope!r} is neither a scope ({', '.join(SCOPES)}) nor a "
+                                 f"budget ({', '.join(self.budgets) or 'none declared'})")
+        return self
+
     def window_of(self, budget: BudgetSpec) -> float:
         return budget.window_s or self.window_s
 
-    def scope_of(self, reason: str | None) -> Scope:
+    def scope_of(self, reason: str | None) -> str:
+        """The scope a throttle's reason holds: a Scope, or the name of one budget."""
         if self.reason is None:
             return "account"
         if reason is not None and reason in self.reason.scopes:
