@@ -97,7 +97,8 @@ def _report() -> dict[str, object]:
     ticket = {
         "provider": "jira", "id": "SUP-12", "subject": "Charged twice for March and still no refund after a week",
         "category": "account_access", "urgency": "medium", "confidence": 0.87, "route": "auto_reply",
-        "rules": ["vip_requester", "legal_or_security"], "final_status": "solved", "comment_visibility": "public",
+        "rules": ["vip_requester", "legal_or_security"], "final_status": "Done", "status": "solved",
+        "comment_visibility": "public",
         "reply_excerpt": "Hi Ann, refunds for a duplicate charge are issued automatically within five working days "
                          "once the second payment is confirmed as a duplicate",
     }
@@ -119,3 +120,15 @@ def test_the_demo_report_is_a_table_on_a_wide_terminal() -> None:
     buffer = io.StringIO()
     print_report(_report(), Console(file=buffer, width=160, color_system=None))
     assert "┃ desk" in buffer.getvalue()
+
+
+@pytest.mark.parametrize("width", [80, 160], ids=["list", "table"])
+def test_the_demo_report_shows_the_unified_status_not_the_providers_raw_one(width: int) -> None:
+    """A Trello card's own status is its list's id: the report shows the status it means."""
+    report = _report()
+    report["tickets"] = [{**_report()["tickets"][0], "provider": "trello",  # type: ignore[index]
+                          "id": "65f0c0ffee0000000000abcd", "final_status": "65f0a1b2c3d4e5f6a7b8c9d0",
+                          "status": "pending"}]
+    buffer = io.StringIO()
+    print_report(report, Console(file=buffer, width=width, color_system=None))
+    assert "pending" in buffer.getvalue() and "65f0a1b2c3d4e5f6a7b8c9d0" not in buffer.getvalue()

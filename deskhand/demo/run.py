@@ -142,8 +142,8 @@ def _row(rt: Any, desk: Desk, ticket_id: str, t: DemoTicket, d: dict[str, Any] |
         "reasons": d["reasons"] if d else [],
         "comment_visibility": last.visibility.value if last else None,
         "reply_excerpt": (d["reply"] or "")[:160] if d and d["route"] == Route.AUTO_REPLY.value else None,
-        "final_status": ticket.raw_status,
-        "status": ticket.status.value,
+        "final_status": ticket.raw_status,  # the provider's own (a Trello list's id, ServiceNow's "3")
+        "status": ticket.status.value,  # what the report shows: the unified status
         "tags": list(ticket.tags),
         "team_id": ticket.team_id,
         "assignee_id": ticket.assignee_id,
@@ -189,7 +189,7 @@ def _print_list(report: dict[str, Any], console: Console) -> None:
         route = r["route"] or "UNHANDLED"
         conf = f" {r['confidence']:.2f}" if r["confidence"] is not None else ""
         console.print(f"[bold]{r['provider']} {r['id']}[/bold] [{COLOUR.get(route, 'magenta')}]{route}[/]  "
-                      f"{r['category'] or '-'}/{r['urgency'] or '-'}{conf}  → {r['final_status']}"
+                      f"{r['category'] or '-'}/{r['urgency'] or '-'}{conf}  → {r['status']}"
                       f"{' (' + r['comment_visibility'] + ')' if r['comment_visibility'] else ''}", highlight=False)
         console.print(f"  {r['subject'][: max(20, console.width - 4)]}", highlight=False)
         if r["rules"]:
@@ -213,7 +213,7 @@ def _print_table(report: dict[str, Any], console: Console) -> None:
             f"{r['confidence']:.2f}" if r["confidence"] is not None else "",
             f"[{colour.get(route, 'magenta')}]{route}[/]",
             ",".join(r["rules"]),
-            r["final_status"],
+            r["status"],
             r["comment_visibility"] or "",
         )
     console.print(table)
