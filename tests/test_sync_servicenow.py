@@ -3,15 +3,22 @@ overlap), deletions found by the sys_id sweep, and a sync killed part-way resume
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 import random
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import func, select
 
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
@@ -19,6 +26,7 @@ from deskhand.sim import registry
 from deskhand.sim.registry import RunningSim, SimConfig
 from deskhand.sim.servicenow_seed import seed_incidents
 from deskhand.sim.servicenow_state import ServiceNowState
+from deskhand.store.tables_sync import replica_comments, replica_tickets
 from deskhand.sync import replica
 from deskhand.sync.engine import sync_account
 
@@ -89,3 +97,80 @@ def test_a_sync_killed_at_a_fail_point_resumes_without_loss(tmp_path: Path, key:
     assert stats.done and stats.written < 250
     assert_equal(rt, sim.state)
     rt.close()
+
+
+class HoldAt:
+    """ASGI wrapper around the simulator: the `at`-th Table API request is held (its answer waits)
+    until `release` is set; `reached` is set when it arrives. A sync in another process is thus
+    stopped at an exact point of its progress, where the test kills it."""
+
+    def __init__(self, app: Any, at: int) -> None:
+        self.app, self.at, self.seen = app, at, 0
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/now/table/"):
+            self.seen += 1  # one event loop: no lock needed
+            if self.seen == self.at:
+                self.reached.set()
+                await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 120.0)
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture(scope="module")
+def full_sync_requests(tmp_path_factory: pytest.TempPathFactory) -> int:
+    """How many Table API requests a whole sync of the seeded instance makes (the kill points' range)."""
+    tmp_path, key = tmp_path_factory.mktemp("count"), Fernet.generate_key().decode()
+    state = ServiceNowState()
+    spec = registry.get("servicenow")
+    built = spec.build(SimConfig(state=state))
+    counting = HoldAt(built.app, at=0)
+    with RunningSim(spec, SimConfig(state=state), dataclasses.replace(built, app=counting)) as server:
+        seed_incidents(state, 250, random.Random(11))
+        rt = open_rt(tmp_path / "count.db", key, server)
+        assert sync_account(rt, "acme").done
+        rt.close()
+    return counting.seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3], ids=["kill-a", "kill-b", "kill-c"])
+def test_a_sync_killed_with_sigkill_at_a_random_point_resumes_equal(tmp_path: Path, key: str, seed: int,
+                                                                    full_sync_requests: int) -> None:
+    """kill -9 at a point of the sync chosen at random (seeded): the process is held at its n-th Table
+    API request — listing pages, journal reads or the deletion sweep — and killed there; a new sync
+    takes over and the replica equals the instance, every incident and comment once."""
+    total = full_sync_requests
+    at = random.Random(seed).randint(2, total - 1)
+    print(f"kill at request {at} of {total}")
+    state = ServiceNowState()
+    spec = registry.get("servicenow")
+    built = spec.build(SimConfig(state=state))
+    gate = HoldAt(built.app, at)
+    with RunningSim(spec, SimConfig(state=state), dataclasses.replace(built, app=gate)) as server:
+        seed_incidents(state, 250, random.Random(11))
+        db = tmp_path / "kill.db"
+        rt = open_rt(db, key, server)
+        environ = {**os.environ, "DESKHAND_DATABASE_URL": f"sqlite:///{db}", "DESKHAND_SECRET_KEY": key}
+        proc = subprocess.Popen([sys.executable, "-m", "deskhand.cli", "sync", "acme", "--json"], cwd=REPO,
+                                env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while not gate.reached.wait(0.05):
+                assert proc.poll() is None, f"the sync ended before request {at} of {total}"
+                assert time.monotonic() < deadline, f"the sync never reached request {at} of {total}"
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            gate.release.set()
+            if proc.poll() is None:
+                proc.kill()
+        before = replica.summary(rt.store.engine, "acme")["tickets"]
+        stats = sync_account(rt, "acme")  # the dead process's lease is taken over at once
+        assert stats.done, (at, total, before)
+        assert_equal(rt, state)
+        with rt.store.engine.connect() as c:
+            rows = c.execute(select(func.count()).select_from(replica_tickets)).scalar_one()
+            distinct = c.execute(select(func.count(func.distinct(replica_comments.c.id)))).scalar_one()
+            comments = c.execute(select(func.count()).select_from(replica_comments)).scalar_one()
+        assert rows == len(state.tables["incident"]) and distinct == comments
+        rt.close()
