@@ -576,3 +576,19 @@ def test_the_linear_simulator_s_deliveries_have_the_recorded_shape() -> None:
     shown, recorded = comment_data(state, comment), load("linear", "zulip_comment_create.json")["data"]
     assert [k for k, v in shown.items() if v is None] == []
     assert set(recorded) - {"reactionData"} <= set(shown)
+
+
+def test_the_trello_simulator_s_comment_action_has_the_recorded_shape() -> None:
+    import random
+
+    from deskhand.sim.trello_seed import INTAKE_TOKEN, default_state, seed_cards
+
+    state = default_state("admin-token")
+    card_id = seed_cards(state, 1, random.Random(5))[0]
+    action = state.comment(card_id, "Is it fixed?", state.tokens[INTAKE_TOKEN])
+    recorded = load("trello", "zulip_adding_comment_to_card.json")["action"]
+    assert set(recorded) <= set(action)
+    assert set(recorded["data"]) <= set(action["data"]) and action["data"]["text"] == "Is it fixed?"
+    assert set(recorded["data"]["card"]) <= set(action["data"]["card"])
+    assert set(recorded["memberCreator"]) - {"avatarHash"} <= set(action["memberCreator"])
+    assert datetime.fromisoformat(action["date"]).utcoffset() is not None and action["date"].endswith("Z")
