@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deskhand.model import Role, Source, Triage
-from deskhand.providers.oauth_tokens import TokenStore
+from deskhand.providers.oauth_tokens import TokenStore, refresh_lock
 from deskhand.queue import SqlQueue
 from deskhand.queue.breaker import Breakers
 from deskhand.settings import Settings
@@ -69,7 +69,9 @@ class Runtime:
         # per-account circuit breakers on the queue's clock (deskhand.queue.breaker)
         self.breakers = Breakers(store.engine, clock=lambda: self.queue.clock())
         # OAuth accounts' sealed token sets, refreshed one process at a time (deskhand.providers.oauth)
-        self.oauth_tokens = TokenStore(store.engine, store.box, clock=lambda: self.queue.clock())
+        # (with DESKHAND_REDIS_URL the refresh lock is Redis's: deskhand.providers.oauth_lock)
+        self.oauth_tokens = TokenStore(store.engine, store.box, clock=lambda: self.queue.clock(),
+                                       lock=refresh_lock(self.settings.redis_url))
         self.sleep: Callable[[float], None] = time.sleep  # a provider client's wait between its retries
         self._lock = threading.RLock()
         limit = self.settings.tenant_cache
@@ -212,6 +214,8 @@ class Runtime:
             for _, conn in self._connectors.values():
                 conn.close()
             self._connectors.clear()
+        if self.oauth_tokens.lock is not None:
+            self.oauth_tokens.lock.close()
         self.store.engine.dispose()
 
 

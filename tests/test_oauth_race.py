@@ -1,7 +1,9 @@
 """One refresh at a time per account across processes (deskhand.providers.oauth_tokens): ten calls
 on an expired access token, five threads in each of two worker processes sharing the store, cause
 exactly one refresh at the simulator; the refresh token it rotated away is never sent again (the
-simulator would revoke the whole grant if it were), and every call succeeds with the new token."""
+simulator would revoke the whole grant if it were), and every call succeeds with the new token.
+Both locks: the store row's lease (no Redis) and the Redis lock (DESKHAND_REDIS_URL set; the machine's
+Redis at 127.0.0.1:6379, DESKHAND_TEST_REDIS_URL)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -26,6 +29,7 @@ from deskhand.store.tables_oauth import oauth_tokens
 
 pytestmark = pytest.mark.every_backend
 CLIENT = ("deskhand-race-client", "race-secret")
+REDIS_URL = os.environ.get("DESKHAND_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CHILD = r"""
 import json, os, sys, threading, time
@@ -34,10 +38,12 @@ from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.store import Store
 
-folder, name = Path(sys.argv[1]), sys.argv[2]
-settings = Settings(database_url=os.environ["RACE_DB"], secret_key=os.environ["RACE_KEY"])
+folder, name, account = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+settings = Settings(database_url=os.environ["RACE_DB"], secret_key=os.environ["RACE_KEY"],
+                    redis_url=os.environ.get("RACE_REDIS") or None)
 rt = Runtime(Store.open(settings), settings)
-connector = rt.connector(rt.store.get_account("acme"))
+assert (rt.oauth_tokens.lock is not None) == bool(os.environ.get("RACE_REDIS"))
+connector = rt.connector(rt.store.get_account(account))
 results = []
 (folder / f"{name}.ready").write_text("1")
 deadline = time.monotonic() + 120
@@ -61,16 +67,17 @@ print(json.dumps(results))
 """
 
 
-def _connect(rt: Runtime, sim_url: str, env: dict[str, str]) -> None:
-    url = start(rt, "zendesk", "acme", {"subdomain": "acme", "base_url": sim_url}, public_url="http://127.0.0.1:9",
+def _connect(rt: Runtime, sim_url: str, env: dict[str, str], account: str) -> None:
+    url = start(rt, "zendesk", account, {"subdomain": "acme", "base_url": sim_url}, public_url="http://127.0.0.1:9",
                 tenant="default", env=env)
     location = httpx.get(url, follow_redirects=False, timeout=30).headers["location"]
     query = httpx.URL(location).params
     finish(rt, "zendesk", query["state"], query["code"], env=env)
 
 
+@pytest.mark.parametrize("lock", ["store", "redis"])
 def test_ten_calls_on_an_expired_token_in_two_processes_refresh_once(
-    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lock: str, store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {"DESKHAND_OAUTH_ZENDESK_CLIENT_ID": CLIENT[0], "DESKHAND_OAUTH_ZENDESK_CLIENT_SECRET": CLIENT[1]}
     for k, v in env.items():
@@ -78,17 +85,21 @@ def test_ten_calls_on_an_expired_token_in_two_processes_refresh_once(
     sim_clock = ManualClock(time.time())
     server = zendesk_oauth.auth_server(dict([CLIENT]), clock=sim_clock, access_ttl_s=3600)
     sim = zendesk.start(oauth=server)
-    rt = Runtime(store, settings)
+    redis_url = REDIS_URL if lock == "redis" else None
+    account = f"race-{uuid.uuid4().hex[:12]}"  # its own Redis lock key, whoever else uses this Redis
+    rt = Runtime(store, settings.model_copy(update={"redis_url": redis_url}))
+    assert (rt.oauth_tokens.lock is not None) is (lock == "redis")
     try:
-        _connect(rt, sim.url, env)
-        before = rt.oauth_tokens.get("acme")
+        _connect(rt, sim.url, env, account)
+        before = rt.oauth_tokens.get(account)
         assert before is not None
         # the access token expires: at the simulator, and in the store's record of it
         sim_clock.advance(3601)
         with store.engine.begin() as c:
             c.execute(update(oauth_tokens).values(expires_at=time.time() - 1))
-        child_env = {**os.environ, "RACE_DB": settings.database_url, "RACE_KEY": str(settings.secret_key), **env}
-        procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), f"p{i}"], env=child_env,
+        child_env = {**os.environ, "RACE_DB": settings.database_url, "RACE_KEY": str(settings.secret_key), **env,
+                     "RACE_REDIS": redis_url or ""}
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), f"p{i}", account], env=child_env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
         deadline = time.monotonic() + 120
         while not all((tmp_path / f"p{i}.ready").exists() for i in range(2)):
@@ -106,6 +117,6 @@ def test_ten_calls_on_an_expired_token_in_two_processes_refresh_once(
     assert len(results) == 10 and not [r for r in results if r.startswith("error")], results
     assert server.refresh_log == [before.token["refresh_token"]]  # one refresh; the dead token never again
     assert not any(g.revoked for g in server.grants.values())
-    after = rt.oauth_tokens.get("acme")
+    after = rt.oauth_tokens.get(account)
     assert after is not None and after.version == before.version + 1 and after.status == "ok"
     assert after.token["refresh_token"] != before.token["refresh_token"]

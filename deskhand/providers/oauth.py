@@ -256,6 +256,7 @@ class OAuth2Auth(httpx.Auth):
         if not refresh_token:
             alert_needs_reauth(self.tokens, self.account, self.provider, "the access token expired and there is "
                                "no refresh token")
+            self.tokens.release(self.account, owner)
             raise NeedsReauth(self.account, self.provider, "the access token expired and there is no refresh token")
         try:
             with self.client() as client:
@@ -264,6 +265,7 @@ class OAuth2Auth(httpx.Auth):
             if exc.error in DEAD_GRANT:
                 reason = f"refresh refused: {exc.error}"
                 alert_needs_reauth(self.tokens, self.account, self.provider, reason)
+                self.tokens.release(self.account, owner)  # the Redis lock (the row's lease is gone already)
                 raise NeedsReauth(self.account, self.provider, reason) from exc
             self.tokens.release(self.account, owner)
             raise ProviderError(f"account {self.account!r}: token refresh failed ({exc.error}); "

@@ -5,6 +5,11 @@ no live lease AND status='ok'`. Whoever updates the row refreshes; the others wa
 to move and read the winner's tokens, so a rotated (dead) refresh token is never sent twice. The new
 access and refresh tokens are stored in one UPDATE that also bumps the version and drops the lease.
 Times are an injected clock (unix seconds).
+
+With a Redis refresh lock (deskhand.providers.oauth_lock, when DESKHAND_REDIS_URL is set) the lock is
+Redis's instead of the row's lease: `acquire` takes it and then checks the row still has the version
+read (else someone refreshed meanwhile: the lock is given back); `refreshed` writes by compare-and-set
+on that version and gives the lock back.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, and_, func, or_, select, update
 
@@ -21,6 +26,9 @@ from deskhand.store.schema import jobs
 from deskhand.store.secrets import SecretBox
 from deskhand.store.tables_oauth import oauth_tokens
 
+if TYPE_CHECKING:
+    from deskhand.providers.oauth_lock import RedisRefreshLock
+
 log = logging.getLogger(__name__)
 OK, NEEDS_REAUTH = "ok", "needs_reauth"
 
@@ -28,6 +36,15 @@ OK, NEEDS_REAUTH = "ok", "needs_reauth"
 def reauth_marker(account: str) -> str:
     """How the reason of a job deferred while its account needs re-authorisation starts."""
     return f"needs_reauth {account}: "
+
+
+def refresh_lock(redis_url: str | None) -> RedisRefreshLock | None:
+    """The Redis refresh lock when the deployment has Redis (DESKHAND_REDIS_URL), else None (the row's lease)."""
+    if not redis_url:
+        return None
+    from deskhand.providers.oauth_lock import RedisRefreshLock
+
+    return RedisRefreshLock.from_url(redis_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +61,10 @@ class TokenRow:
 
 
 class TokenStore:
-    def __init__(self, engine: Engine, box: SecretBox, *, clock: Callable[[], float]) -> None:
-        self.engine, self.box, self.clock = engine, box, clock
+    def __init__(self, engine: Engine, box: SecretBox, *, clock: Callable[[], float],
+                 lock: RedisRefreshLock | None = None) -> None:
+        self.engine, self.box, self.clock, self.lock = engine, box, clock, lock
+        self._versions: dict[tuple[str, str], int] = {}  # (account, owner) -> version it refreshes (Redis lock)
 
     def get(self, account: str) -> TokenRow | None:
         with self.engine.connect() as c:
@@ -99,6 +118,8 @@ class TokenStore:
     def acquire(self, account: str, version: int, owner: str, lease_s: float) -> bool:
         """Take the right to refresh the token set of `version`; False: someone else has it (or
         already refreshed, or the account needs re-authorisation)."""
+        if self.lock is not None:
+            return self._acquire_redis(account, version, owner, lease_s)
         now = self.clock()
         o = oauth_tokens.c
         with self.engine.begin() as c:
@@ -108,11 +129,38 @@ class TokenStore:
             ).values(lease_owner=owner, lease_until=now + lease_s, updated_at=now))
         return res.rowcount == 1
 
+    def _acquire_redis(self, account: str, version: int, owner: str, lease_s: float) -> bool:
+        assert self.lock is not None
+        if not self.lock.acquire(account, owner, lease_s):
+            return False
+        o = oauth_tokens.c
+        with self.engine.connect() as c:
+            row = c.execute(select(o.version, o.status).where(o.account == account)).first()
+        if row is None or int(row.version) != version or row.status != OK:  # refreshed (or dead) meanwhile
+            self.lock.release(account, owner)
+            return False
+        self._versions[(account, owner)] = version
+        return True
+
     def refreshed(self, account: str, owner: str, token: dict[str, Any]) -> bool:
         """Store the refreshed token set (new access + rotated refresh token together) and drop the
-        lease; False when the lease was lost meanwhile (the tokens are then not stored)."""
+        lease; False when the lease was lost meanwhile (the tokens are then not stored). With the Redis
+        lock: stored while the row still has the version refreshed (a compare-and-set), lock given back."""
         now = self.clock()
         o = oauth_tokens.c
+        if self.lock is not None:
+            version = self._versions.pop((account, owner), None)
+            try:
+                if version is None:
+                    return False
+                with self.engine.begin() as c:
+                    res = c.execute(update(oauth_tokens).where(
+                        o.account == account, o.version == version, o.status == OK).values(
+                        tokens_sealed=self.box.seal(token), expires_at=self.expiry(token), version=o.version + 1,
+                        refreshed_at=now, updated_at=now))
+                return res.rowcount == 1
+            finally:
+                self.lock.release(account, owner)
         with self.engine.begin() as c:
             res = c.execute(update(oauth_tokens).where(o.account == account, o.lease_owner == owner).values(
                 tokens_sealed=self.box.seal(token), expires_at=self.expiry(token), version=o.version + 1,
@@ -120,6 +168,10 @@ class TokenStore:
         return res.rowcount == 1
 
     def release(self, account: str, owner: str) -> None:
+        if self.lock is not None:
+            self._versions.pop((account, owner), None)
+            self.lock.release(account, owner)
+            return
         o = oauth_tokens.c
         with self.engine.begin() as c:
             c.execute(update(oauth_tokens).where(o.account == account, o.lease_owner == owner)
