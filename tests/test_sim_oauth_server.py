@@ -155,3 +155,22 @@ def test_the_jira_simulator_plays_atlassian_3lo_with_sites_and_scopes() -> None:
     assert again.status_code == 403 and again.json()["error"] == "invalid_grant"
     revoked = http.get(f"{gateway}/myself", headers={"Authorization": f"Bearer {second['access_token']}"})
     assert revoked.status_code == 401
+
+
+def test_atlassian_refresh_tokens_expire_after_90_idle_days_and_a_year_after_consent(clock: ManualClock) -> None:
+    from deskhand.sim.jira_oauth import AtlassianAuth
+
+    auth = AtlassianAuth({"cid": "csecret"}, clock=clock)
+    http = TestClient(Starlette(routes=auth.routes()))
+    token = _exchange(http, _code(http, audience="api.atlassian.com"), "/oauth/token").json()
+    for _ in range(4):  # refreshed every 89 days: never idle for 90
+        clock.advance(89 * 86400)
+        answer = _refresh(http, token["refresh_token"], "/oauth/token")
+        assert answer.status_code == 200, answer.text
+        token = answer.json()
+    clock.advance(10 * 86400)  # 366 days after the consent
+    late = _refresh(http, token["refresh_token"], "/oauth/token")
+    assert late.status_code == 403 and late.json()["error"] == "invalid_grant"
+    idle = _exchange(http, _code(http, audience="api.atlassian.com"), "/oauth/token").json()
+    clock.advance(90 * 86400)
+    assert _refresh(http, idle["refresh_token"], "/oauth/token").json()["error"] == "invalid_grant"

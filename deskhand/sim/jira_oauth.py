@@ -2,7 +2,8 @@
 
 One simulator plays every Atlassian host: `/authorize` (auth.atlassian.com; `audience=api.atlassian.com`
 required), `/oauth/token` (code exchange and refresh; refresh tokens rotate — the one sent dies, a
-replayed one revokes the grant; bad grants answer 403 `invalid_grant`), `/oauth/token/accessible-resources`
+replayed one revokes the grant; unused for 90 days or a year after consent they expire; bad grants
+answer 403 `invalid_grant`), `/oauth/token/accessible-resources`
 (api.atlassian.com: the sites the grant reaches, with its scopes) and the API gateway
 `/ex/jira/{cloudid}/rest/...`, which takes only 3LO Bearer tokens and enforces the classic scopes each
 call needs (`SCOPES`, from the operations' "OAuth 2.0 scopes required" in Jira's REST reference): a call
@@ -28,6 +29,7 @@ AUTHORIZE, TOKEN, RESOURCES = "/authorize", "/oauth/token", "/oauth/token/access
 GATEWAY = "/ex/jira/{cloudid}"
 DEFAULT_ACCESS_TTL_S = 3600.0  # 1 hour
 REFRESH_INACTIVITY_S = 90 * 86400.0  # a rotating refresh token unused for 90 days expires
+REFRESH_ABSOLUTE_S = 365 * 86400.0  # and none is refreshed a year after the consent
 DEFAULT_CLOUD_ID = "1324a887-45db-1bf4-1e99-ef0ff456d421"
 
 # (method, path under the site's API, scopes any one of which allows it); first match wins
@@ -59,6 +61,7 @@ class AtlassianAuth:
                  clock: Callable[[], float] = time.time, **options: Any) -> None:
         options.setdefault("access_ttl_s", DEFAULT_ACCESS_TTL_S)
         options.setdefault("refresh_ttl_s", REFRESH_INACTIVITY_S)
+        options.setdefault("grant_ttl_s", REFRESH_ABSOLUTE_S)
         self.server = AuthServer(clients, clock=clock, error_status=403, access_dies_on_refresh=False,
                                  authorize_requires={"audience": "api.atlassian.com"}, **options)
         self.sites = list(sites or [Site(DEFAULT_CLOUD_ID, "acme")])

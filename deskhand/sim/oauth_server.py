@@ -79,6 +79,7 @@ class Grant:
     access: dict[str, float] = field(default_factory=dict)  # live access token -> expires_at
     refresh: str | None = None  # the one live refresh token
     refresh_expires_at: float | None = None
+    ends_at: float | None = None  # no refresh after this, however active (Atlassian: 365 days)
     dead_refresh: set[str] = field(default_factory=set)
 
     def scopes(self) -> set[str]:
@@ -89,12 +90,14 @@ class AuthServer:
     def __init__(self, clients: dict[str, str], *, clock: Callable[[], float] = time.time,
                  access_ttl_s: float = 1800.0, refresh_ttl_s: float | None = None, rotate: bool = True,
                  error_status: int = 400, allowed_scopes: dict[str, set[str]] | None = None,
-                 access_dies_on_refresh: bool = True, authorize_requires: dict[str, str] | None = None) -> None:
+                 access_dies_on_refresh: bool = True, authorize_requires: dict[str, str] | None = None,
+                 grant_ttl_s: float | None = None) -> None:
         self.clients, self.clock, self.rotate, self.error_status = dict(clients), clock, rotate, error_status
         # the scopes each client (app) is registered for; a grant gets the requested ones it has (None: any)
         self.allowed_scopes = allowed_scopes
         self.access_dies_on_refresh = access_dies_on_refresh  # Zendesk: yes; Atlassian's JWTs live to expiry
         self.authorize_requires = dict(authorize_requires or {})  # e.g. Atlassian's audience=api.atlassian.com
+        self.grant_ttl_s = grant_ttl_s  # a grant's absolute lifetime (its refresh tokens' last day)
         self.access_ttl_s, self.refresh_ttl_s = access_ttl_s, refresh_ttl_s
         self.grants: dict[int, Grant] = {}
         self.codes: dict[str, dict[str, Any]] = {}
@@ -202,7 +205,8 @@ class AuthServer:
                 digest = hashlib.sha256(form.get("code_verifier", "").encode()).digest()
                 if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != code["challenge"]:
                     return self._error("invalid_grant", "code_verifier does not match the code_challenge")
-            grant = Grant(id=len(self.grants) + 1, client_id=client, scope=self._granted(client, code["scope"]))
+            grant = Grant(id=len(self.grants) + 1, client_id=client, scope=self._granted(client, code["scope"]),
+                          ends_at=None if self.grant_ttl_s is None else self.clock() + self.grant_ttl_s)
             self.grants[grant.id] = grant
             self.exchanges += 1
             return JSONResponse(self._issue(grant, form))
@@ -220,6 +224,8 @@ class AuthServer:
                         return self._error("invalid_grant", "the grant was revoked")
                     if grant.refresh_expires_at is not None and self.clock() >= grant.refresh_expires_at:
                         return self._error("invalid_grant", "the refresh token expired")
+                    if grant.ends_at is not None and self.clock() >= grant.ends_at:
+                        return self._error("invalid_grant", "the refresh token reached its absolute expiry")
                     if self.rotate:
                         grant.dead_refresh.add(token)
                         if self.access_dies_on_refresh:
