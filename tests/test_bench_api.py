@@ -17,3 +17,5 @@ def test_bench_api_reports_replica_listing_and_proxy_against_direct() -> None:
     for part in ("list_tickets_replica", "proxy", "direct"):
         assert 0 < got[part]["p50_ms"] <= got[part]["p99_ms"]
     assert got["proxy_overhead_p50_ms"] == round(got["proxy"]["p50_ms"] - got["direct"]["p50_ms"], 3)
+    assert set(got["cpu_per_call_p50_ms"]) == {"proxy", "direct"}
+    assert all(v >= 0 for v in got["cpu_per_call_p50_ms"].values())

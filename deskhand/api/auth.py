@@ -43,21 +43,26 @@ def require(scope: str) -> Callable[..., Principal]:
     def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer)
     ) -> Principal:
-        if credentials is None:
-            raise ApiProblem(401, "unauthorized", "an API key is required: send `Authorization: Bearer <key>` "
-                             "(create one with `deskhand keys create`)", headers=CHALLENGE)
-        rt: Runtime = request.app.state.rt
-        principal = authenticate(rt.store.engine, credentials.credentials)
-        if principal is None:
-            raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked", headers=CHALLENGE)
-        if scope != ANY and not principal.allows(scope):
-            raise ApiProblem(403, "forbidden", f"this API key lacks the scope {scope!r}", required_scope=scope)
-        request.state.principal = principal
-        return principal
+        return authorize(request.app.state.rt, credentials, scope)
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     _dependencies[scope] = dependency
     return dependency
+
+
+def authorize(rt: Runtime, credentials: HTTPAuthorizationCredentials | None, scope: str) -> Principal:
+    """The principal of the presented key if it holds `scope`; else the 401/403 problem. Blocking (it
+    reads the key): `require` runs it in the threadpool; a route that goes there anyway (the proxy)
+    may call it itself, on the same thread hop as its own work."""
+    if credentials is None:
+        raise ApiProblem(401, "unauthorized", "an API key is required: send `Authorization: Bearer <key>` "
+                         "(create one with `deskhand keys create`)", headers=CHALLENGE)
+    principal = authenticate(rt.store.engine, credentials.credentials)
+    if principal is None:
+        raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked", headers=CHALLENGE)
+    if scope != ANY and not principal.allows(scope):
+        raise ApiProblem(403, "forbidden", f"this API key lacks the scope {scope!r}", required_scope=scope)
+    return principal
 
 
 def tenant_account_names(rt: Runtime, tenant_id: str) -> list[str]:

@@ -25,12 +25,32 @@ def unified_id(account: str, remote_id: str) -> str:
 
 
 class LiveConnectors:
-    """One connector per account for API calls (the account's shared budgets, short waits)."""
+    """One connector per account for API calls (the account's shared budgets, short waits), and the
+    accounts as last read, for `ttl_s` seconds (`account`): a burst of proxied calls costs one read and
+    one decryption of the account, not one each; a change of its credentials is seen within `ttl_s`."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, rt: Runtime, ttl_s: float = 2.0, max_names: int = 10_000) -> None:
+        self.rt, self.ttl_s, self.max_names = rt, ttl_s, max_names
         self._lock = threading.Lock()
         self._open: dict[str, tuple[int, Connector]] = {}
+        self._accounts: dict[str, tuple[float, AccountRecord]] = {}
+
+    def account(self, name: str) -> AccountRecord | None:
+        """The account `name` as read at most `ttl_s` ago (None: there is none; not remembered, so made-up
+        names cannot grow the cache)."""
+        now = time.monotonic()
+        hit = self._accounts.get(name)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        found = self.rt.store.find_account(name)
+        with self._lock:
+            if found is None:
+                self._accounts.pop(name, None)
+            else:
+                if len(self._accounts) >= self.max_names:
+                    self._accounts.clear()
+                self._accounts[name] = (now, found)
+        return found
 
     def get(self, account: AccountRecord) -> Connector:
         version = hash(repr((sorted(account.config.items()), sorted((account.overrides or {}).items()))))

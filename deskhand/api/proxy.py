@@ -13,25 +13,27 @@ does not take it for its own key being refused).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.concurrency import run_in_threadpool
 
-from deskhand.api.auth import account_of, require, runtime
+from deskhand.api.auth import authorize, bearer, runtime
 from deskhand.api.keys import Principal
-from deskhand.api.problems import PROBLEMS, ApiProblem
+from deskhand.api.problems import PROBLEMS, ApiProblem, not_found
 from deskhand.api.tickets import Live
 from deskhand.errors import AuthError, ProviderError, RateLimited
 from deskhand.runtime import Runtime
 
 router = APIRouter(prefix="/v1/accounts/{account}/proxy", tags=["proxy"], responses={
     **PROBLEMS, "default": {"description": "the helpdesk's own answer, passed on"}})
-Reader = Annotated[Principal, Depends(require("tickets:read"))]
-Writer = Annotated[Principal, Depends(require("tickets:write"))]
+Key = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 Rt = Annotated[Runtime, Depends(runtime)]
 Account = Annotated[str, Path(max_length=64)]
 ProxyPath = Annotated[str, Path(max_length=2000, description="path under the helpdesk's API root")]
@@ -49,15 +51,26 @@ def checked_path(path: str) -> str:
     return "/" + path
 
 
+@functools.lru_cache(maxsize=1024)
+def _root(base: str) -> tuple[tuple[str, str, int | None], str]:
+    root = httpx.URL(base)
+    return (root.scheme, root.host, root.port), root.path.rstrip("/") + "/"
+
+
 def _under_root(base: str, full: str) -> bool:
-    root, url = httpx.URL(base), httpx.URL(full)
-    prefix = root.path.rstrip("/") + "/"
-    return (url.scheme, url.host, url.port) == (root.scheme, root.host, root.port) and url.path.startswith(prefix)
+    (origin, prefix), url = _root(base), httpx.URL(full)
+    return (url.scheme, url.host, url.port) == origin and url.path.startswith(prefix)
 
 
-def forward(rt: Runtime, lc: Any, who: Principal, account_name: str, path: str, request: Request,
-            body: bytes) -> Response:
-    account = account_of(rt, who, account_name)
+def forward(rt: Runtime, lc: Any, key: HTTPAuthorizationCredentials | None, account_name: str, path: str,
+            request: Request, body: bytes) -> Response:
+    """The whole proxied call on one worker thread: the key's scope (as `require` checks it, here rather
+    than in a dependency of its own, which would cost a second threadpool hop), the account (read at
+    most every few seconds, deskhand.api.live), the helpdesk's answer."""
+    who: Principal = authorize(rt, key, "tickets:read" if request.method in ("GET", "HEAD") else "tickets:write")
+    account = lc.account(account_name)
+    if account is None or account.tenant_id != who.tenant_id:
+        raise not_found(f"account {account_name!r}")
     conn = lc.get(account)
     relative = checked_path(path)
     if not _under_root(conn.http.base_url, conn.http.url(relative)):
@@ -94,16 +107,14 @@ def _passed_on(status: int, body: Any) -> Response:
 
 
 @router.get("/{path:path}", summary="Call the helpdesk's own API (GET)", operation_id="proxy_get")
-def proxy_read(who: Reader, rt: Rt, lc: Live, account: Account, path: ProxyPath, request: Request) -> Response:
-    return forward(rt, lc, who, account, path, request, b"")
+async def proxy_read(key: Key, rt: Rt, lc: Live, account: Account, path: ProxyPath, request: Request) -> Response:
+    return await run_in_threadpool(forward, rt, lc, key, account, path, request, b"")
 
 
-async def proxy_write(who: Writer, rt: Rt, lc: Live, account: Account, path: ProxyPath,
+async def proxy_write(key: Key, rt: Rt, lc: Live, account: Account, path: ProxyPath,
                       request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     body = await request.body()
-    return await run_in_threadpool(forward, rt, lc, who, account, path, request, body)
+    return await run_in_threadpool(forward, rt, lc, key, account, path, request, body)
 
 
 for _method in ("POST", "PUT", "PATCH", "DELETE"):  # one operation each: OpenAPI ids stay unique

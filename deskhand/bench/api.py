@@ -5,7 +5,9 @@
 - proxy overhead: one ticket read through `GET /v1/accounts/{account}/proxy/<the provider's own
   ticket path>` against the same read sent straight to the simulator with the account's
   credentials (the connector's ProviderHTTP, no rate budget), interleaved call by call; the
-  overhead is the difference of the medians.
+  overhead is the difference of the medians. Beside it, the CPU time the process spent per call
+  (`time.process_time`, every thread: client, gateway and simulator all run here), median of each
+  kind: the work the proxy adds, which the machine's load does not inflate as it does wall time.
 The gateway and the simulator run in this process (uvicorn threads), as `deskhand bench sync` does.
 """
 
@@ -38,10 +40,12 @@ def _figures(samples_s: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(ms), 3)}
 
 
-def _timed(call: Callable[[], httpx.Response]) -> float:
-    started = time.perf_counter()
+def _timed(call: Callable[[], httpx.Response], cpu: list[float] | None = None) -> float:
+    started, started_cpu = time.perf_counter(), time.process_time()
     r = call()
     took = time.perf_counter() - started
+    if cpu is not None:
+        cpu.append(time.process_time() - started_cpu)
     if r.status_code != 200:
         raise RuntimeError(f"{r.request.method} {r.request.url} -> {r.status_code}: {r.text[:300]}")
     return took
@@ -77,10 +81,13 @@ def run_api_bench(provider: str, tickets: int = 500, requests: int = 300, *, war
             for _ in range(warmup):
                 listing(), proxied(), straight()
             listed = [_timed(listing) for _ in range(requests)]
-            via_proxy, via_direct = [], []
+            via_proxy: list[float] = []
+            via_direct: list[float] = []
+            cpu_proxy: list[float] = []
+            cpu_direct: list[float] = []
             for _ in range(requests):
-                via_proxy.append(_timed(proxied))
-                via_direct.append(_timed(straight))
+                via_proxy.append(_timed(proxied, cpu_proxy))
+                via_direct.append(_timed(straight, cpu_direct))
         direct.close()
         proxy, plain = _figures(via_proxy), _figures(via_direct)
         return {
@@ -88,6 +95,8 @@ def run_api_bench(provider: str, tickets: int = 500, requests: int = 300, *, war
             "list_tickets_replica": _figures(listed),
             "proxy": proxy, "direct": plain,
             "proxy_overhead_p50_ms": round(proxy["p50_ms"] - plain["p50_ms"], 3),
+            "cpu_per_call_p50_ms": {"proxy": round(statistics.median(cpu_proxy) * 1000, 3),
+                                    "direct": round(statistics.median(cpu_direct) * 1000, 3)},
         }
     finally:
         if gateway is not None:

@@ -32,3 +32,5 @@ def bench_api(
     out.print(f"  one ticket via proxy: p50 {px['p50_ms']} ms · p99 {px['p99_ms']} ms")
     out.print(f"  one ticket direct:    p50 {dr['p50_ms']} ms · p99 {dr['p99_ms']} ms")
     out.print(f"  proxy overhead (p50): {r['proxy_overhead_p50_ms']} ms")
+    cpu = r["cpu_per_call_p50_ms"]
+    out.print(f"  CPU per call (p50, all threads): proxy {cpu['proxy']} ms · direct {cpu['direct']} ms")
