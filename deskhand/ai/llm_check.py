@@ -52,7 +52,7 @@ def probe(llm: LLM) -> Probe:
         )
     except LLMError as exc:
         now = getattr(llm, "json_mode", None)
-        advice = _advice(exc)
+        advice = _advice(exc, now)
         return Probe(llm.name, False, now, asked, latency_ms=_ms(started), error=f"{exc.kind}: {exc}"[:500],
                      advice=advice)
     now = getattr(llm, "json_mode", None)
@@ -66,7 +66,7 @@ def _ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
 
 
-def _advice(exc: LLMError) -> str:
+def _advice(exc: LLMError, mode: str | None) -> str:
     if exc.kind == "connection":
         return "nothing answers at that address: check the host and port in the spec, and that the server runs"
     if exc.kind == "timeout":
@@ -74,6 +74,9 @@ def _advice(exc: LLMError) -> str:
     if exc.kind == "auth":
         return "the key was refused: check OPENAI_API_KEY / ANTHROPIC_API_KEY / AZURE_OPENAI_API_KEY"
     if exc.kind == "invalid_output":
+        if mode in ("json_schema", "json_object"):
+            return (f"the model's answers do not fit the schema even in format {mode}: use a stronger model, or check "
+                    "that the server constrains decoding (llama.cpp does with ?format=json_object)")
         return ("the model does not answer in the requested JSON: try ?format=json_object (constrained decoding on "
                 "llama.cpp servers) or a stronger model")
     if exc.kind == "rejected":
