@@ -461,3 +461,13 @@ def test_fake_server_lists_models_and_embeds(fake: FakeLLMServer) -> None:
     assert [m.id for m in client.models.list()] == ["fake-model"]
     vectors = client.embeddings.create(model="fake-embed", input=["a", "b", "a"]).data
     assert vectors[0].embedding == vectors[2].embedding != vectors[1].embedding
+
+
+def test_the_log_line_itself_names_the_cause(fake: FakeLLMServer, caplog: pytest.LogCaptureFixture) -> None:
+    """The default log format prints the message only (no extra fields): the cause must be in it."""
+    caplog.set_level(logging.INFO)
+    fake.add(Fail(503, message="model is loading"), Reply(text="not json"), Reply(json=GOOD))
+    classify(llm_for("openai", fake))
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("deskhand.ai")]
+    assert any("retry 1" in line and "HTTP 503" in line and "model is loading" in line for line in lines), lines
+    assert any("asking for a repair" in line and "Invalid JSON" in line for line in lines), lines

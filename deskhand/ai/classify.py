@@ -140,7 +140,7 @@ def classify(
         )
     except LLMError as exc:
         cause = f"{exc.kind}: {exc}"
-        log.warning("classification LLM failed; the offline model classifies",
+        log.warning("classification LLM %s failed, the offline model classifies: %s", llm.name, cause[:300],
                     extra={"llm": llm.name, "error": cause[:500]})
         return dataclasses.replace(offline, llm_error=cause[:500],
                                    notes=(*offline.notes, f"classification LLM failed ({cause[:300]}); "

@@ -240,7 +240,8 @@ class ChatLLM:
                 parsed = validate_answer(answer, schema)
             except ValueError as first:  # pydantic.ValidationError is a ValueError
                 problem = describe_invalid(first)
-                log.info("llm answer invalid, asking for a repair", extra=self._log(task, problem=problem))
+                log.info("llm %s (%s) answer invalid, asking for a repair: %s", self.name, task, problem[:300],
+                         extra=self._log(task, problem=problem))
                 turns = request.turns + self._repair_turns(answer, problem, schema)
                 answer = self._call(Request(system, turns, schema, temperature, top_p, max_tokens), task)
                 usage, calls = usage + answer.usage, 2
@@ -297,7 +298,8 @@ class ChatLLM:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else None
         log.warning(
-            "llm call failed, retrying",
+            "llm %s (%s) call failed, retry %d in %.1f s: %s", self.name, task, state.attempt_number, wait or 0.0,
+            str(exc)[:300],
             extra=self._log(task, attempt=state.attempt_number, wait_s=wait, error=str(exc)),
         )
 

@@ -66,7 +66,8 @@ class AnthropicMessages(ChatLLM):
                         or not _TOOL_REFUSAL.search(text)):
                     raise http_error(self.name, exc.response) from exc
                 self.json_mode = "prompt"
-                log.warning("llm server refused tool use; asking with the schema in the prompt",
+                log.warning("llm %s refused tool use (HTTP %s: %s); asking with the schema in the prompt (add "
+                            "?format=prompt to the spec to skip this)", self.name, exc.status_code, text[:200],
                             extra={"llm": self.name, "status": exc.status_code, "error": text[:300],
                                    "hint": "add ?format=prompt to the LLM spec to skip the refused request"})
 

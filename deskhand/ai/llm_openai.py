@@ -114,7 +114,9 @@ class OpenAIChat(ChatLLM):
                 if request.schema is not None and self._rejects_json_mode(exc, mode):
                     self.json_mode = _DOWNGRADE[mode]
                     log.warning(
-                        "llm server refused the structured-output format; asking with the next one",
+                        "llm %s refused format %s (HTTP %s: %s); asking with %s (add ?format=%s to the spec to "
+                        "skip this)", self.name, mode, exc.status_code, _error_text(exc)[:200], self.json_mode,
+                        self.json_mode,
                         extra={"llm": self.name, "format": mode, "next_format": self.json_mode, "status":
                                exc.status_code, "error": _error_text(exc)[:300],
                                "hint": f"add ?format={self.json_mode} to the LLM spec (or set "

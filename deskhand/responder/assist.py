@@ -178,7 +178,7 @@ def _reply(llm: Any, message: str, sources: list[Any], ticket: Ticket) -> Writte
         generated = generate_reply(llm, message, sources, customer_name=name)
     except LLMError as exc:  # as if no LLM were configured: the offline responder writes the reply
         cause = f"{exc.kind}: {exc}"
-        log.warning("generation LLM failed; the offline responder writes the reply",
+        log.warning("generation LLM %s failed, the offline responder writes the reply: %s", llm.name, cause[:300],
                     extra={"llm": llm.name, "error": cause[:500]})
         text = offline()
         return Written(text, checked(text), [{"task": "generate", "error": cause[:500], "fallback": "offline"}],
