@@ -117,6 +117,24 @@ def test_a_captured_front_conversation_reads_as_documented() -> None:
     assert ticket.url == "https://app.frontapp.com/open/cnv_keocka"
 
 
+@pytest.mark.parametrize(("fields", "expected"), [
+    # with ticketing on, Front's description adds status_id (sts_…) and status_category to a conversation
+    ({"status": "assigned", "status_id": "sts_1", "status_category": "open"}, (Status.OPEN, "sts_1")),
+    ({"status": "assigned", "status_id": "sts_2", "status_category": "waiting"}, (Status.PENDING, "sts_2")),
+    ({"status": "archived", "status_id": "sts_3", "status_category": "resolved"}, (Status.SOLVED, "sts_3")),
+    # without it, the captured conversation's own status
+    ({"status": "archived"}, (Status.SOLVED, "archived")),
+    ({"status": "deleted"}, (Status.CLOSED, "deleted")),
+], ids=["ticket-open", "ticket-waiting", "ticket-resolved", "archived", "deleted"])
+def test_the_captured_front_conversation_in_every_status(fields: dict[str, str],
+                                                         expected: tuple[Status, str]) -> None:
+    routes = dict(front_routes())
+    routes[("GET", "/conversations/cnv_keocka")] = {**routes[("GET", "/conversations/cnv_keocka")], **fields}
+    with served("front", FRONT, routes) as conn:
+        ticket = conn.get_ticket("cnv_keocka", with_comments=False)
+    assert (ticket.status, ticket.raw_status) == expected
+
+
 def test_captured_front_messages_are_public_and_comments_internal() -> None:
     with served("front", FRONT, front_routes()) as conn:
         comments = conn.list_comments("cnv_keocka")
