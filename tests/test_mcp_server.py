@@ -1,8 +1,11 @@
 """`deskhand mcp` over stdio (spawned) and streamable HTTP (/mcp on the gateway), driven by the
-official `mcp` client, against the simulator of every provider in the contract CASES with internal
-notes, each an account of one tenant: the tools are listed with valid JSON Schemas and examples,
-tickets are listed on every provider, an internal comment and a status change are seen in each
-simulator; a key without the write scope, a read-only server and a dry run change nothing."""
+official `mcp` client, against the simulator of every provider in the contract CASES, each an account
+of one tenant: the tools are listed with valid JSON Schemas and examples, tickets are listed on every
+provider, an internal comment (a public one where the helpdesk has no internal notes: Trello, Linear,
+which refuse the internal one, sending nothing) and a status change are seen in each simulator; a key
+without the write scope, a read-only server and a dry run (stdio and HTTP) change nothing; accounts
+pinned over HTTP (`/mcp?account=…`, `--mcp-account`) keep the others out, and never widen a key's
+tenant."""
 
 from __future__ import annotations
 
@@ -32,7 +35,6 @@ from deskhand.testing.receiver import WebhookReceiver
 from tests.test_contract import CASES, SECRET, Case
 
 REPO = Path(__file__).resolve().parents[1]
-NOTED = [c for c in CASES if c.notes]  # the tests post internal notes (Trello has none)
 WRITE_TOOLS = {"create_comment", "update_ticket", "create_ticket", "approve_draft", "reject_draft"}
 
 
@@ -46,7 +48,11 @@ class Desk:
 
     def direct(self, account: str) -> Any:
         case, sim = self.sims[account]
-        return open_connector(case.name, "check", case.config(sim.url))
+        return open_connector(case.name, "check", case.config(sim.url), overrides=case.overrides(sim))
+
+    def visibility(self, account: str) -> str:
+        """The comment the tests post: internal where the helpdesk has internal notes, else public."""
+        return "internal" if self.sims[account][0].notes else "public"
 
 
 @pytest.fixture
@@ -55,13 +61,14 @@ def desk(store: Store, settings: Settings) -> Iterator[Desk]:
         receiver = WebhookReceiver()
         stack.callback(receiver.close)
         sims, tickets = {}, {}
-        for case in NOTED:
+        for case in CASES:
             sim = case.start(receiver.url, SECRET)
             stack.callback(sim.stop)
             account = f"acme-{case.name}"
-            store.save_account(account, case.name, case.config(sim.url), tenant_id="tenant-a")
+            store.save_account(account, case.name, case.config(sim.url), tenant_id="tenant-a",
+                               overrides=case.overrides(sim))
             sims[account] = (case, sim)
-            with open_connector(case.name, "check", case.config(sim.url)) as c:
+            with open_connector(case.name, "check", case.config(sim.url), overrides=case.overrides(sim)) as c:
                 extra = {"requester_name": "Ann Customer", "requester_email": "ann@example.test"}
                 tickets[account] = c.create_ticket(subject=f"Export broken on {case.name}",
                                                    body="The nightly export stopped.", **extra).id
@@ -105,10 +112,13 @@ def test_tools_list_tickets_comment_and_change_status_on_every_provider(desk: De
         got: dict[str, Any] = {"tools": tools}
         for account, remote in desk.tickets.items():
             tid = f"{account}:{remote}"
+            if desk.visibility(account) == "public":  # no internal notes: refused, nothing sent
+                got[f"{account}-internal"] = error(await s.call_tool("create_comment", {
+                    "ticket_id": tid, "body": f"Private on {account}", "visibility": "internal"}))
             got[account] = {
                 "listed": payload(await s.call_tool("list_tickets", {"account": account, "fresh": True})),
                 "note": payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": f"Note on {account}",
-                                                                     "visibility": "internal"})),
+                                                                     "visibility": desk.visibility(account)})),
                 "solved": payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "solved"})),
                 "read": payload(await s.call_tool("get_ticket", {"ticket_id": tid})),
             }
@@ -128,14 +138,18 @@ def test_tools_list_tickets_comment_and_change_status_on_every_provider(desk: De
     for account, remote in desk.tickets.items():
         tid = f"{account}:{remote}"
         assert tid in [t["id"] for t in got[account]["listed"]["data"]]
-        assert got[account]["note"]["visibility"] == "internal"
+        visibility = Visibility(desk.visibility(account))
+        assert got[account]["note"]["visibility"] == visibility.value
         assert got[account]["solved"]["status"] == "solved"
         assert f"Note on {account}" in [c["body"].strip() for c in got[account]["read"]["comments"]]
         with desk.direct(account) as direct:  # what the simulator itself holds
             held = direct.get_ticket(remote)
             assert held.status is Status.SOLVED
-            assert (f"Note on {account}", Visibility.INTERNAL) in {(c.body.strip(), c.visibility)
-                                                                   for c in held.comments}
+            assert (f"Note on {account}", visibility) in {(c.body.strip(), c.visibility) for c in held.comments}
+            assert not [c for c in held.comments if "Private on" in c.body]
+        if visibility is Visibility.PUBLIC:
+            assert "internal" in got[f"{account}-internal"].lower(), got[f"{account}-internal"]
+    assert {desk.sims[a][0].name for a in desk.tickets} >= {"trello", "linear"}
     assert got["missing"].startswith("not found")
     assert "invalid arguments" in got["bad"] or "validation" in got["bad"].lower()
 
@@ -180,14 +194,20 @@ def test_dry_run_answers_each_write_with_its_provider_call_and_changes_nothing(d
             tid = f"{account}:{remote}"
             out[account] = (
                 payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": "Planned note",
-                                                             "visibility": "internal"})),
+                                                             "visibility": desk.visibility(account)})),
                 payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "solved",
                                                             "add_tags": ["planned"]})),
             )
         return out
 
     every = tuple(flag for account in desk.tickets for flag in ("--account", account))
-    got = run(desk, desk.writer, ("--dry-run", *every), script)
+    check_planned(desk, run(desk, desk.writer, ("--dry-run", *every), script))
+    assert _held(desk) == before
+
+
+def check_planned(desk: Desk, got: dict[str, Any]) -> None:
+    """Each account's planned comment and update name the exact calls to its simulator."""
+    assert set(got) == set(desk.tickets)
     for account, (comment, update) in got.items():
         _, sim = desk.sims[account]
         assert comment["dry_run"] is True
@@ -198,7 +218,6 @@ def test_dry_run_answers_each_write_with_its_provider_call_and_changes_nothing(d
         assert all(c["url"].startswith(sim.url) for c in update["provider_calls"])
         assert "planned" in json.dumps(update["provider_calls"])
         assert "api_token" not in json.dumps(update) and "Authorization" not in json.dumps(update)
-    assert _held(desk) == before
 
 
 def test_account_restriction_keeps_other_accounts_out_and_a_draft_writes_nothing(desk: Desk, store: Store) -> None:
@@ -262,7 +281,7 @@ def test_the_same_tools_over_streamable_http_on_the_gateway_with_the_callers_key
                 done[account] = (
                     payload(await s.call_tool("list_tickets", {"account": account, "fresh": True})),
                     payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": "Via HTTP",
-                                                                 "visibility": "internal"})),
+                                                                 "visibility": desk.visibility(account)})),
                     payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "pending"})),
                 )
             return names, done
@@ -274,7 +293,8 @@ def test_the_same_tools_over_streamable_http_on_the_gateway_with_the_callers_key
             with desk.direct(account) as direct:
                 held = direct.get_ticket(remote)
                 assert held.status is Status.PENDING
-                assert ("Via HTTP", Visibility.INTERNAL) in {(c.body.strip(), c.visibility) for c in held.comments}
+                assert ("Via HTTP", Visibility(desk.visibility(account))) in {(c.body.strip(), c.visibility)
+                                                                              for c in held.comments}
 
         before = _held(desk)
 
@@ -290,3 +310,86 @@ def test_the_same_tools_over_streamable_http_on_the_gateway_with_the_callers_key
     finally:
         gateway.stop()
         rt.close()
+
+
+class Gateway:
+    """The gateway with /mcp served by `options`, on loopback."""
+
+    def __init__(self, desk: Desk, store: Store, options: Any) -> None:
+        from deskhand.gateway.app import create_app
+        from deskhand.runtime import Runtime
+        from deskhand.sim.base import SimServer
+
+        self.rt = Runtime(store, desk.settings)
+        self.server = SimServer(create_app(self.rt, workers=0, mcp=options), lifespan="on").start(timeout=120.0)
+        self.url = f"{self.server.url}/mcp"
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+        self.rt.close()
+
+
+def test_dry_run_over_http_answers_each_write_with_its_provider_call_and_changes_nothing(desk: Desk,
+                                                                                        store: Store) -> None:
+    from deskhand.tools.runner import Options
+
+    before = _held(desk)
+
+    async def script(s: ClientSession) -> Any:
+        names = {t.name for t in (await s.list_tools()).tools}
+        out = {}
+        for account, remote in desk.tickets.items():
+            tid = f"{account}:{remote}"
+            out[account] = (
+                payload(await s.call_tool("create_comment", {"ticket_id": tid, "body": "Planned note",
+                                                             "visibility": desk.visibility(account)})),
+                payload(await s.call_tool("update_ticket", {"ticket_id": tid, "status": "solved",
+                                                            "add_tags": ["planned"]})),
+            )
+        return names, out
+
+    with Gateway(desk, store, Options(dry_run=True)) as gw:
+        names, got = run_http(gw.url, desk.writer, script)
+    assert {"create_comment", "update_ticket"} <= names
+    check_planned(desk, got)
+    assert _held(desk) == before
+
+
+def test_accounts_pinned_over_http_keep_the_others_out_and_never_widen_a_tenant(desk: Desk, store: Store) -> None:
+    from deskhand.tools.runner import Options
+
+    zendesk, jira = f"acme-zendesk:{desk.tickets['acme-zendesk']}", f"acme-jira:{desk.tickets['acme-jira']}"
+    _, stranger = create_key(store.engine, "tenant-b", ["tickets:read", "tickets:write"])
+
+    async def pinned(s: ClientSession) -> Any:
+        return (payload(await s.call_tool("list_tickets", {"fresh": True})),
+                payload(await s.call_tool("get_ticket", {"ticket_id": zendesk})),
+                error(await s.call_tool("get_ticket", {"ticket_id": jira})),
+                error(await s.call_tool("list_tickets", {"account": "acme-jira"})))
+
+    async def outsider(s: ClientSession) -> Any:
+        return (error(await s.call_tool("list_tickets", {"fresh": True})),
+                error(await s.call_tool("get_ticket", {"ticket_id": zendesk})))
+
+    async def two(s: ClientSession) -> Any:
+        return (error(await s.call_tool("list_tickets", {})),
+                payload(await s.call_tool("list_tickets", {"account": "acme-jira", "fresh": True})),
+                error(await s.call_tool("get_ticket", {"ticket_id": f"acme-front:{desk.tickets['acme-front']}"})))
+
+    with Gateway(desk, store, Options(allow_writes=True)) as gw:
+        listed, read, other, other_list = run_http(f"{gw.url}?account=acme-zendesk", desk.reader, pinned)
+        assert {t["account"] for t in listed["data"]} == {"acme-zendesk"}
+        assert read["id"] == zendesk
+        assert "not in an account served here" in other and "not served here" in other_list
+        # tenant B pinning tenant A's account sees nothing of it
+        listed_b, read_b = run_http(f"{gw.url}?account=acme-zendesk", stranger, outsider)
+        assert listed_b.startswith("not found") and read_b.startswith("not found")
+        ambiguous, jira_listed, front = run_http(f"{gw.url}?account=acme-zendesk&account=acme-jira", desk.reader, two)
+        assert "give account" in ambiguous and {t["account"] for t in jira_listed["data"]} == {"acme-jira"}
+        assert "not in an account served here" in front
+    with Gateway(desk, store, Options(accounts=frozenset({"acme-jira"}))) as gw:  # deskhand serve --mcp-account
+        narrowed = run_http(f"{gw.url}?account=acme-zendesk", desk.reader, outsider)  # pin outside the server's
+        assert all("none of the accounts pinned" in said for said in narrowed)

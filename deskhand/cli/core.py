@@ -466,6 +466,9 @@ def serve(
                                                    "with their scopes (default: read-only).")] = False,
     mcp_dry_run: Annotated[bool, typer.Option("--mcp-dry-run", help="/mcp write tools answer with the helpdesk "
                                               "call they would make, performing nothing.")] = False,
+    mcp_account: Annotated[list[str] | None, typer.Option(
+        "--mcp-account", help="Repeatable: /mcp serves only these accounts (a client may pin fewer with "
+        "/mcp?account=NAME; a key still sees only its tenant's).")] = None,
 ) -> None:
     """Run the gateway (webhooks, health, API) with in-process workers by default. Every wait is
     bounded (request heads, bodies, idle keep-alive 5 s, shutdown); the read API and
@@ -488,7 +491,8 @@ def serve(
     from deskhand.tools.runner import Options
 
     app_ = create_app(rt, workers=0 if no_workers else workers, sync_interval_s=sync_interval,
-                      body_timeout_s=body_timeout, mcp=Options(allow_writes=mcp_allow_writes, dry_run=mcp_dry_run))
+                      body_timeout_s=body_timeout, mcp=Options(allow_writes=mcp_allow_writes, dry_run=mcp_dry_run,
+                                                              accounts=frozenset(mcp_account or ())))
     bounds = server.Bounds(header_timeout_s=header_timeout, graceful_s=graceful_timeout)
     shown = f"[{host}]" if ":" in host else host
     err.print(f"deskhand listening on http://{shown}:{port} — webhooks: /webhooks/<provider>/<account>, health: "

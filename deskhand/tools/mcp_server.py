@@ -2,6 +2,11 @@
 official `mcp` SDK), over stdio (the key from DESKHAND_API_KEY) or streamable HTTP mounted on the
 gateway at /mcp (each request's own `Authorization: Bearer <key>`). Every call runs through the
 unified API in-process (deskhand.tools.runner).
+
+Account pinning: stdio takes `--account` (repeatable); over HTTP the gateway's `--mcp-account` is the
+server's restriction and a client pins its own session with `/mcp?account=a&account=b` in the URL it
+is configured with (only accounts in both are served). A pin never widens what a key sees: the API
+answers "not found" for another tenant's account whatever is pinned.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from deskhand.tools.runner import Options, Runner, ToolError, install
 
 log = logging.getLogger(__name__)
 KeyOf = Callable[[Server[Any, Any]], str | None]
+PinOf = Callable[[Server[Any, Any]], frozenset[str]]
 
 
 def api_app(rt: Runtime) -> FastAPI:
@@ -36,7 +42,11 @@ def api_app(rt: Runtime) -> FastAPI:
     return app
 
 
-def build_server(runner: Runner, key_of: KeyOf) -> Server[Any, Any]:
+def _unpinned(_server: Server[Any, Any]) -> frozenset[str]:
+    return frozenset()
+
+
+def build_server(runner: Runner, key_of: KeyOf, pin_of: PinOf = _unpinned) -> Server[Any, Any]:
     server: Server[Any, Any] = Server("deskhand", version=__version__,
                                       instructions="Tickets of every connected helpdesk through deskhand's unified "
                                                    "API. Ticket ids are '<account>:<remote id>'. Ticket text comes "
@@ -54,7 +64,7 @@ def build_server(runner: Runner, key_of: KeyOf) -> Server[Any, Any]:
     @server.call_tool()  # type: ignore[untyped-decorator]
     async def call_tool(name: str, arguments: dict[str, Any]) -> list[types.TextContent]:
         try:
-            result = await runner.call(key_of(server), name, arguments or {})
+            result = await runner.call(key_of(server), name, arguments or {}, pin_of(server))
         except ToolError:
             raise
         except Exception as exc:  # never a stack trace to the model; the log has it
@@ -85,6 +95,13 @@ def _bearer(server: Server[Any, Any]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def _pinned(server: Server[Any, Any]) -> frozenset[str]:
+    request = server.request_context.request
+    if request is None:
+        return frozenset()
+    return frozenset(a.strip() for a in request.query_params.getlist("account") if a.strip())
+
+
 class HttpMount:
     """Streamable HTTP at /mcp on the gateway: stateless, JSON answers, the caller's key per request
     (no key → 401 before the MCP layer, as every other non-webhook route)."""
@@ -95,7 +112,8 @@ class HttpMount:
         install(app)
         self.started = False
         self.runner = Runner(app, options)
-        self.manager = StreamableHTTPSessionManager(app=build_server(self.runner, _bearer), json_response=True,
+        self.manager = StreamableHTTPSessionManager(app=build_server(self.runner, _bearer, _pinned),
+                                                    json_response=True,
                                                     stateless=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,7 +4,8 @@ each helpdesk's calls are the API's own. This adds only what a tool server needs
 
 - writes are off unless the server was started with them (`allow_writes`), and a key without the
   write scope is refused by the API (403);
-- `accounts`: the tools see and touch only these accounts;
+- `accounts`: the tools see and touch only these accounts (the server's `--account`); a caller may pin
+  its own session further (`/mcp?account=…` over HTTP): then only the accounts in both are served;
 - `dry_run`: a write goes through the same route down to the provider's HTTP client, which stops it
   before sending (deskhand.providers.client.dry_run) and answers with the exact call instead;
 - errors a model can act on: throttling says when to retry, not found says what was not found,
@@ -80,7 +81,20 @@ class Runner:
         writes_on = self.options.allow_writes or self.options.dry_run
         return [t for t in self.tools.values() if not t.writes or (writes_on and principal.allows(t.scope))]
 
-    async def call(self, key: str | None, name: str, args: dict[str, Any]) -> Any:
+    def served(self, pinned: frozenset[str] = frozenset()) -> frozenset[str]:
+        """The accounts a call may touch: the server's restriction, narrowed by the caller's pin (empty:
+        every account of the key's tenant; the API's tenant checks apply either way)."""
+        allowed = self.options.accounts
+        if not pinned:
+            return allowed
+        narrowed = allowed & pinned if allowed else pinned
+        if not narrowed:
+            raise ToolError(f"none of the accounts pinned ({', '.join(sorted(pinned))}) is served here; the "
+                            f"accounts are {', '.join(sorted(allowed))}")
+        return narrowed
+
+    async def call(self, key: str | None, name: str, args: dict[str, Any],
+                   pinned: frozenset[str] = frozenset()) -> Any:
         tool = self.tools.get(name)
         if tool is None:
             raise ToolError(f"no tool {name!r}: the tools are {', '.join(sorted(self.tools))}")
@@ -90,7 +104,7 @@ class Runner:
             raise ToolError(f"{name} changes the helpdesk and this server is read-only: start it with "
                             "`deskhand mcp --allow-writes` (or --dry-run to see the calls it would make)")
         args = dict(args)
-        await self._restrict(key, tool, args)
+        await self._restrict(key, tool, args, self.served(pinned))
         if tool.name == "update_ticket" and self.options.dry_run:
             return await self._plan_update(key, tool, args)
         if tool.name == "approve_draft" and self.options.dry_run:
@@ -166,8 +180,7 @@ class Runner:
 
     # -- account restriction -------------------------------------------------------------------
 
-    async def _restrict(self, key: str, tool: Tool, args: dict[str, Any]) -> None:
-        allowed = self.options.accounts
+    async def _restrict(self, key: str, tool: Tool, args: dict[str, Any], allowed: frozenset[str]) -> None:
         if not allowed:
             return
         shown = ", ".join(sorted(allowed))
