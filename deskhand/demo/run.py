@@ -174,8 +174,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     )
     llm = report.get("llm") or {}
     if llm.get("calls"):
-        console.print(f"LLM: {llm['calls']} task(s), {llm['failures']} failed (the offline model and responder "
-                      "stood in)", highlight=False)
+        stood_in = " (the offline model and responder stood in)" if llm["failures"] else ""
+        console.print(f"LLM: {llm['calls']} task(s), {llm['failures']} failed{stood_in}", highlight=False)
         for error in llm.get("errors", [])[:5]:
             console.print(f"  [red]LLM failure:[/red] {error}", highlight=False, soft_wrap=True)
 
