@@ -171,22 +171,31 @@ class Runtime:
     def retrieve(self, tenant_id: str, query: str, k: int = 5) -> list[Source]:
         if self.store.engine.dialect.name == "postgresql" and self._pg_index():
             return self._retrieve_pg(tenant_id, query, k)
-        hashes = self.store.kb_hashes(tenant_id)  # read before any chunk: a later change is seen next time
+        # one row per query; the version is read before the hashes and those before any chunk: a change
+        # made meanwhile moves the version again and is applied at the next query
+        version = self.store.kb_version(tenant_id)
         with self._lock:
             cached: KnowledgeIndex | None = self._retrievers.get(tenant_id)
-            if cached is None and hashes:
+            if cached is not None and cached.version == version:
+                pass
+            elif cached is None:
                 from deskhand.index.tenants import index_path
 
-                # the persisted vectors (`kb add` embedded them at ingest): only texts it lacks are embedded
-                cached = KnowledgeIndex(self.store.chunks(tenant_id), index_path(self.settings, tenant_id),
-                                        hashes=hashes)
-                self._retrievers.put(tenant_id, cached)
-            elif cached is not None and cached.hashes != hashes:
+                hashes = self.store.kb_hashes(tenant_id)
+                if hashes:  # the persisted vectors (`kb add` embedded them at ingest): only texts it lacks are embedded
+                    cached = KnowledgeIndex(self.store.chunks(tenant_id), index_path(self.settings, tenant_id),
+                                            hashes=hashes)
+                    cached.version = version
+                    self._retrievers.put(tenant_id, cached)
+            elif cached.hashes != (hashes := self.store.kb_hashes(tenant_id)):
                 # a new, changed or removed article (a solved ticket): those articles' chunks only
                 changed = {s for s, h in hashes.items() if cached.hashes.get(s) != h}
                 changed |= cached.hashes.keys() - hashes.keys()
                 present = sorted(changed & hashes.keys())
                 cached.apply(self.store.chunks(tenant_id, sources=present) if present else [], changed, hashes)
+                cached.version = version
+            else:
+                cached.version = version
         if cached is None:
             return []
         return cached.search(query, k=k)
@@ -233,6 +242,8 @@ class KnowledgeIndex:
         from deskhand.index.tenants import commit_vectors, open_vectors
 
         self.hashes = dict(hashes or {})
+        self.version = -1  # the store's knowledge version it answers for (Store.kb_version)
+        self.path = path
         self._lock = threading.Lock()  # a search never sees an apply half done
         self._rows: dict[str, dict[str, Any]] = {}
         self._by_source: dict[str, list[str]] = {}
@@ -256,13 +267,23 @@ class KnowledgeIndex:
 
     def apply(self, rows: Sequence[dict[str, Any]], sources: set[str], hashes: dict[str, str]) -> None:
         """Replace the chunks of ``sources`` (articles added, changed or removed) with ``rows``, their
-        current chunks; texts the vector index lacks are embedded, vectors no chunk uses are dropped.
-        Only this process's copy changes: the persisted file is `kb add`'s to write (at ingest)."""
+        current chunks; vectors no chunk uses are dropped. A text the vector index lacks takes the vector
+        ingest handed over (`deskhand.index.tenants.hand_over`), else is embedded. Only this process's copy
+        changes: the persisted file is `kb add`'s to write (at ingest)."""
+        from deskhand.ai.retrieve import lacking, vector_texts
+        from deskhand.index.tenants import handed_over
+
         with self._lock:
             for source in sources:
                 for chunk_id in self._by_source.pop(source, []):
                     del self._rows[chunk_id]
-            self._retriever.replace(sources, self._take(rows))
+            chunks = self._take(rows)
+            embedder = self._retriever.embedder
+            if embedder is not None:  # vectors ingest embedded already (`kb add`): taken, not embedded again
+                keys, vectors = handed_over(self.path, set(lacking(self.vectors, vector_texts(chunks, embedder))),
+                                            embedder.dim)
+                self.vectors.upsert(keys, vectors)
+            self._retriever.replace(sources, chunks)
             self.hashes = dict(hashes)
 
     def __len__(self) -> int:

@@ -20,6 +20,7 @@ from deskhand.ai.retrieve import Retriever
 from deskhand.bench.tenants import WORDS
 from deskhand.index import Analyzer, Bm25Index, ExactIndex
 from deskhand.index import tenants as tenant_index
+from deskhand.index.tenants import embed_knowledge
 from deskhand.knowledge import Document, add_documents
 from deskhand.runtime import KnowledgeIndex, Runtime
 from deskhand.settings import Settings
@@ -154,6 +155,24 @@ def test_a_change_embeds_only_the_new_texts(runtime: Runtime, hashing: HashingEm
     assert hashing.texts - before == 3  # the ticket's chunk, its title, and the query
 
 
+def test_vectors_embedded_at_ingest_are_handed_over_to_a_running_process(
+    runtime: Runtime, hashing: HashingEmbedder
+) -> None:
+    rng = random.Random(8)
+    add_documents(runtime.store, "acme", [article(rng, i) for i in range(30)])
+    embed_knowledge(runtime.settings, runtime.store, "acme")
+    runtime.retrieve("acme", "password reset")
+    for i in range(3):  # each solved ticket indexed at ingest, as `kb tickets` does
+        add_documents(runtime.store, "acme", [Document(f"tickets/desk/{i}", f"Printer jam {i}", f"Open tray {i} "
+                                                       "and pull the paper out.", None, "resolved_ticket")])
+        assert embed_knowledge(runtime.settings, runtime.store, "acme").embedded == 2  # its chunk and title
+        before = hashing.texts
+        assert runtime.retrieve("acme", f"printer jam {i} tray")[0].id == f"tickets/desk/{i}#0"
+        assert hashing.texts - before == 1  # the query alone: the ticket's vectors came from ingest
+    kept = runtime._retrievers.get("acme")
+    assert kept.vectors.keys() == kept._retriever.vector_keys()
+
+
 def test_a_retriever_updated_in_place_equals_one_built_afresh() -> None:
     """The same at the library level, with chunks in any order: add, replace and remove."""
     rng = random.Random(3)
@@ -202,3 +221,19 @@ def test_incremental_bm25_scores_equal_bm25s_after_adds_and_removes() -> None:
         expected = reference.get_scores(known)
         assert mine is not None
         assert np.allclose([mine[slots[i]] for i in order], expected, rtol=1e-5, atol=1e-6), q
+
+
+def test_the_hand_over_file_keeps_the_newest_vectors_and_their_latest_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tenant_index, "RECENT", 4)
+    path = tmp_path / "t.hnsw"
+    assert tenant_index.handed_over(path, {1}, 3)[0] == []  # nothing handed over yet
+    rows = np.eye(3, dtype=np.float32)
+    tenant_index.hand_over(path, [1, 2, 3], rows)
+    tenant_index.hand_over(path, [3, 4, 5], rows[::-1])  # 3 again, newer; 1 falls out (4 kept)
+    keys, vectors = tenant_index.handed_over(path, {1, 2, 3, 5, 9}, 3)
+    assert sorted(keys) == [2, 3, 5]
+    got = dict(zip(keys, vectors.tolist(), strict=True))
+    assert got[3] == [0.0, 0.0, 1.0] and got[5] == [1.0, 0.0, 0.0] and got[2] == [0.0, 1.0, 0.0]
+    assert tenant_index.handed_over(path, {2}, 4)[0] == []  # another model's width: not taken

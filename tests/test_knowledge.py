@@ -70,9 +70,9 @@ def test_folder_changes_reindex_only_what_changed_and_survive_a_restart(tmp_path
     assert report.changed == ["kb/password.md"] and report.unchanged == ["kb/refunds.md"]
     assert embed_knowledge(rt.settings, rt.store, "acme").embedded == 1  # at ingest, as `kb add` does
     assert "thirty minutes" in rt.retrieve("acme", "password reset link expired")[0].text
-    # ingest embedded the changed chunk into the file; the running process applies the change to its own
-    # copy (that chunk again: it never reloads the whole file) and embeds the query; the title vector was kept
-    assert counting.texts - first == 3
+    # ingest embedded the changed chunk and handed its vector over; the running process applies the change to
+    # its own copy with it (never reloading the whole file) and embeds the query alone; the title vector was kept
+    assert counting.texts - first == 2
 
     rt.close()
     again = open_runtime(tmp_path)  # restart: vectors come from the file beside the database

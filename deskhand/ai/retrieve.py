@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -110,6 +111,7 @@ class Retriever:
         self._owners: dict[int, list[int]] = {}  # vector key -> slots whose chunk uses it
         self._names: dict[str, list[int]] = {}  # normalised article title -> slots
         self._sources: dict[str, list[int]] = {}  # source id -> slots
+        self._name_sizes: Counter[int] = Counter()  # words in a name -> names that long
         self._longest_name = 0
         if embedder is not None:
             self.index = index if index is not None else ExactIndex(embedder.dim)
@@ -137,7 +139,10 @@ class Retriever:
         texts: dict[int, str] = {}
         for slot, c in zip(slots, chunks, strict=True):
             self.chunks[slot] = c
-            self._names.setdefault(normal_name(c.title), []).append(slot)
+            name = normal_name(c.title)
+            if name not in self._names:
+                self._name_sizes[len(name.split())] += 1
+            self._names.setdefault(name, []).append(slot)
             self._sources.setdefault(c.source_id, []).append(slot)
             if self.embedder is None:
                 continue
@@ -150,7 +155,7 @@ class Retriever:
                 texts[vector_key(self.embedder, title)] = title
             for key in self._keys(slot):
                 self._owners.setdefault(key, []).append(slot)
-        self._longest_name = max((len(n.split()) for n in self._names), default=0)
+        self._longest_name = max((n for n, count in self._name_sizes.items() if count), default=0)
         if self.index is not None and self.embedder is not None:
             embed_missing(self.index, self.embedder, texts)
         return slots
@@ -173,6 +178,7 @@ class Retriever:
             self._names[name].remove(slot)
             if not self._names[name]:
                 del self._names[name]
+                self._name_sizes[len(name.split())] -= 1
             for key in self._keys(slot) if self.embedder is not None else []:
                 owners = self._owners[key]
                 owners.remove(slot)
@@ -186,7 +192,7 @@ class Retriever:
         stale = [key for key in unowned if key not in self._owners]
         if self.index is not None and stale:
             self.index.delete(stale)
-        self._longest_name = max((len(n.split()) for n in self._names), default=0)
+        self._longest_name = max((n for n, count in self._name_sizes.items() if count), default=0)
         return len(slots)
 
     def _keys(self, slot: int) -> list[int]:
@@ -318,8 +324,7 @@ def embed_missing(
 ) -> int:
     """Embed the texts whose key ``index`` lacks and add them; returns how many were embedded.
     ``progress(done, total)`` is called after each batch (one call for everything without it)."""
-    known = index.keys()
-    missing = [k for k in texts if k not in known]
+    missing = lacking(index, texts)
     step = batch if progress is not None else max(len(missing), 1)
     for start in range(0, len(missing), step):
         keys = missing[start : start + step]
@@ -327,6 +332,15 @@ def embed_missing(
         if progress is not None:
             progress(start + len(keys), len(missing))
     return len(missing)
+
+
+def lacking(index: VectorIndex, keys: Iterable[int]) -> list[int]:
+    """Those of ``keys`` the index has no vector for (one membership test each where the index has
+    them in memory, not a copy of every key: a knowledge change costs its own texts only)."""
+    if hasattr(index, "__contains__"):
+        return [k for k in keys if k not in index]
+    known = index.keys()
+    return [k for k in keys if k not in known]
 
 
 def vector_key(embedder: Embedder, text: str) -> int:

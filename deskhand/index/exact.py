@@ -25,6 +25,9 @@ class ExactIndex:
     def keys(self) -> set[int]:
         return set(self._where)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
     def upsert(self, keys: Sequence[int], vectors: np.ndarray) -> None:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
         fresh_keys: list[int] = []

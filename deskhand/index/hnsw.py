@@ -51,6 +51,9 @@ class HnswIndex:
     def keys(self) -> set[int]:
         return set(self._live)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._live
+
     def upsert(self, keys: Sequence[int], vectors: np.ndarray) -> None:
         if not len(keys):
             return

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from deskhand.index.hnsw import HnswIndex
 from deskhand.index.port import VectorIndex
@@ -67,6 +70,52 @@ def commit_vectors(index: VectorIndex, path: Path | None, live: set[int]) -> int
     return len(stale)
 
 
+RECENT = 2048  # vectors kept in a tenant's hand-over file (the newest; ~3 MB of MiniLM rows)
+
+
+def recent_path(path: Path) -> Path:
+    """Beside a tenant's index file: the vectors ingest embedded last, for running processes."""
+    return path.with_name(path.name + ".recent.npz")
+
+
+def hand_over(path: Path | None, keys: Sequence[int], vectors: np.ndarray) -> None:
+    """Add ingest's newly embedded vectors to the tenant's hand-over file (the newest ``RECENT`` kept):
+    a running process applying the knowledge change takes them from there instead of embedding the
+    texts again, and never reloads the whole index file."""
+    if path is None or not len(keys):
+        return
+    old_keys, old_rows = _recent(path)
+    fresh = {int(k) for k in keys}
+    vectors = np.asarray(vectors, dtype=np.float32)
+    keep = [i for i, k in enumerate(old_keys.tolist()) if k not in fresh and old_rows.shape[1:] == vectors.shape[1:]]
+    all_keys = np.concatenate([old_keys[keep], np.asarray(keys, dtype=np.int64)])[-RECENT:]
+    rows = np.concatenate([old_rows[keep], vectors])[-RECENT:] if keep else vectors[-RECENT:]
+    target = recent_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, keys=all_keys, rows=rows)
+    tmp.replace(target)
+
+
+def handed_over(path: Path | None, keys: set[int], dim: int) -> tuple[list[int], np.ndarray]:
+    """Those of ``keys`` whose vectors the hand-over file holds, and the vectors."""
+    if path is None or not keys:
+        return [], np.zeros((0, dim), dtype=np.float32)
+    stored, rows = _recent(path)
+    at = [i for i, k in enumerate(stored.tolist()) if k in keys]
+    if not at or rows.shape[1:] != (dim,):
+        return [], np.zeros((0, dim), dtype=np.float32)
+    return [int(stored[i]) for i in at], rows[at]
+
+
+def _recent(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(recent_path(path)) as data:
+            return np.asarray(data["keys"], dtype=np.int64), np.asarray(data["rows"], dtype=np.float32)
+    except (OSError, ValueError, KeyError):  # none yet, or unreadable: the texts are embedded instead
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+
+
 def stored_chunk(row: dict[str, Any]) -> Chunk:
     """A ``kb_chunks`` row as the retriever's chunk."""
     from deskhand.ai.chunk import Chunk
@@ -115,6 +164,8 @@ def embed_knowledge(
     chunks = [stored_chunk(r) for r in (store.chunks(tenant_id) if rows is None else rows)]
     texts = vector_texts(chunks, embedder)
     index = open_vectors(path, embedder.dim)
+    new = sorted(set(texts) - index.keys())
     embedded = embed_missing(index, embedder, texts, progress=progress)
+    hand_over(path, new, index.vectors(new))  # before the whole file is saved: running processes take them now
     dropped = commit_vectors(index, path, set(texts))
     return IndexReport(embedded, len(texts) - embedded, dropped, path)

@@ -7,7 +7,6 @@ its job, then acknowledge") take a Connection; the rest open their own transacti
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -354,6 +353,7 @@ class Store:
                 c.execute(
                     insert(t.kb_chunks).values(tenant_id=tenant_id, source_id=source_id, ordinal=i, **ch)
                 )
+            self._bump_kb_version(c, tenant_id)
 
     def remove_article(self, tenant_id: str, source_id: str) -> bool:
         """Remove one article and its chunks; False when there was no such article."""
@@ -366,7 +366,20 @@ class Store:
         for table in (t.kb_chunks, t.kb_articles):
             res = c.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.source_id == source_id))
             removed = res.rowcount
+        if removed:
+            Store._bump_kb_version(c, tenant_id)
         return bool(removed)
+
+    @staticmethod
+    def _bump_kb_version(c: Connection, tenant_id: str) -> None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        from deskhand.store.tables_kb import kb_versions
+
+        dialect = postgresql if c.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(kb_versions).values(tenant_id=tenant_id, version=1)
+        c.execute(stmt.on_conflict_do_update(index_elements=[kb_versions.c.tenant_id],
+                                             set_={"version": kb_versions.c.version + 1}))
 
     def list_articles(self, tenant_id: str) -> list[dict[str, Any]]:
         q = (
@@ -394,10 +407,14 @@ class Store:
                 for r in c.execute(q.where(t.kb_chunks.c.source_id.in_(wanted[start : start + 500]))).all()
             ]
 
-    def kb_version(self, tenant_id: str) -> str:
-        """Changes whenever the tenant's knowledge changes (cache key for indexes)."""
-        hashes = self.kb_hashes(tenant_id)
-        return hashlib.sha256(repr(sorted(hashes.items())).encode()).hexdigest()[:16]
+    def kb_version(self, tenant_id: str) -> int:
+        """Changes whenever the tenant's knowledge changes (cache key for indexes): one row, moved in the
+        transaction of every article stored or removed (0 before the first)."""
+        from deskhand.store.tables_kb import kb_versions
+
+        with self.engine.connect() as c:
+            found = c.execute(select(kb_versions.c.version).where(kb_versions.c.tenant_id == tenant_id)).scalar()
+        return int(found or 0)
 
 
 def _stored_event(row: Any) -> StoredEvent:
