@@ -10,7 +10,9 @@ script, one step per request, in order (whatever the API), then from ``default``
 
 Steps: ``Reply(json=…)`` (JSON text for OpenAI; a ``tool_use`` block for Anthropic when the request
 offered tools), ``Reply(text=…)`` (raw text, e.g. malformed JSON), ``Reply(…, delay_s=…)`` (answer
-late: a client timeout), ``Fail(status, retry_after=…)`` (an error with the provider's error body).
+late: a client timeout), ``Fail(status, retry_after=…)`` (an error with the provider's error body),
+``ToolCalls((name, arguments), …)`` (OpenAI side: the model chooses to call these of the tools the
+request offered, as an agent's model does; a tool not offered is the request's error, 400).
 
 ``FakeLLMServer(response_formats={"text", "json_object"})`` behaves like llama-cpp-python's
 server: any other ``response_format`` type is answered with its HTTP 500 and pydantic message
@@ -65,7 +67,15 @@ class Fail:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Step = Reply | Fail
+@dataclass(frozen=True)
+class ToolCalls:
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+
+    def __init__(self, *calls: tuple[str, dict[str, Any]]) -> None:
+        object.__setattr__(self, "calls", tuple(calls))
+
+
+Step = Reply | Fail | ToolCalls
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,8 @@ class FakeLLMServer:
         step = await self._next()
         if isinstance(step, Fail):
             return _openai_error(step.status, step.message, _fail_headers(step))
+        if isinstance(step, ToolCalls):
+            return _openai_tool_calls(step, body, deployment)
         content: str | None = step.text if step.text is not None else json.dumps(step.json)
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         forced = ((body.get("tool_choice") or {}).get("function") or {}).get("name") if body.get("tools") else None
@@ -248,6 +260,8 @@ class FakeLLMServer:
         step = await self._next()
         if isinstance(step, Fail):
             return _anthropic_error(step.status, step.message, _fail_headers(step))
+        if isinstance(step, ToolCalls):
+            return _anthropic_error(400, "fake LLM server: ToolCalls steps are answered on the OpenAI side only")
         tools = body.get("tools") or []
         if tools and step.json is not None and step.text is None:
             name = (body.get("tool_choice") or {}).get("name") or tools[0]["name"]
@@ -338,6 +352,26 @@ class FakeLLMServer:
         )
         with self._lock:
             self.requests.append(entry)
+
+
+def _openai_tool_calls(step: ToolCalls, body: dict[str, Any], deployment: str | None) -> JSONResponse:
+    offered = {(t.get("function") or {}).get("name") for t in body.get("tools") or []}
+    missing = [name for name, _ in step.calls if name not in offered]
+    if missing:
+        return _openai_error(400, f"fake LLM server: the script calls {missing}, which the request did not offer "
+                                  f"(offered: {sorted(n for n in offered if n)})")
+    calls = [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
+              "function": {"name": name, "arguments": json.dumps(arguments)}} for name, arguments in step.calls]
+    answer = json.dumps([c["function"] for c in calls])
+    usage = _usage(Reply(), json.dumps(body.get("messages") or []), answer)
+    return JSONResponse({
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion", "created": int(time.time()),
+        "model": deployment or body.get("model"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": None,
+                                             "tool_calls": calls}, "logprobs": None, "finish_reason": "tool_calls"}],
+        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+        "system_fingerprint": "fp_deskhand_fake",
+    }, headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"})
 
 
 def _usage(step: Reply, prompt: str, answer: str) -> tuple[int, int]:
