@@ -1,4 +1,5 @@
-"""One refresh at a time per account across processes (deskhand.providers.oauth_tokens): ten calls
+"""One refresh at a time per account across processes (deskhand.providers.oauth_tokens), for Zendesk and
+Jira (Atlassian 3LO, whose old access token lives on after a refresh): ten calls
 on an expired access token, five threads in each of two worker processes sharing the store, cause
 exactly one refresh at the simulator; the refresh token it rotated away is never sent again (the
 simulator would revoke the whole grant if it were), and every call succeeds with the new token.
@@ -13,7 +14,9 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,8 +25,9 @@ from sqlalchemy import update
 from deskhand.providers.oauth_connect import finish, start
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
-from deskhand.sim import zendesk, zendesk_oauth
+from deskhand.sim import jira, jira_oauth, zendesk, zendesk_oauth
 from deskhand.sim.base import ManualClock
+from deskhand.sim.oauth_server import AuthServer
 from deskhand.store import Store
 from deskhand.store.tables_oauth import oauth_tokens
 
@@ -38,7 +42,7 @@ from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.store import Store
 
-folder, name, account = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+folder, name, account, path, field = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 settings = Settings(database_url=os.environ["RACE_DB"], secret_key=os.environ["RACE_KEY"],
                     redis_url=os.environ.get("RACE_REDIS") or None)
 rt = Runtime(Store.open(settings), settings)
@@ -54,7 +58,10 @@ while not (folder / "go").exists():
 
 def call():
     try:
-        results.append(connector.http.request("GET", "/users/me.json").json()["user"]["email"])
+        answer = connector.http.request("GET", path).json()
+        for key in field.split("."):
+            answer = answer[key]
+        results.append(answer)
     except Exception as exc:
         results.append(f"error: {exc!r}")
 
@@ -67,30 +74,50 @@ print(json.dumps(results))
 """
 
 
-def _connect(rt: Runtime, sim_url: str, env: dict[str, str], account: str) -> None:
-    url = start(rt, "zendesk", account, {"subdomain": "acme", "base_url": sim_url}, public_url="http://127.0.0.1:9",
-                tenant="default", env=env)
+@dataclass(frozen=True)
+class Provider:
+    slug: str
+    config: dict[str, str]  # connection values besides base_url
+    path: str  # a call every worker thread makes, and the answer's field it returns
+    field: str
+
+    def start(self, clock: ManualClock) -> tuple[Any, AuthServer]:
+        if self.slug == "jira":  # Atlassian 3LO: rotating refresh tokens, 403 invalid_grant
+            auth = jira_oauth.AtlassianAuth(dict([CLIENT]), clock=clock, access_ttl_s=3600)
+            return jira.start(oauth=auth), auth.server
+        server = zendesk_oauth.auth_server(dict([CLIENT]), clock=clock, access_ttl_s=3600)
+        return zendesk.start(oauth=server), server
+
+
+PROVIDERS = {"zendesk": Provider("zendesk", {"subdomain": "acme"}, "/users/me.json", "user.email"),
+             "jira": Provider("jira", {}, "/myself", "emailAddress")}
+
+
+def _connect(rt: Runtime, provider: Provider, sim_url: str, env: dict[str, str], account: str) -> None:
+    url = start(rt, provider.slug, account, {**provider.config, "base_url": sim_url},
+                public_url="http://127.0.0.1:9", tenant="default", env=env)
     location = httpx.get(url, follow_redirects=False, timeout=30).headers["location"]
     query = httpx.URL(location).params
-    finish(rt, "zendesk", query["state"], query["code"], env=env)
+    finish(rt, provider.slug, query["state"], query["code"], env=env)
 
 
-@pytest.mark.parametrize("lock", ["store", "redis"])
+@pytest.mark.parametrize(("slug", "lock"), [("zendesk", "store"), ("zendesk", "redis"), ("jira", "store")])
 def test_ten_calls_on_an_expired_token_in_two_processes_refresh_once(
-    lock: str, store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    slug: str, lock: str, store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {"DESKHAND_OAUTH_ZENDESK_CLIENT_ID": CLIENT[0], "DESKHAND_OAUTH_ZENDESK_CLIENT_SECRET": CLIENT[1]}
+    provider = PROVIDERS[slug]
+    prefix = f"DESKHAND_OAUTH_{slug.upper()}_CLIENT_"
+    env = {prefix + "ID": CLIENT[0], prefix + "SECRET": CLIENT[1]}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     sim_clock = ManualClock(time.time())
-    server = zendesk_oauth.auth_server(dict([CLIENT]), clock=sim_clock, access_ttl_s=3600)
-    sim = zendesk.start(oauth=server)
+    sim, server = provider.start(sim_clock)
     redis_url = REDIS_URL if lock == "redis" else None
     account = f"race-{uuid.uuid4().hex[:12]}"  # its own Redis lock key, whoever else uses this Redis
     rt = Runtime(store, settings.model_copy(update={"redis_url": redis_url}))
     assert (rt.oauth_tokens.lock is not None) is (lock == "redis")
     try:
-        _connect(rt, sim.url, env, account)
+        _connect(rt, provider, sim.url, env, account)
         before = rt.oauth_tokens.get(account)
         assert before is not None
         # the access token expires: at the simulator, and in the store's record of it
@@ -99,7 +126,8 @@ def test_ten_calls_on_an_expired_token_in_two_processes_refresh_once(
             c.execute(update(oauth_tokens).values(expires_at=time.time() - 1))
         child_env = {**os.environ, "RACE_DB": settings.database_url, "RACE_KEY": str(settings.secret_key), **env,
                      "RACE_REDIS": redis_url or ""}
-        procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), f"p{i}", account], env=child_env,
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), f"p{i}", account, provider.path,
+                                   provider.field], env=child_env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
         deadline = time.monotonic() + 120
         while not all((tmp_path / f"p{i}.ready").exists() for i in range(2)):
