@@ -150,11 +150,11 @@ def connect(
         rt = runtime()
         old = _existing(rt.store, name, provider, tenant, update)
         tenant = tenant or (old.tenant_id if old else DEFAULT_TENANT)
-        if old is not None and old.config.get("auth") == "oauth2":  # --update of an OAuth account stays OAuth
-            from deskhand.providers import load_definition
-            from deskhand.providers.oauth import oauth_spec
+        if old is not None and old.config.get("auth") in ("oauth2", "oauth1"):  # --update of an OAuth account
+            from deskhand.providers import load_definition  # stays OAuth
+            from deskhand.providers.oauth import grant_spec
 
-            granted = oauth_spec(load_definition(provider)).replaces
+            granted = grant_spec(load_definition(provider)).replaces
             fields = {k: f for k, f in fields.items() if k not in granted}
         args = secret_args.resolve(ctx.args, fields)  # secrets from stdin ('-'), --x-env VAR or DESKHAND_X
         config = _parse_connection(args, fields, base=old.config if old else None)
@@ -308,7 +308,7 @@ def accounts_list(as_json: JsonOpt = False) -> None:
                 "name": a.name,
                 "provider": a.provider,
                 "tenant": a.tenant_id,
-                "auth": "oauth2" if a.name in oauth else "token",
+                "auth": (a.config.get("auth") or "oauth2") if a.name in oauth else "token",
                 "status": status,
                 "reason": reason,
                 "config": a.redacted(secret),

@@ -15,13 +15,14 @@ def connect_oauth(args: list[str], provider: str, name: str, tenant: str | None,
     from deskhand.cli.core import _check_settings, _parse_connection, _parse_setting, fail, runtime
     from deskhand.cli.overrides import account_overrides
     from deskhand.providers import connection_fields, load_definition
-    from deskhand.providers.oauth import oauth_spec
+    from deskhand.providers.oauth import grant_spec
     from deskhand.providers.oauth_connect import callback_url, start
 
     try:
         account_name(name)
-        spec = oauth_spec(load_definition(known_provider(provider)))
-        choose = spec.resources.choose if spec.resources is not None else None  # e.g. Atlassian's --site
+        spec = grant_spec(load_definition(known_provider(provider)))
+        resources = getattr(spec, "resources", None)
+        choose = resources.choose if resources is not None else None  # e.g. Atlassian's --site
         fields = {k: (f.model_copy(update={"required": False}) if k == choose else f)
                   for k, f in connection_fields(provider).items() if k not in spec.replaces or k == choose}
         rt = runtime()

@@ -190,10 +190,12 @@ def add_oauth_callback(app: FastAPI, rt: Runtime) -> None:
         if q.get("error"):
             return _error(400, "authorization_refused", f"{provider} answered {q['error']}: "
                           f"{q.get('error_description', 'the authorisation was not granted')}")
-        if not q.get("state") or not q.get("code"):
+        state = q.get("state") or q.get("oauth_token")  # OAuth 1.0a (Trello): the request token and its verifier
+        code = q.get("code") or q.get("oauth_verifier")
+        if not state or not code:
             return _error(400, "bad_callback", "an OAuth callback needs `code` and `state`")
         try:
-            done = finish(rt, provider, q["state"], q["code"])
+            done = finish(rt, provider, state, code)
         except DeskhandError as exc:
             return _error(400, "oauth_failed", str(exc))
         return JSONResponse({"status": "connected", **done})

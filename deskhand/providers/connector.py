@@ -35,7 +35,7 @@ def resolve_values(definition: ProviderDefinition, account: str, config: Mapping
     """The connection values with defaults, checked against the definition; plus `root`."""
     values: dict[str, Any] = {k: v for k, v in config.items() if v not in (None, "")}
     grant = definition.auth if definition.auth.type == "oauth2" else definition.oauth
-    granted = set(grant.replaces) if grant is not None and config.get("auth") == "oauth2" else set()
+    granted = set(grant.replaces) if grant is not None and config.get("auth") in ("oauth2", "oauth1") else set()
     for name, spec in definition.connection.items():
         value = values.get(name, spec.default)
         if value in (None, ""):
@@ -52,7 +52,8 @@ def resolve_values(definition: ProviderDefinition, account: str, config: Mapping
                 + (f" ({spec.help})" if spec.help else "")
             )
         values[name] = value
-    if granted and grant is not None and grant.root:  # the API's own root under OAuth (Atlassian's gateway)
+    if granted and grant is not None and grant.type == "oauth2" and grant.root:  # the API's own root under OAuth
+        # (Atlassian's gateway)
         try:
             values["root"] = rehost(str(fill(grant.root, values)), values.get("base_url")).rstrip("/")
         except KeyError:

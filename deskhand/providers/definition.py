@@ -203,6 +203,24 @@ class OAuth2AuthSpec(_Strict):
     # refused" besides HTTP 401 (Linear answers 400 AUTHENTICATION_ERROR)
 
 
+class OAuth1AuthSpec(_Strict):
+    """OAuth 1.0a (Trello): a request token signed with the client's key and secret, the user authorises
+    it, the verifier buys an access token. The access token never refreshes: when it expires (what
+    `lifetimes` says of the authorise parameter `lifetime_param`) or is revoked, the account needs
+    reconnecting. Calls carry it as `header` (`{access_token}` and connection values filled)."""
+
+    type: Literal["oauth1"]
+    request_token_url: str
+    authorize_url: str
+    access_token_url: str
+    header: str
+    authorize_params: dict[str, str] = Field(default_factory=dict)  # `{placeholder}`s filled
+    client_value: str | None = None  # the connection value the OAuth client id is (Trello: api_key)
+    lifetime_param: str | None = None
+    lifetimes: dict[str, float] = Field(default_factory=dict)  # value of lifetime_param -> seconds (absent: never)
+    replaces: list[str] = Field(default_factory=list)
+
+
 AuthSpec = Annotated[BasicAuthSpec | BearerAuthSpec | HeaderAuthSpec | QueryAuthSpec | OAuth2AuthSpec,
                      Field(discriminator="type")]
 
@@ -331,7 +349,8 @@ class ProviderDefinition(_Strict):
     connection: dict[str, FieldSpec]
     hooks: str | None = None
     auth: AuthSpec
-    oauth: OAuth2AuthSpec | None = None  # an OAuth grant offered beside `auth` (connect --oauth)
+    oauth: Annotated[OAuth2AuthSpec | OAuth1AuthSpec, Field(discriminator="type")] | None = None  # offered
+    # beside `auth` (connect --oauth)
     limits: LimitsSpec = Field(default_factory=lambda: LimitsSpec())
     errors: list[ErrorRuleSpec] = Field(default_factory=list)
     overrides: dict[str, OverrideSpec] = Field(default_factory=dict)

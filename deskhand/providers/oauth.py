@@ -31,7 +31,7 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
 from deskhand.errors import AuthError, ConfigError, ProviderError
-from deskhand.providers.definition import OAuth2AuthSpec, ProviderDefinition
+from deskhand.providers.definition import OAuth1AuthSpec, OAuth2AuthSpec, ProviderDefinition
 from deskhand.providers.error_rules import ErrorRuleSpec, read_error
 from deskhand.providers.fields import fill, map_key
 from deskhand.providers.oauth_tokens import NEEDS_REAUTH, TokenRow, TokenStore
@@ -89,16 +89,24 @@ class ScopeNeeds:
         return None
 
 
-def oauth_spec(definition: ProviderDefinition) -> OAuth2AuthSpec:
+def grant_spec(definition: ProviderDefinition) -> OAuth2AuthSpec | OAuth1AuthSpec:
+    """The definition's OAuth grant (2.0, or Trello's 1.0a)."""
     spec = definition.auth if isinstance(definition.auth, OAuth2AuthSpec) else definition.oauth
     if spec is None:
         raise ConfigError(f"{definition.name} has no OAuth flow in its definition: connect it with its API token")
     return spec
 
 
+def oauth_spec(definition: ProviderDefinition) -> OAuth2AuthSpec:
+    spec = grant_spec(definition)
+    if not isinstance(spec, OAuth2AuthSpec):
+        raise ConfigError(f"{definition.name} connects by OAuth 1.0a, not OAuth 2.0")
+    return spec
+
+
 def is_oauth(config: Mapping[str, Any]) -> bool:
-    """Whether an account's connection values say it connected by OAuth."""
-    return config.get("auth") == "oauth2"
+    """Whether an account's connection values say it connected by OAuth (2.0, or 1.0a: `auth: oauth1`)."""
+    return config.get("auth") in ("oauth2", "oauth1")
 
 
 def client_credentials(slug: str, env: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -180,11 +188,13 @@ class OAuth2Auth(httpx.Auth):
                  client: Callable[[], OAuth2Client], *, skew_s: float = 60.0, lease_s: float = 30.0,
                  wait_s: float = 60.0, sleep: Callable[[float], None] = time.sleep,
                  needs: ScopeNeeds | None = None, scope_error: str | None = None,
-                 refused_codes: Sequence[str] = (), error_rules: Sequence[ErrorRuleSpec] = ()) -> None:
+                 refused_codes: Sequence[str] = (), error_rules: Sequence[ErrorRuleSpec] = (),
+                 header: Callable[[Mapping[str, Any]], str] | None = None) -> None:
         self.tokens, self.account, self.provider, self.token_url = tokens, account, provider, token_url
         self.client, self.skew_s, self.lease_s, self.wait_s, self.sleep = client, skew_s, lease_s, wait_s, sleep
         self.needs, self.scope_error = needs, scope_error
         self.refused_codes, self.error_rules = {map_key(c) for c in refused_codes}, tuple(error_rules)
+        self.header = header or (lambda token: f"Bearer {token['access_token']}")  # Authorization's value
 
     def refused(self, response: httpx.Response) -> bool:
         """Whether the helpdesk refused the access token: HTTP 401, or an error code of `refused_codes`."""
@@ -200,14 +210,14 @@ class OAuth2Auth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         row = self.fresh()
-        request.headers["Authorization"] = f"Bearer {row.token['access_token']}"
+        request.headers["Authorization"] = self.header(row.token)
         response = yield request
         if response.status_code in (401, 403):
             self.check_scope(request, response, row)
         if not self.refused(response):
             return
         row = self.fresh(stale=row.version)  # refused: refresh (unless another process just did) and retry once
-        request.headers["Authorization"] = f"Bearer {row.token['access_token']}"
+        request.headers["Authorization"] = self.header(row.token)
         response = yield request
         if self.refused(response):
             reason = "the helpdesk refused a freshly refreshed access token (twice)"
@@ -287,7 +297,14 @@ class OAuth2Auth(httpx.Auth):
 def build_oauth_auth(tokens: TokenStore, definition: ProviderDefinition, account: str,
                      values: Mapping[str, Any], *, sleep: Callable[[float], None] = time.sleep) -> OAuth2Auth:
     """The auth of an account connected by OAuth (values: its connection values with `root`)."""
-    spec = oauth_spec(definition)
+    spec = grant_spec(definition)
+    if isinstance(spec, OAuth1AuthSpec):  # a token that never refreshes: expired or refused -> reconnect
+        def no_client() -> OAuth2Client:
+            raise ConfigError(f"{definition.name} access tokens do not refresh")
+
+        header = spec.header
+        return OAuth2Auth(tokens, account, definition.name, "", no_client, sleep=sleep, skew_s=0.0,
+                          header=lambda token: str(fill(header, {**values, **token})))
     token_url = endpoint(spec.token_url, values)
     needs = ScopeNeeds(spec, urlsplit(str(values.get("root", "")) + definition.api).path) if spec.features else None
     return OAuth2Auth(tokens, account, definition.name, token_url,

@@ -15,10 +15,10 @@ import httpx
 from sqlalchemy import delete, insert, select
 
 from deskhand.errors import ConfigError, DeskhandError, PayloadError
-from deskhand.providers import load_definition
+from deskhand.providers import load_definition, oauth1
 from deskhand.providers.connector import resolve_values
-from deskhand.providers.definition import OAuthResourcesSpec
-from deskhand.providers.oauth import authorize_params, endpoint, oauth_client, oauth_spec, token_set
+from deskhand.providers.definition import OAuth1AuthSpec, OAuth2AuthSpec, OAuthResourcesSpec
+from deskhand.providers.oauth import authorize_params, endpoint, grant_spec, oauth_client, oauth_spec, token_set
 from deskhand.store.tables_oauth import oauth_pending
 
 log = logging.getLogger(__name__)
@@ -38,17 +38,24 @@ def start(rt: Any, provider: str, account: str, config: Mapping[str, str], *, pu
           env: Mapping[str, str] | None = None) -> str:
     """The URL to open in a browser to authorise deskhand on the account's helpdesk."""
     definition = load_definition(provider)
-    spec = oauth_spec(definition)
-    config = {**config, "auth": "oauth2"}
-    values = resolve_values(definition, account, config)
+    grant = grant_spec(definition)
     redirect = callback_url(public_url, provider)
-    state = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(48) if spec.pkce else None
-    with oauth_client(provider, spec, redirect_uri=redirect, env=env) as client:
-        url, _ = client.create_authorization_url(endpoint(spec.authorize_url, values), state=state,
-                                                 code_verifier=verifier, **authorize_params(spec, values))
+    verifier, kept = None, dict[str, Any]()
+    if isinstance(grant, OAuth1AuthSpec):  # Trello: the request token is the state
+        config = oauth1.client_config(provider, grant, config, env)
+        url, state, kept = oauth1.authorize(provider, grant, resolve_values(definition, account, config), redirect,
+                                            env)
+    else:
+        spec = oauth_spec(definition)
+        config = {**config, "auth": "oauth2"}
+        values = resolve_values(definition, account, config)
+        state = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(48) if spec.pkce else None
+        with oauth_client(provider, spec, redirect_uri=redirect, env=env) as client:
+            url, _ = client.create_authorization_url(endpoint(spec.authorize_url, values), state=state,
+                                                     code_verifier=verifier, **authorize_params(spec, values))
     pending = {"config": config, "tenant": tenant, "verifier": verifier, "redirect": redirect,
-               "settings": dict(settings or {}), "overrides": dict(overrides or {})}
+               "settings": dict(settings or {}), "overrides": dict(overrides or {}), **kept}
     with rt.store.transaction() as c:
         c.execute(insert(oauth_pending).values(state_hash=_hash(state), provider=provider, account=account,
                                                sealed=rt.store.box.seal(pending),
@@ -101,9 +108,26 @@ def finish(rt: Any, provider: str, state: str, code: str, *, env: Mapping[str, s
                            "minutes: start it again with deskhand connect … --oauth")
     pending = rt.store.box.unseal(row.sealed)
     definition = load_definition(provider)
-    spec = oauth_spec(definition)
     config, account = dict(pending["config"]), str(row.account)
     values = resolve_values(definition, account, config)
+    grant = grant_spec(definition)
+    if isinstance(grant, OAuth1AuthSpec):  # `state` is the request token, `code` the verifier
+        tokens = oauth1.exchange(provider, account, grant, values, state, pending, code, env)
+    else:
+        tokens = _exchange(provider, account, oauth_spec(definition), values, config, pending, code, env)
+    rt.store.save_account(account, provider, config, tenant_id=pending["tenant"], settings=pending["settings"],
+                          overrides=pending["overrides"] or None)
+    released = rt.oauth_tokens.connect(account, provider, tokens)
+    me = rt.connector(rt.store.get_account(account)).current_user()
+    log.info("oauth account=%s provider=%s connected as %s; %d waiting jobs resumed", account, provider,
+             me.email or me.id, released)
+    return {"account": account, "provider": provider, "tenant": pending["tenant"], "user": me.email or me.id,
+            "resumed_jobs": released, "refresh_token": "refresh_token" in tokens}
+
+
+def _exchange(provider: str, account: str, spec: OAuth2AuthSpec, values: Mapping[str, Any], config: dict[str, Any],
+              pending: Mapping[str, Any], code: str, env: Mapping[str, str] | None) -> dict[str, Any]:
+    """The token set an authorisation code buys (and on Atlassian the site it reaches, into `config`)."""
     extra = {"code_verifier": pending["verifier"]} if pending.get("verifier") else {}
     try:
         with oauth_client(provider, spec, redirect_uri=pending["redirect"], env=env) as client:
@@ -120,11 +144,4 @@ def finish(rt: Any, provider: str, state: str, code: str, *, env: Mapping[str, s
         raise ConfigError(f"the {provider} token answer had no access_token; nothing was stored")
     if spec.resources is not None:  # Atlassian: which site the grant reaches, and its cloud id
         config.update(pick_resource(provider, account, spec.resources, values, tokens["access_token"]))
-    rt.store.save_account(account, provider, config, tenant_id=pending["tenant"], settings=pending["settings"],
-                          overrides=pending["overrides"] or None)
-    released = rt.oauth_tokens.connect(account, provider, tokens)
-    me = rt.connector(rt.store.get_account(account)).current_user()
-    log.info("oauth account=%s provider=%s connected as %s; %d waiting jobs resumed", account, provider,
-             me.email or me.id, released)
-    return {"account": account, "provider": provider, "tenant": pending["tenant"], "user": me.email or me.id,
-            "resumed_jobs": released, "refresh_token": "refresh_token" in tokens}
+    return tokens

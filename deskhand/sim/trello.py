@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from deskhand.sim.base import SimServer, WebhookDelivery
 from deskhand.sim.trello_limits import Gate, Limits
+from deskhand.sim.trello_oauth import OAuth1Server
 from deskhand.sim.trello_state import TrelloError, TrelloState, invalid, not_found
 from deskhand.sim.trello_webhooks import Dispatcher
 from deskhand.sim.trello_webhooks import create as create_webhook
@@ -387,10 +388,11 @@ def create_app(state: TrelloState | None = None, *, api_key: str = DEFAULT_KEY, 
             return JSONResponse(exc.body, status_code=exc.status)
         return PlainTextResponse(exc.text, status_code=exc.status)
 
-    app = Starlette(routes=_routes(state, dispatcher), exception_handlers={TrelloError: on_error})
-    app.add_middleware(BaseHTTPMiddleware,
-                       dispatch=Gate(lambda: state.app_secrets, lambda: state.tokens, limits))
+    oauth1 = OAuth1Server(state, state.tokens[token])  # the member of `token` approves on the consent page
+    app = Starlette(routes=[*oauth1.routes(), *_routes(state, dispatcher)], exception_handlers={TrelloError: on_error})
+    app.add_middleware(BaseHTTPMiddleware, dispatch=Gate(lambda: state.app_secrets, state.live_tokens, limits))
     app.state.trello, app.state.delivery, app.state.limits, app.state.dispatcher = state, sender, limits, dispatcher
+    app.state.oauth1 = oauth1
     wrapped = _NoTrailingSlash(app)
     wrapped.state = app.state  # type: ignore[attr-defined]
     return wrapped

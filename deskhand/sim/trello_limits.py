@@ -92,8 +92,8 @@ class Gate:
         self.api_keys, self.tokens, self.limits = api_keys, tokens, limits
 
     async def __call__(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not request.url.path.startswith("/1/"):
-            return await call_next(request)
+        if not request.url.path.startswith("/1/") or request.url.path.startswith("/1/OAuth"):
+            return await call_next(request)  # the OAuth 1.0a endpoints authenticate by their signatures
         key, token = parse_oauth(request.headers.get("authorization"))
         key = key or request.query_params.get("key")
         token = token or request.query_params.get("token")

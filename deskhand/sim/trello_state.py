@@ -46,6 +46,7 @@ class TrelloState:
         self._seq = itertools.count(0x1A2B3C)
         self.members: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, str] = {}  # token -> member id
+        self.token_expires: dict[str, float] = {}  # token -> when it stops working (tokens of expiration=1day …)
         self.app_secrets: dict[str, str] = {}  # API key -> the application's (OAuth) secret: signs webhooks
         self.boards: dict[str, dict[str, Any]] = {}
         self.board_members: dict[str, list[str]] = {}
@@ -69,6 +70,12 @@ class TrelloState:
         return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
     # ------------------------------------------------------------------------------ directory
+    def live_tokens(self) -> dict[str, str]:
+        """The tokens that work now (token -> member id): none past its expiration."""
+        now = self.clock()
+        with self.lock:
+            return {t: m for t, m in self.tokens.items() if self.token_expires.get(t, now + 1) > now}
+
     def add_member(self, full_name: str, username: str, token: str | None = None) -> dict[str, Any]:
         with self.lock:
             mid = self.new_id()
