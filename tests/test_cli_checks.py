@@ -147,6 +147,28 @@ def test_connect_jira_checks_the_project_against_the_helpdesk(jr, env) -> None:
     assert r.exit_code == 0, r.output
 
 
+def test_connect_linear_checks_the_team_against_the_helpdesk(env) -> None:
+    from deskhand.sim import registry
+
+    spec = registry.get("linear")
+    sim = spec.start(registry.SimConfig())
+    try:
+        config = spec.connect_to(sim)
+
+        def linear_args(team: str) -> list[str]:
+            return ["connect", "linear", "--name", "ops", "--api-key", config["api_key"], "--team-id", team,
+                    "--base-url", config["base_url"], "--no-webhook-secret"]
+
+        one_line_error(runner.invoke(app, linear_args("0f1e2d3c-not-a-team")),
+                       "--team-id '0f1e2d3c-not-a-team' does not exist in linear account 'ops'")
+        assert accounts() == []
+        r = runner.invoke(app, linear_args(config["team_id"]))
+        assert r.exit_code == 0, r.output
+        assert [a["name"] for a in accounts()] == ["ops"]
+    finally:
+        sim.stop()
+
+
 def test_accounts_remove_asks_first_and_refuses_without_a_terminal(zd, env, monkeypatch) -> None:
     assert runner.invoke(app, zendesk_args(zd.url)).exit_code == 0
     one_line_error(runner.invoke(app, ["accounts", "remove", "acme"]), "add --yes")

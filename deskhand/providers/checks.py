@@ -1,13 +1,14 @@
 """Connection values checked against the helpdesk itself (``connection.<field>.check`` in a definition).
 
 A definition may say how to ask the helpdesk whether a value names something that exists, e.g. Jira's
-``project: {check: "GET /project/{project}"}``; ``deskhand connect`` runs each such check for the values
-given, so a typo (``--project NOPE``) is refused at connect time instead of failing every ticket later.
+``project: {check: "GET /project/{project}"}``, or Linear's ``team_id: {check: {graphql: Team, variables:
+{id: "{team_id}"}}}``; ``deskhand connect`` runs each such check for the values given, so a typo
+(``--project NOPE``) is refused at connect time instead of failing every ticket later.
 """
 
 from __future__ import annotations
 
-from deskhand.errors import ConfigError, ProviderError
+from deskhand.errors import ConfigError, ProviderError, ResourceNotFound
 from deskhand.providers.connector import Connector
 from deskhand.providers.definition import CallSpec
 
@@ -24,12 +25,14 @@ def check_connection(connector: Connector) -> list[str]:
         try:
             connector.send(call, {})
         except ProviderError as exc:
-            if exc.status in (403, 404):
+            missing = isinstance(exc, ResourceNotFound) or exc.status == 404  # a GraphQL error says so in its body
+            if missing or exc.status == 403:
                 flag = "--" + name.replace("_", "-")
-                seen = "does not exist" if exc.status == 404 else "is not visible to this API user"
+                seen = "does not exist" if missing else "is not visible to this API user"
+                asked = f"GraphQL {call.graphql}" if call.graphql else f"{call.method} {call.path}"
                 raise ConfigError(
                     f"{flag} {value!r} {seen} in {connector.provider} account {connector.account!r} "
-                    f"(HTTP {exc.status} from {call.method} {call.path})"
+                    f"({asked}: {exc})"
                 ) from exc
             raise
         checked.append(name)

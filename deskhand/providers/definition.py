@@ -111,7 +111,9 @@ class FieldSpec(_Strict):
     pattern: str | None = None
     help: str | None = None
     default: str | None = None
-    check: str | None = None  # "GET /path/{name}": answers 404 when the value is not in the helpdesk
+    # "GET /path/{name}" (answers 404 when the value is not in the helpdesk), or a call mapping such as
+    # {graphql: Team, variables: {id: "{team_id}"}} (answers the definition's not_found error)
+    check: str | dict[str, Any] | None = None
 
     @field_validator("pattern")
     @classmethod
