@@ -167,3 +167,44 @@ def test_an_admin_edits_one_draft_rejects_another_and_trips_and_resets_a_switch(
     row.get_by_role("button", name="Reset").click()
     expect(page.get_by_role("row").filter(has_text="answers look wrong today")).to_contain_text("reset by console:ada")
     _shot(page, tmp_path, "switch-reset")
+
+
+def test_an_admin_changes_a_category_mode_with_a_reason_and_reads_the_dashboard(loop: Loop, store: Store, page: Any,
+                                                                                tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from deskhand.responder.modes import get_mode
+
+    create_user(store.engine, "ada", "default", "admin", PASSWORD)
+    tid = loop.create("Password help", "I forgot my password. How do I reset it?")
+    loop.drain()
+    (decision,) = [d for d in loop.decisions(tid) if d["route"] == "draft"]
+    category = str(decision["category"])
+
+    page.goto(f"{loop.gateway_url}/console/login?next=/console/controls")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Autonomy controls")).to_be_visible()
+    page.get_by_label("Category").select_option(category)
+    page.get_by_label("Mode", exact=True).select_option("canary")
+    page.get_by_label("Canary share (%)").fill("20")
+    page.get_by_label("Reason for the mode change").fill("clean drafts for two weeks")
+    page.get_by_role("button", name="Set mode").click()
+    modes = page.locator("#modes")
+    expect(modes.get_by_role("row").filter(has_text=category)).to_contain_text("canary")
+    expect(modes.get_by_role("row").filter(has_text=category)).to_contain_text("20%")
+    change = page.locator("table.audit").get_by_role("row").filter(has_text="clean drafts for two weeks")
+    expect(change).to_contain_text("console:ada")
+    expect(change).to_contain_text("canary 20%")
+    _shot(page, tmp_path, "controls")
+    setting = get_mode(store, "acme", category)
+    assert (setting.mode.value, setting.canary_share, setting.updated_by) == ("canary", 0.2, "console:ada")
+
+    page.get_by_role("link", name="Outcomes").click()
+    expect(page.get_by_role("heading", name=re.compile("^Outcomes"))).to_be_visible()
+    expect(page.locator("#totals").get_by_text("Decisions", exact=True).locator("xpath=..")).to_contain_text("1")
+    expect(page.get_by_role("img", name="Decisions per day by route")).to_be_visible()
+    _shot(page, tmp_path, "outcomes")
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("row").filter(has_text="clean drafts for two weeks").first).to_be_visible()

@@ -184,6 +184,8 @@ def test_dead_letters_of_the_tenant_are_counted_retried_and_dropped_with_audit(c
     _login(client, "vic")
     page = client.get("/console/jobs").text
     assert 'id="depth-dead">1<' in page and "helpdesk down" in page and f"Retry job {mine}" not in page
+    health = client.get("/console/accounts").text
+    assert '<a href="/console/jobs?state=dead">1 dead</a>' in health and "globex" not in health
     token = _login(client, "ada")
     page = client.get("/console/jobs").text
     assert f"Retry job {mine}" in page and f"job {theirs}" not in page

@@ -60,11 +60,13 @@ def test_manual_switches_cap_what_they_cover_until_reset(
     if not_covered:
         assert switches.cap_for(store, *not_covered) is None
     assert [s["id"] for s in switches.list_switches(store)] == [sid]
-    switches.reset(store, sid, actor="bob")
+    switches.reset(store, sid, actor="bob", reason="incident 42 closed")
     assert switches.cap_for(store, *covered) is None
     assert switches.list_switches(store) == []
     with pytest.raises(ConfigError):
-        switches.reset(store, sid, actor="bob")
+        switches.reset(store, sid, actor="carol", reason="again")
+    (row,) = switches.list_switches(store, include_reset=True)
+    assert (row["reset_by"], row["reset_reason"]) == ("bob", "incident 42 closed")  # the second reset changed nothing
 
 
 def test_a_switch_needs_its_target_and_a_reason(store: Store) -> None:

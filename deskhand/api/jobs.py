@@ -29,6 +29,7 @@ MAX_LIMIT = 200
 SCAN = 2000  # rows read to find a tenant's jobs among everyone's, newest first
 OPEN_STATES = ("queued", "running", "dead", "dropped")
 DEPTH_SCAN = 20_000  # jobs of one state read to count a tenant's queue depth
+CHUNK = 1000  # ids per IN (…) when looking up the events and decisions jobs name
 
 
 class Job(BaseModel):
@@ -61,23 +62,30 @@ def _job(row: dict[str, Any]) -> Job:
                updated_at=_when(row["updated_at"]) or datetime.now(UTC))
 
 
-def job_tenants(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, str]:
-    """Job id → tenant id, through the event or decision each job names."""
-    events = {int(r["payload"]["event_id"]) for r in rows if "event_id" in (r["payload"] or {})}
-    decisions = {int(r["payload"]["decision_id"]) for r in rows if "decision_id" in (r["payload"] or {})}
+def job_owners(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, tuple[str, str]]:
+    """Job id → (tenant id, account), through the event or decision each job names (read in chunks)."""
+    events = sorted({int(r["payload"]["event_id"]) for r in rows if "event_id" in (r["payload"] or {})})
+    decisions = sorted({int(r["payload"]["decision_id"]) for r in rows if "decision_id" in (r["payload"] or {})})
+    of_event: dict[int, tuple[str, str]] = {}
+    of_decision: dict[int, tuple[str, str]] = {}
     with rt.store.engine.connect() as conn:
-        of_event = dict(conn.execute(select(t.events.c.id, t.events.c.tenant_id)
-                                     .where(t.events.c.id.in_(events))).all()) if events else {}
-        of_decision = dict(conn.execute(select(t.decisions.c.id, t.decisions.c.tenant_id)
-                                        .where(t.decisions.c.id.in_(decisions))).all()) if decisions else {}
+        for table, ids, found in ((t.events, events, of_event), (t.decisions, decisions, of_decision)):
+            for i in range(0, len(ids), CHUNK):
+                q = select(table.c.id, table.c.tenant_id, table.c.account).where(table.c.id.in_(ids[i:i + CHUNK]))
+                found.update({int(r.id): (str(r.tenant_id), str(r.account)) for r in conn.execute(q).all()})
     out = {}
     for r in rows:
         payload = r["payload"] or {}
-        tenant = (of_event.get(int(payload["event_id"])) if "event_id" in payload
-                  else of_decision.get(int(payload["decision_id"])) if "decision_id" in payload else None)
-        if tenant is not None:
-            out[int(r["id"])] = str(tenant)
+        owner = (of_event.get(int(payload["event_id"])) if "event_id" in payload
+                 else of_decision.get(int(payload["decision_id"])) if "decision_id" in payload else None)
+        if owner is not None:
+            out[int(r["id"])] = owner
     return out
+
+
+def job_tenants(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, str]:
+    """Job id → tenant id, through the event or decision each job names."""
+    return {job_id: tenant for job_id, (tenant, _) in job_owners(rt, rows).items()}
 
 
 def tenant_job(rt: Runtime, tenant_id: str, job_id: int) -> dict[str, Any] | None:
@@ -98,16 +106,20 @@ def tenant_jobs(rt: Runtime, tenant_id: str, *, state: str | None = None, kind: 
 
 
 def tenant_depth(rt: Runtime, tenant_id: str) -> dict[str, Any]:
-    """The tenant's share of the queue: jobs by state (done ones excepted: they are history) and how
-    long its oldest due job has waited (seconds)."""
+    """The tenant's share of the queue: jobs by state (done ones excepted: they are history), the same
+    per account, and how long its oldest due job has waited (seconds)."""
     read = {state: list_jobs(rt.store.engine, state=state, limit=DEPTH_SCAN) for state in OPEN_STATES}
     rows = [r for state_rows in read.values() for r in state_rows]
-    owners = job_tenants(rt, rows)
-    mine = [r for r in rows if owners.get(int(r["id"])) == tenant_id]
+    owners = job_owners(rt, rows)
+    mine = [r for r in rows if owners.get(int(r["id"]), ("", ""))[0] == tenant_id]
     counts = {state: sum(1 for r in mine if r["status"] == state) for state in OPEN_STATES}
+    per_account: dict[str, dict[str, int]] = {}
+    for r in mine:
+        account = owners[int(r["id"])][1]
+        per_account.setdefault(account, dict.fromkeys(OPEN_STATES, 0))[r["status"]] += 1
     now = rt.queue.clock()
     due = [float(r["run_at"]) for r in mine if r["status"] == "queued" and float(r["run_at"]) <= now]
-    return {"counts": counts, "lag_s": round(max(0.0, now - min(due)), 1) if due else 0.0,
+    return {"counts": counts, "accounts": per_account, "lag_s": round(max(0.0, now - min(due)), 1) if due else 0.0,
             "truncated": any(len(state_rows) >= DEPTH_SCAN for state_rows in read.values())}
 
 

@@ -1,6 +1,7 @@
 """The account health page: for each of the tenant's accounts, its helpdesk, OAuth state (a "needs
 re-auth" banner when the grant is gone), circuit breaker, last webhook received, last decision,
-drafts waiting and kill switches tripped — read from the store, never from another tenant's rows.
+drafts waiting, kill switches tripped and its jobs (queued, dead letters) — read from the store,
+never from another tenant's rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from deskhand.api.auth import tenant_account_names
+from deskhand.api.jobs import tenant_depth
 from deskhand.console.pages import base
 from deskhand.console.web import page, rt_of
 from deskhand.responder import review
@@ -42,8 +44,9 @@ def accounts(request: Request) -> Response:
     for s in list_switches(rt.store):
         if s.get("account") in names:
             switches[s["account"]] = switches.get(s["account"], 0) + 1
+    depth = tenant_depth(rt, user.tenant_id)["accounts"]
     rows: list[dict[str, Any]] = [{
         "name": n, "provider": providers.get(n, ""), "oauth": oauth.get(n), "breaker": breakers.get(n),
         "last_event": last_event.get(n), "last_decision": last_decision.get(n), "waiting": waiting.get(n, 0),
-        "switches": switches.get(n, 0)} for n in names]
+        "switches": switches.get(n, 0), "jobs": depth.get(n, {})} for n in names]
     return page(request, "accounts.html", rows=rows, **ctx)
