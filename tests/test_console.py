@@ -148,6 +148,8 @@ def test_approving_from_the_draft_page_posts_the_reply_once_and_settles_the_ledg
     entry = next(e for e in entries(store) if e["decision_id"] == decision_id)
     assert entry["outcome"] in ("edited", "discarded") and "console:rita" in entry["signal"]
     assert f"/console/review/{decision_id}\"" not in client.get("/console/review").text
+    dashboard = client.get("/console/outcomes").text  # the approved draft's reply is a measured first response
+    assert re.search(r"<dt>First response p50 / p95</dt><dd>[^<]+ / [^<]+ <small>\(1 replies\)</small>", dashboard)
 
 
 def test_an_unchanged_reply_sent_with_crlf_line_breaks_is_an_approval_not_an_edit(loop: Loop,
