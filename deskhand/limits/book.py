@@ -96,12 +96,25 @@ def _spread_stmt() -> Update:
 
 
 @functools.cache
-def _observe_stmt(with_reset: bool) -> Update:
+def _observe_stmt(with_reset: bool, opened: bool = False) -> Update:
     sent_at = bindparam("sent_at", type_=Float)
     seen: ColumnElement[Any] = bindparam("remaining_seen", type_=Integer)
     reset_until = bindparam("reset_until", type_=Float)  # now + the provider's reset_s
     stale = sent_at < b.c.rolled_at  # sent in a window we have since left
     same = b.c.reset_at > _NOW
+    if opened and with_reset:  # the request opened the provider's window: it becomes ours (policy.observed)
+        return (
+            update(b)
+            .where(b.c.key == _KEY)
+            .values(
+                limit_n=bindparam("limit_seen", type_=Integer),
+                remaining=case((stale, b.c.remaining), else_=seen),
+                reset_at=case((stale, b.c.reset_at), else_=reset_until),
+                rolled_at=case((stale, b.c.rolled_at), else_=sent_at),
+                window_s=case((stale, b.c.window_s), else_=_greatest(b.c.window_s, bindparam("reset_s", type_=Float))),
+                updated_at=_NOW,
+            )
+        )
     reset_at = b.c.reset_at if not with_reset else case(
         (stale, b.c.reset_at), (same, _least(b.c.reset_at, reset_until)), else_=reset_until
     )
@@ -146,19 +159,21 @@ class BudgetBook:
 
     def observe(
         self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-        window_s: float,
+        window_s: float, opened: bool = False,
     ) -> None:
-        """What the provider said after a request sent at `sent_at` (answered at `now`)."""
+        """What the provider said after a request sent at `sent_at` (answered at `now`); `opened`: that
+        request opened the provider's window (policy.observed)."""
         params = {
             "b_key": key, "now": now, "sent_at": sent_at, "limit_seen": limit, "remaining_seen": remaining,
             "reset_until": now + reset_s if reset_s is not None else now, "reset_s": float(reset_s or 0),
         }
         with self.engine.begin() as conn:
-            changed = conn.execute(_observe_stmt(reset_s is not None), params).rowcount
+            changed = conn.execute(_observe_stmt(reset_s is not None, opened), params).rowcount
         if not changed:
             reset = reset_s if reset_s is not None else window_s
             if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now, first_slot=True):
-                self.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window_s)
+                self.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window_s,
+                             opened=opened)
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1, window_s: float = 60.0) -> None:
         """Nobody sends on `key` before `until` (a 429's Retry-After, an exhausted quota)."""

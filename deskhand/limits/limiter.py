@@ -44,7 +44,7 @@ class Book(Protocol):
     def acquire(self, key: str, lane: str, now: float, *, spread: bool = False) -> Verdict: ...
 
     def observe(self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-                window_s: float) -> None: ...
+                window_s: float, opened: bool = False) -> None: ...
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1,
               window_s: float = 60.0) -> None: ...
@@ -230,13 +230,13 @@ class BudgetLimiter:
                 remaining = seen.limit - 1  # a size without a count (ServiceNow): we count, this one included
             if remaining is None or limit is None:
                 continue
-            reset_s = seen.reset_s
+            reset_s, opened = seen.reset_s, False
             if reset_s is None and seen.remaining == limit - 1:
                 # no reset announced, and this request was the first of the provider's window (Trello's
-                # fixed windows): that window began between sending and now, so it ends within `window`
-                # of now — pace to that, not to our guess of when it began
-                reset_s = window
-            self.book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window)
+                # fixed windows): that window began between sending and now and ends within `window` of
+                # now — it becomes ours, whatever we guessed of when windows begin
+                reset_s, opened = window, True
+            self.book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window, opened=opened)
             if seen.exhausted:
                 wait = seen.reset_s if seen.reset_s is not None else window
                 reason = f"{name} budget exhausted (0 of {limit} left) until it resets"

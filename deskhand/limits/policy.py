@@ -11,7 +11,8 @@ and Lua encodings step for step against them, and every backend explains a refus
   the limit non-write requests are spaced to the window's end; writes are never paced;
 - :func:`take_spread`: a token bucket without reset times: one request every window / limit (+2 %);
 - :func:`observed`: the provider's figure can only lower ours within a window; a response sent in a
-  window we have since left is ignored; a reset time tightens ``reset_at``;
+  window we have since left is ignored; a reset time tightens ``reset_at``; a request that opened the
+  provider's window (``opened``) makes that window ours;
 - :func:`blocked`: a ``Retry-After`` holds everyone until then.
 """
 
@@ -86,8 +87,14 @@ def take_spread(s: Budget, now: float) -> Budget | None:
     return replace(s, next_at=max(s.next_at, now) + s.window_s / s.limit_n * SPREAD_MARGIN, remaining=s.limit_n)
 
 
-def observed(s: Budget, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float) -> Budget:
+def observed(s: Budget, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
+             opened: bool = False) -> Budget:
+    """`opened`: the request opened the provider's window (it answered limit - 1 and no reset time):
+    that window — begun between `sent_at` and `now`, ending `reset_s` after now — becomes ours."""
     stale = sent_at < s.rolled_at  # sent in a window we have since left
+    if opened and reset_s is not None and not stale:
+        return replace(s, limit_n=limit, remaining=remaining, reset_at=now + reset_s, rolled_at=sent_at,
+                       window_s=max(s.window_s, float(reset_s)))
     same = s.reset_at > now
     reset_at = s.reset_at
     if reset_s is not None and not stale:
