@@ -137,7 +137,7 @@ def connect(
     from deskhand.cli.checks import account_name, known_provider
     from deskhand.cli.overrides import account_overrides
     from deskhand.providers import connection_fields, open_connector
-    from deskhand.providers.checks import check_connection
+    from deskhand.providers.checks import check_connection, first_contact
 
     if oauth is not None:
         from deskhand.cli.oauth import connect_oauth
@@ -167,7 +167,7 @@ def connect(
                               "give the secret you set on the helpdesk's webhook, or --no-webhook-secret")
         connector = open_connector(provider, name, config, overrides=overrides, oauth_tokens=rt.oauth_tokens)
         try:
-            me = connector.current_user()
+            me = first_contact(connector)  # wrong credentials, a helpdesk that is down: advice, nothing stored
             check_connection(connector)
             registered = _register(connector, register_webhook, config) if register_webhook else None
         finally:

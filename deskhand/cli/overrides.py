@@ -45,6 +45,7 @@ def accounts_set(
         if not items and not unset:
             raise ConfigError("nothing to set: give name=value items or --unset name")
         overrides = account_overrides(account.provider, account.overrides, items or [], unset or [])
+        _check_with_helpdesk(rt, account, overrides)  # ids the helpdesk lists (`among:`), before storing
         rt.store.set_overrides(name, overrides)
     except DeskhandError as exc:
         raise fail(exc) from exc
@@ -53,6 +54,19 @@ def accounts_set(
         return
     shown = ", ".join(f"{k}={v}" for k, v in sorted(_flat(overrides).items())) or "none"
     out.print(f"account [bold]{name}[/bold] overrides: {shown}")
+
+
+def _check_with_helpdesk(rt: Any, account: Any, overrides: Mapping[str, Any]) -> None:
+    """The overrides a definition checks against the helpdesk (``among:``: a Linear workflow state of
+    the account's team, a Trello list of its board) are asked about; nothing else calls it."""
+    from deskhand.providers import load_definition, open_connector
+    from deskhand.providers.checks import check_overrides
+
+    if not any(spec.among for spec in load_definition(account.provider).overrides.values()):
+        return
+    with open_connector(account.provider, account.name, account.config, overrides=dict(overrides),
+                        oauth_tokens=rt.oauth_tokens) as connector:
+        check_overrides(connector)
 
 
 def _flat(overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,10 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
     root: https://{subdomain}.example.com   # helpdesk root; the connection value `base_url`, if set,
     api: /api/v2                            #   replaces it (simulators); requests go to root + api
     connection:                       # values `deskhand connect` asks for
-      <name>: {secret: bool, required: bool (true), pattern: regex, help: text, default: value}
+      <name>: {secret: bool, required: bool (true), pattern: regex, help: text, default: value,
+               check: "GET /path/{name}",   # answers 404/403 when the helpdesk has no such value
+               among: <list call>}          # the value must be the id of an item it lists (what the
+                                            #   credentials can see); connect names the ones listed
     hooks: <module>                   # optional; default deskhand.providers.hooks.<slug> when a
                                       #   `hook:` is named anywhere below
     auth:  {type: basic, username: "{email}/token", password: "{api_token}"}
@@ -20,7 +23,7 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
     sync: {feed: {type: cursor|updated, call: <call>, cursor, end, query, since_format, overlap_s,
            updated}, deleted: {path: value}, comments: per_ticket|<path>, comments_total, sweep: <call>}
     overrides:                        # per-account values (deskhand connect … --set name=value / name.key=value):
-      <name>: {help, default, pattern, map: bool, keys: [..]}   # see deskhand.providers.overrides
+      <name>: {help, default, pattern, map: bool, keys: [..], among: <list call>}   # deskhand.providers.overrides
     errors:                           # where a body carries errors and what they mean (one rule or a list;
       - {path: errors, code: extensions.code, message: message,  # checked on every response, 2xx too)
          map: {RATELIMITED: rate_limited, AUTHENTICATION_ERROR: auth, FORBIDDEN: auth,
@@ -83,7 +86,7 @@ from deskhand.model import ActionKind, EventKind, Role, Status, Visibility
 from deskhand.providers.error_rules import GRAPHQL_ERRORS, ErrorRuleSpec
 from deskhand.providers.fields import map_key
 from deskhand.providers.graphql import GraphQLSpec, Operation, document_paths, read_documents
-from deskhand.providers.overrides import OverrideSpec, check_names
+from deskhand.providers.overrides import OverrideSpec, among_call, check_names
 from deskhand.providers.spec_calls import ArgSpec, CallSpec, FeedSpec, SyncSpec  # noqa: F401  (schema re-exports)
 from deskhand.providers.spec_limits import LimitsSpec
 from deskhand.providers.spec_paging import (  # noqa: F401  (re-exported: the paging specs are part of the schema)
@@ -112,8 +115,14 @@ class FieldSpec(_Strict):
     help: str | None = None
     default: str | None = None
     # "GET /path/{name}" (answers 404 when the value is not in the helpdesk), or a call mapping such as
-    # {graphql: Team, variables: {id: "{team_id}"}} (answers the definition's not_found error)
+    # {graphql: <Operation>, variables: {id: "{name}"}} (answers the definition's not_found error)
     check: str | dict[str, Any] | None = None
+    among: CallSpec | None = None  # a list call: the value must be the `id` of one of its items (connect)
+
+    @field_validator("among", mode="before")
+    @classmethod
+    def _one_page(cls, value: Any) -> Any:
+        return among_call(value)
 
     @field_validator("pattern")
     @classmethod
@@ -409,6 +418,8 @@ class ProviderDefinition(_Strict):
         found |= {f"actions.{kind.value}": c for kind, c in self.actions.items()}
         if self.sync:
             found |= {k: c for k, c in (("sync.feed.call", self.sync.feed.call), ("sync.sweep", self.sync.sweep)) if c}
+        found |= {f"connection.{n}.among": f.among for n, f in self.connection.items() if f.among}
+        found |= {f"overrides.{n}.among": o.among for n, o in self.overrides.items() if o.among}
         return found
 
     def uses_graphql(self) -> bool:

@@ -8,6 +8,8 @@ A definition declares what an account may override::
         keys: [new, open, pending, on_hold, solved, closed]   # allowed keys (omit: any key)
         help: "workflow state id of each deskhand status"
         among: "GET /boards/{board}/lists"   # connect checks each value is the id of an item listed
+                                             #   (a string: one page; or any list call, e.g. GraphQL with
+                                             #   `items` and `paginate`)
 
 ``deskhand connect <slug> … --set team=SUP --set status.pending=8f1c…`` (repeatable) stores them with
 the account (checked here: an unknown name or key is a one-line error); ``deskhand accounts set``
@@ -27,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from deskhand.errors import ConfigError
+from deskhand.providers.spec_calls import CallSpec
 
 
 class OverrideSpec(BaseModel):
@@ -37,7 +40,12 @@ class OverrideSpec(BaseModel):
     keys: list[str] | None = None  # the keys a map allows (implies map)
     default: Any = None  # a scalar's value, or a map's entries, when the account sets none
     pattern: str | None = None  # every value must match
-    among: str | None = None  # "GET /path": every value must be the id of an item this call lists (connect)
+    among: CallSpec | None = None  # a list call: every value must be the id of an item it lists (connect)
+
+    @field_validator("among", mode="before")
+    @classmethod
+    def _one_page(cls, value: Any) -> Any:
+        return among_call(value)
 
     @field_validator("pattern")
     @classmethod
@@ -64,6 +72,11 @@ class OverrideSpec(BaseModel):
 
 
 Specs = Mapping[str, OverrideSpec]
+
+
+def among_call(value: Any) -> Any:
+    """An ``among:`` list call as a call mapping: ``"GET /path"`` is its one page (no paginator)."""
+    return {"call": value, "paginate": False} if isinstance(value, str) else value
 
 
 def _allowed(specs: Specs) -> str:

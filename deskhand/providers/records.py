@@ -120,7 +120,7 @@ def read_ticket(
     status = _enum(Status, v.get("status"))
     if status is None:
         raise PayloadError(f"{reader.provider} ticket {ticket_id}: status {raw_status!r} has no mapping"
-                           + _status_hint(reader, raw_status))
+                           + _status_hint(reader, raw_status, record))
     requester = None
     if v.get("requester_id") or v.get("requester_email"):
         requester = Contact(
@@ -154,9 +154,14 @@ def read_ticket(
     )
 
 
-def _status_hint(reader: RecordReader, raw_status: Any) -> str:
-    """How to map an unknown status, when the definition lets an account do it (``overrides:``)."""
+def _status_hint(reader: RecordReader, raw_status: Any, record: Any) -> str:
+    """How to map an unknown status, when the definition lets an account do it (``overrides:`` pairs,
+    or ``reverse_overrides:`` pins such as Linear's ``status.<name>=<state id>``)."""
     rule = reader.spec.fields.get("status")
+    pins = [r.reverse_overrides for r in rule.rules() if r.reverse_overrides] if rule else []
+    if pins:
+        return (f"; pin it for this account: deskhand accounts set <account> {pins[0]}.<status>="
+                f"{reader.raw(record, 'status')} (status: new, open, pending, on_hold, solved or closed)")
     names = [r.overrides for r in rule.rules() if r.overrides] if rule else []
     if not names:
         return ""

@@ -186,6 +186,8 @@ def _fresh(spec: VerifySpec, h: Headers, body: bytes, now: datetime, window: flo
     """The delivery's timestamp as sent (for the signed template), after checking it is within `window`."""
     raw = h.get(spec.timestamp_header) if spec.timestamp_header else _body_path(body, spec.timestamp)
     where = spec.timestamp_header or spec.timestamp
+    if raw in (None, "") and not spec.timestamp_header and not _is_json(body):
+        raise SignatureError(f"the body is not JSON (truncated?), so its signature timestamp {where} cannot be read")
     if raw in (None, ""):
         raise SignatureError(f"missing signature timestamp {where}")
     try:
@@ -220,6 +222,14 @@ def _filled(template: str | None, values: Mapping[str, str]) -> str | None:
         return _PART.sub(lambda m: str(values[m.group(1)]), template)
     except KeyError:
         return None
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _body_path(body: bytes, path: str | None) -> Any:

@@ -186,10 +186,15 @@ def _one(kind: str) -> Callable[..., Record]:
         if kind == "Issue":
             return ctx.state.issue(id)
         found = _table(ctx.state, kind).get(id)
-        if found is None:
+        if found is None or (kind == "Team" and not ctx.state.sees_team(ctx.user_id, found)):
             raise not_found(kind)
         return found
     return get
+
+
+def _teams(ctx: Context, _src: Any, **args: Any) -> Record:
+    """The teams the caller can see: every public team, and the private ones it is a member of."""
+    return listing(ctx, "Team", args, lambda r: ctx.state.sees_team(ctx.user_id, r))
 
 
 def _many(kind: str) -> Callable[..., Record]:
@@ -238,7 +243,7 @@ RESOLVERS: dict[tuple[str, str], Callable[..., Any]] = {
     ("Query", "issues"): _many("Issue"), ("Query", "issue"): _one("Issue"),
     ("Query", "comments"): _many("Comment"), ("Query", "comment"): lambda ctx, s, id=None, **a: _one("Comment")(
         ctx, s, id),
-    ("Query", "teams"): _many("Team"), ("Query", "team"): _one("Team"),
+    ("Query", "teams"): _teams, ("Query", "team"): _one("Team"),
     ("Query", "users"): _many("User"), ("Query", "user"): _one("User"),
     ("Query", "workflowStates"): _many("WorkflowState"), ("Query", "workflowState"): _one("WorkflowState"),
     ("Query", "issueLabels"): _many("IssueLabel"), ("Query", "issueLabel"): _one("IssueLabel"),

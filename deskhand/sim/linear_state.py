@@ -88,11 +88,13 @@ class LinearState:
             self.users[user["id"]] = user
             return user
 
-    def add_team(self, name: str, key: str) -> Record:
+    def add_team(self, name: str, key: str, *, private: bool = False, members: list[str] | None = None) -> Record:
+        """A team with the default workflow states and labels. A private team is seen only by its
+        ``members`` (user ids): to anyone else ``teams`` leaves it out and ``team(id:)`` is not found."""
         with self.lock:
             at = self.now()
-            team: Record = {"id": str(uuid.uuid4()), "name": name, "key": key, "private": False, "createdAt": at,
-                    "updatedAt": at}
+            team: Record = {"id": str(uuid.uuid4()), "name": name, "key": key, "private": private, "createdAt": at,
+                            "updatedAt": at, "memberIds": list(members or [])}
             self.teams[team["id"]] = team
             self._numbers[team["id"]] = itertools.count(1)
             for position, (state_name, kind) in enumerate(STATES):
@@ -105,6 +107,9 @@ class LinearState:
                          "isGroup": False, "createdAt": at, "updatedAt": at}
                 self.labels[label["id"]] = label
             return team
+
+    def sees_team(self, user_id: str, team: Record) -> bool:
+        return not team.get("private") or user_id in team.get("memberIds", [])
 
     def state_named(self, team_id: str, name: str) -> Record:
         with self.lock:
