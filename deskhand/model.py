@@ -6,6 +6,7 @@ later step (queue, responder, store, surfaces) speaks only this language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -189,12 +190,19 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One effect on the helpdesk. `key` makes it idempotent: the same key is performed once."""
+    """One effect on the helpdesk. `key` makes it idempotent: the same key is performed once.
+
+    A helpdesk that accepts a write asynchronously (Front's 202 + ``message_uid``) tells
+    `on_accepted` what identifies the accepted write *before* waiting for it to land, so that it is
+    recorded durably; a retry passes it back as `accepted`, and the hook then waits for that write
+    instead of sending it again."""
 
     kind: ActionKind
     ticket_id: str
     key: str
     params: dict[str, Any] = field(default_factory=dict)
+    accepted: dict[str, Any] | None = None
+    on_accepted: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

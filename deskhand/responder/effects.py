@@ -9,6 +9,9 @@ compare-and-set on each action's start; a comment that is `started` but not on t
 to its worker until TAKEOVER_S, then taken over. A call that failed with a retryable error in
 front of its worker (an outage) is marked `interrupted` (or `planned` again when it never left):
 its retry looks at the ticket and performs it at once, without waiting for TAKEOVER_S.
+A write the helpdesk accepts asynchronously (Front's 202 + ``message_uid``) is recorded with the
+action (``result.accepted``) before its hook waits for it to appear; every retry hands that back to
+the hook, which then only waits for the accepted write, however late it appears: never a second send.
 """
 
 from __future__ import annotations
@@ -48,16 +51,22 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
         if rec.status in ("done", "failed"):
             continue
         unsure = rec.status in ("started", INTERRUPTED)
+        accepted = _accepted(rec)  # the helpdesk took the write (asynchronously): never send it again
         if unsure and rec.kind in COMMENT_KINDS and _already_posted(rt, account, rec):
             rt.store.mark_action(rec.key, "done", result={"reconciled": True})
             log.info("action %s had landed before a crash; not posting again", rec.key)
             continue
-        if rec.status == "started" and rec.kind in COMMENT_KINDS:
-            _unless_abandoned(rec)
+        if rec.status == "started" and rec.kind in COMMENT_KINDS and accepted is None:
+            _unless_abandoned(rec)  # (an accepted write is only waited for, which two may do at once)
         if not rt.store.start_action(rec):  # two deliveries of one decision racing: one performs
             log.info("action %s is being performed by another worker; leaving the rest to it", rec.key)
             return
-        action = Action(kind=ActionKind(rec.kind), ticket_id=rec.ticket_id, key=rec.key, params=rec.params)
+
+        def note(info: dict[str, object], key: str = rec.key) -> None:
+            rt.store.note_action(key, result={"accepted": _jsonable(info)})
+
+        action = Action(kind=ActionKind(rec.kind), ticket_id=rec.ticket_id, key=rec.key, params=rec.params,
+                        accepted=accepted, on_accepted=note)
         try:
             result = connector.perform(action)
         except ProviderError as exc:
@@ -82,6 +91,13 @@ def apply_decision(rt: Runtime, decision_id: int) -> None:
         rt.store.mark_action(rec.key, "done", result=_jsonable(result))
         outbound.action_performed(rt, account.tenant_id, account.name, rec.ticket_id, rec.kind, rec.key,
                                   _jsonable(result))
+
+
+def _accepted(rec: ActionRecord) -> dict[str, object] | None:
+    """What the helpdesk answered when it accepted this action asynchronously (recorded by the
+    attempt that sent it, before it waited for the write to land), else None."""
+    found = (rec.result or {}).get("accepted") if isinstance(rec.result, dict) else None
+    return dict(found) if isinstance(found, dict) else None
 
 
 def _unless_abandoned(rec: ActionRecord) -> None:

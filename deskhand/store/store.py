@@ -306,6 +306,11 @@ class Store:
                 update(t.actions).where(t.actions.c.key == key).values(status=status, **stamp, **values)
             )
 
+    def note_action(self, key: str, **values: Any) -> None:
+        """Record values of an action in flight (its `result` so far) without changing its status."""
+        with self.transaction() as c:
+            c.execute(update(t.actions).where(t.actions.c.key == key).values(**values))
+
     def start_action(self, rec: ActionRecord) -> bool:
         """Take an action to perform it: compare-and-set to `started` only if its status and
         started_at are still what `rec` saw. False when another worker took it first."""

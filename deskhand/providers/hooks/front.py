@@ -6,8 +6,8 @@
   (internal) in one list, oldest first;
 - ``create_ticket``: mail reaching Front — ``POST /channels/{id}/incoming_messages`` (202 +
   ``message_uid``), waiting for the message to appear, then its tags and priority;
-- ``reply``: ``POST /conversations/{id}/messages`` (asynchronous: waits for the message, whose id is
-  the comment id);
+- ``reply``: ``POST /conversations/{id}/messages`` (asynchronous: its ``message_uid`` is recorded with
+  the action, then the message awaited, whose id is the comment id; a retry awaits the same uid);
 - ``set_status``: the account's status id (``--set status.<status>=sts_…``), else the first ticket
   status of the category (open / waiting / resolved), else archived / open without ticketing;
 - ``add_tags``: tag names to ids (created when new), then ``POST /conversations/{id}/tags`` (adds,
@@ -191,14 +191,22 @@ def text_to_html(text: str) -> str:
 
 
 def reply(connector: Connector, action: Action, args: Mapping[str, Any]) -> dict[str, Any]:
-    text = str(args["body"])
-    body: dict[str, Any] = {"body": text_to_html(text), "text": text}  # body is HTML; text the plain version
-    if connector.values.get("teammate_id"):
-        body["author_id"] = connector.values["teammate_id"]
-    response = connector.http.request("POST", f"/conversations/{action.ticket_id}/messages", json=body)
-    message = _sent_message(connector, str(response_json(response)["message_uid"]))
-    return {"action": action.kind.value, "ticket_id": action.ticket_id, "status_code": response.status_code,
-            "comment_id": message["id"]}
+    """Send the message, hand its ``message_uid`` to ``action.on_accepted`` (recorded with the action)
+    and wait for it; a retry of an accepted send (``action.accepted``) only waits for that message."""
+    uid = str((action.accepted or {}).get("message_uid") or "")
+    status_code = 202
+    if not uid:
+        text = str(args["body"])
+        body: dict[str, Any] = {"body": text_to_html(text), "text": text}  # body is HTML; text the plain version
+        if connector.values.get("teammate_id"):
+            body["author_id"] = connector.values["teammate_id"]
+        response = connector.http.request("POST", f"/conversations/{action.ticket_id}/messages", json=body)
+        uid, status_code = str(response_json(response)["message_uid"]), response.status_code
+        if action.on_accepted is not None:
+            action.on_accepted({"message_uid": uid})
+    message = _sent_message(connector, uid)
+    return {"action": action.kind.value, "ticket_id": action.ticket_id, "status_code": status_code,
+            "comment_id": message["id"], "message_uid": uid}
 
 
 def _status_id(connector: Connector, status: str) -> str | None:
