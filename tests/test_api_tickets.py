@@ -182,3 +182,38 @@ def test_provider_throttling_is_a_429_problem_with_retry_after(case: Case, store
         assert "ratelimit-reset" in r.headers
     finally:
         sim.stop()
+
+
+def test_q_searches_the_helpdesk_live_and_the_replica_otherwise(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`GET /v1/tickets?q=` with fresh=true asks the helpdesk's own search where the definition has one
+    (Linear: searchIssues, counted here in the simulator), else matches the listing's words; without
+    fresh it matches the replica's subject and description. Every word must match."""
+    from deskhand.sim import linear_resolve
+
+    searched: list[str] = []
+    real = linear_resolve.search_issues
+
+    def spy(ctx: Any, src: Any, term: str, **args: Any) -> Any:
+        searched.append(term)
+        return real(ctx, src, term, **args)
+
+    monkeypatch.setitem(linear_resolve.RESOLVERS, ("Query", "searchIssues"), spy)
+    c, auth = api.client, api.auth
+    made = c.post("/v1/tickets", headers=auth, json={
+        "account": api.account, "subject": "Quokka invoice missing", "body": "The zebrafish report is empty",
+        "requester_name": "Ann Customer", "requester_email": "ann@example.test"}).json()
+    for fresh in ("true", "false"):
+        def ids(q: str, fresh: str = fresh) -> list[str]:
+            answer = c.get("/v1/tickets", params={"account": api.account, "q": q, "fresh": fresh}, headers=auth)
+            assert answer.status_code == 200, answer.text
+            return [t["id"] for t in answer.json()["data"]]
+
+        assert made["id"] in ids("quokka"), fresh
+        assert made["id"] in ids("INVOICE Quokka"), fresh  # case-insensitive, any order
+        assert made["id"] not in ids("quokka walrus"), fresh  # every word must match
+    assert c.get("/v1/tickets", params={"q": " "}, headers=auth).status_code == 422
+    has_search = api.direct().definition.resources["ticket"].search is not None
+    assert (searched == ["quokka", "INVOICE Quokka", "quokka walrus"]) == (api.case.name == "linear") == has_search
+    if has_search:  # Linear's search reads the description too (a listing without it cannot)
+        found = c.get("/v1/tickets", params={"account": api.account, "q": "zebrafish", "fresh": "true"}, headers=auth)
+        assert [t["id"] for t in found.json()["data"]] == [made["id"]]

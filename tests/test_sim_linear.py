@@ -115,6 +115,39 @@ def test_updated_at_filters_select_the_changes_since_a_time(sim: Sim) -> None:
     assert sorted(n["updatedAt"] for n in got["issues"]["nodes"]) == stamps[9:]
 
 
+def test_search_issues_follows_the_sdl_relevance_filter_and_pages(sim: Sim) -> None:
+    """`searchIssues(term:, filter:, teamId:, first:, after:)` answers IssueSearchPayload (gql validates it
+    against the introspected schema): every word must match, title hits rank over description ones,
+    `filter` narrows, pages follow the cursor, totalCount counts all matches."""
+    team, other = sim.state.team, sim.state.add_team("Ops", "OPS")
+    me = sim.state.viewer["id"]
+    body = sim.state.create_issue({"teamId": team["id"], "title": "Export fails", "description": "walrus in body"},
+                                  me, quiet=True)
+    title = sim.state.create_issue({"teamId": team["id"], "title": "Walrus sighting", "description": "x"}, me,
+                                   quiet=True)
+    elsewhere = sim.state.create_issue({"teamId": other["id"], "title": "Walrus too"}, me, quiet=True)
+    query = gql("""query($term: String!, $after: String, $filter: IssueFilter) {
+        searchIssues(term: $term, first: 1, after: $after, filter: $filter) {
+        nodes { id identifier team { key } } pageInfo { hasNextPage endCursor } totalCount } }""")
+    with sim.client() as session:
+        seen, after = [], None
+        while True:
+            page = session.execute(query, variable_values={"term": "WALRUS", "after": after,
+                                                           "filter": {"team": {"id": {"eq": team["id"]}}}})
+            seen += [n["id"] for n in page["searchIssues"]["nodes"]]
+            assert page["searchIssues"]["totalCount"] == 2
+            if not page["searchIssues"]["pageInfo"]["hasNextPage"]:
+                break
+            after = page["searchIssues"]["pageInfo"]["endCursor"]
+        assert seen == [title["id"], body["id"]]  # the title hit first
+        everywhere = session.execute(query, variable_values={"term": "walrus too"})["searchIssues"]
+        assert [n["id"] for n in everywhere["nodes"]] == [elsewhere["id"]]  # every word must match
+        none = session.execute(query, variable_values={"term": "walrus absent"})["searchIssues"]
+        assert none["nodes"] == [] and none["totalCount"] == 0
+        with pytest.raises(Exception, match="term should not be empty"):
+            session.execute(query, variable_values={"term": "  "})
+
+
 @pytest.mark.parametrize(("header", "ok"), [(KEY, True), (f"Bearer {KEY}", True), ("wrong", False), ("", False)],
                          ids=["api-key-bare", "bearer", "wrong-key", "none"])
 def test_a_request_needs_a_known_key_in_authorization(sim: Sim, header: str, ok: bool) -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import func, or_, select, text, tuple_
 
 from deskhand import model
 from deskhand.api import live
@@ -102,34 +102,43 @@ def list_tickets(
     updated_after: Timestamp = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     assignee: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=500, description=(
+        "text to search for: with fresh=true the helpdesk's own search (Linear's searchIssues, in its "
+        "relevance order); otherwise every word in the replica's subject or description"))] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     fresh: Fresh = False,
     remote_data: RemoteData = False,
 ) -> m.Page[m.Ticket]:
     after = parse_time(updated_after) if updated_after else None
+    words = (q or "").lower().split()
+    if q is not None and not words:
+        raise ApiProblem(422, "invalid_query", "q has no words to search for")
     if fresh or remote_data:
         if account is None:
             raise ApiProblem(422, "account_required", "a live listing (fresh or remote_data) needs ?account=")
         return _list_live(rt, lc, account_of(rt, who, account), status, after, tag, assignee, limit, cursor,
-                          remote_data)
+                          remote_data, q)
     names = [account_of(rt, who, account).name] if account else tenant_account_names(rt, who.tenant_id)
     c = rt_.c
     updated = func.coalesce(c.updated_at, "")
-    q = (select(rt_).where(c.tenant_id == who.tenant_id, c.account.in_(names), c.deleted.is_(False))
-         .order_by(updated.desc(), c.account.desc(), c.id.desc()).limit(limit + 1))
+    query = (select(rt_).where(c.tenant_id == who.tenant_id, c.account.in_(names), c.deleted.is_(False))
+             .order_by(updated.desc(), c.account.desc(), c.id.desc()).limit(limit + 1))
     if status:
-        q = q.where(c.status == status)
+        query = query.where(c.status == status)
     if after:
-        q = q.where(c.updated_at > after.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        query = query.where(c.updated_at > after.strftime("%Y-%m-%dT%H:%M:%SZ"))
     if assignee:
-        q = q.where(c.assignee_id == assignee)
+        query = query.where(c.assignee_id == assignee)
     if tag:
-        q = q.where(_tag_clause(rt.store.engine.dialect.name, tag))
+        query = query.where(_tag_clause(rt.store.engine.dialect.name, tag))
+    for word in words:  # case-insensitive, % and _ taken literally
+        query = query.where(or_(func.lower(c.subject).contains(word, autoescape=True),
+                                func.lower(c.description).contains(word, autoescape=True)))
     if cursor:
-        q = q.where(tuple_(updated, c.account, c.id) < tuple_(*_cursor(cursor)))
+        query = query.where(tuple_(updated, c.account, c.id) < tuple_(*_cursor(cursor)))
     with rt.store.engine.connect() as conn:
-        rows = conn.execute(q).all()
+        rows = conn.execute(query).all()
     providers = _providers(rt, who)
     page = [_from_row(r, providers.get(r.account, "")) for r in rows[:limit]]
     nxt = None
@@ -149,8 +158,9 @@ def _providers(rt: Runtime, who: Principal) -> dict[str, str]:
 
 def _list_live(rt: Runtime, lc: live.LiveConnectors, account: AccountRecord, status: str | None,
                updated_after: datetime | None, tag: str | None, assignee: str | None, limit: int,
-               cursor: str | None, remote_data: bool) -> m.Page[m.Ticket]:
-    """A live listing: the helpdesk's own order, filtered here; the cursor counts records passed."""
+               cursor: str | None, remote_data: bool, q: str | None = None) -> m.Page[m.Ticket]:
+    """A live listing: the helpdesk's own order (with `q`, its own search's), filtered here; the cursor
+    counts records passed."""
     skip = 0
     if cursor:
         if not cursor.isdigit() or len(cursor) > 9:
@@ -158,7 +168,8 @@ def _list_live(rt: Runtime, lc: live.LiveConnectors, account: AccountRecord, sta
         skip = int(cursor)
     found: list[m.Ticket] = []
     seen = 0
-    for t in lc.get(account).iter_tickets():
+    conn = lc.get(account)
+    for t in (conn.search_tickets(q) if q else conn.iter_tickets()):
         seen += 1
         if seen <= skip:
             continue

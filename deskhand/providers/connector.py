@@ -133,6 +133,21 @@ class Connector:
         for record in self.iter_records(self._resource_call("ticket", "list"), {}, page_size=page_size):
             yield records.read_ticket(self.readers["ticket"], record, url_values=self.values)
 
+    def search_tickets(self, query: str, *, page_size: int | None = None) -> Iterator[Ticket]:
+        """Tickets matching ``query`` by the helpdesk's own search (``resources.ticket.search``), in its
+        order (relevance); a definition without one matches the words in subject and description of
+        the listing instead, case-insensitively."""
+        spec = self.definition.resources["ticket"].search
+        if spec is None:
+            words = query.lower().split()
+            for ticket in self.iter_tickets(page_size=page_size):
+                text = f"{ticket.subject}\n{ticket.description}".lower()
+                if all(w in text for w in words):
+                    yield ticket
+            return
+        for record in self.iter_records(spec, {"query": query}, page_size=page_size):
+            yield records.read_ticket(self.readers["ticket"], record, url_values=self.values)
+
     def list_comments(self, ticket_id: str) -> list[Comment]:
         spec = self._resource_call("comment", "list")
         reader = self.readers["comment"]

@@ -38,6 +38,7 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
     resources:                        # ticket | comment | user | team
       <resource>:
         get | list | create | me: <call>
+        search: <call>                # ticket only: the helpdesk's own search; `{query}` is the text
         fields: {<model field>: <dotted path> | {path, map: {raw: value}, default, each, hook, value,
                  ignore_case: bool, overrides: <connection value or override of "raw=value" pairs, read
                  before map>, reverse_overrides: <map override of "value=raw" pairs, read raw -> value>,
@@ -294,6 +295,7 @@ class ResourceSpec(_Strict):
     list: CallSpec | None = None
     create: CallSpec | None = None
     me: CallSpec | None = None
+    search: CallSpec | None = None  # ticket only: the helpdesk's own text search, `{query}` the words asked for
     fields: dict[str, FieldRuleSpec]
     web_url: str | None = None
 
@@ -414,7 +416,8 @@ class ProviderDefinition(_Strict):
     def calls(self) -> dict[str, CallSpec]:
         """Every call of the definition by where it is (``resources.ticket.get``, ``actions.reply`` …)."""
         found = {f"resources.{r}.{op}": c for r, spec in self.resources.items()
-                 for op, c in (("get", spec.get), ("list", spec.list), ("create", spec.create), ("me", spec.me)) if c}
+                 for op, c in (("get", spec.get), ("list", spec.list), ("create", spec.create), ("me", spec.me),
+                               ("search", spec.search)) if c}
         found |= {f"actions.{kind.value}": c for kind, c in self.actions.items()}
         if self.sync:
             found |= {k: c for k, c in (("sync.feed.call", self.sync.feed.call), ("sync.sweep", self.sync.sweep)) if c}
@@ -444,7 +447,7 @@ class ProviderDefinition(_Strict):
     def hook_names(self) -> set[str]:
         """Every hook function the definition names (checked against the hook module at load)."""
         names: set[str] = set()
-        calls = [c for r in self.resources.values() for c in (r.get, r.list, r.create, r.me) if c]
+        calls = [c for r in self.resources.values() for c in (r.get, r.list, r.create, r.me, r.search) if c]
         if self.sync:
             calls += [c for c in (self.sync.feed.call, self.sync.sweep) if c]
         for call in [*calls, *self.actions.values()]:

@@ -62,9 +62,10 @@ def _order(args: dict[str, Any]) -> tuple[str, bool]:
     return ("updatedAt" if args.get("orderBy") == "updatedAt" else "createdAt"), True
 
 
-def connection(items: list[Record], args: dict[str, Any]) -> Record:
-    """One page of ``items`` in the listing's order, after ``after``, ``first`` long."""
-    order, descending = _order(args)
+def connection(items: list[Record], args: dict[str, Any], ranked_by: str | None = None) -> Record:
+    """One page of ``items`` in the listing's order (or by their ``ranked_by`` key, highest first), after
+    ``after``, ``first`` long."""
+    order, descending = (ranked_by, True) if ranked_by else _order(args)
     first = args.get("first")
     if first is not None and not 0 <= first <= MAX_FIRST:
         raise invalid(f"Argument Validation Error: first must be between 0 and {MAX_FIRST}")
@@ -209,6 +210,39 @@ def _children(kind: str, key: str) -> Callable[..., Record]:
     return lambda ctx, src, **args: listing(ctx, kind, args, lambda r: r.get(key) == src["id"])
 
 
+def search_issues(ctx: Context, _src: Any, term: str, **args: Any) -> Record:
+    """``searchIssues``: issues where every word of ``term`` is in the title, the identifier, the
+    description (or, with ``includeComments``, a comment), ranked by relevance — title and identifier
+    hits over description ones, the ``teamId`` team's issues boosted, newer first on a tie — unless
+    ``orderBy`` is given; ``filter`` and ``includeArchived`` as in ``issues``. Linear's search is
+    full text and vector; the simulator's is words (FACTS §3.2)."""
+    words = term.lower().split()
+    if not words:
+        raise invalid("Argument Validation Error: term should not be empty")
+    state = ctx.state
+    with state.lock:
+        found: list[Record] = []
+        for issue in state.issues.values():
+            if issue.get("trashed") or (issue.get("archivedAt") and not args.get("includeArchived")) \
+                    or not matches(record_view(state, "Issue", issue), args.get("filter")):
+                continue
+            title, ident = str(issue.get("title") or "").lower(), str(issue.get("identifier") or "").lower()
+            body = str(issue.get("description") or "").lower()
+            if args.get("includeComments"):
+                body += "\n" + "\n".join(str(c.get("body") or "").lower() for c in state.comments_of(issue["id"]))
+            score = 0
+            for word in words:
+                hit = 5 if word == ident else 3 if word in title else 1 if word in body else 0
+                if not hit:
+                    break
+                score += hit
+            else:
+                boost = 1000 if args.get("teamId") and issue.get("teamId") == args["teamId"] else 0
+                found.append({**issue, "_rank": f"{score + boost:08d}|{issue['updatedAt']}"})
+        page = connection(found, args, None if args.get("orderBy") else "_rank")
+        return {**page, "totalCount": float(len(found))}
+
+
 # ----------------------------------------------------------------------------- mutations
 def _payload(name: str, record: Record, state: LinearState) -> Record:
     return {"success": True, name: record, "lastSyncId": float(len(state.issues) + len(state.comments))}
@@ -240,7 +274,7 @@ def webhook_create(ctx: Context, _src: Any, input: Record) -> Record:
 
 
 RESOLVERS: dict[tuple[str, str], Callable[..., Any]] = {
-    ("Query", "issues"): _many("Issue"), ("Query", "issue"): _one("Issue"),
+    ("Query", "issues"): _many("Issue"), ("Query", "issue"): _one("Issue"), ("Query", "searchIssues"): search_issues,
     ("Query", "comments"): _many("Comment"), ("Query", "comment"): lambda ctx, s, id=None, **a: _one("Comment")(
         ctx, s, id),
     ("Query", "teams"): _teams, ("Query", "team"): _one("Team"),
@@ -269,6 +303,8 @@ RESOLVERS: dict[tuple[str, str], Callable[..., Any]] = {
     ("User", "organization"): lambda ctx, _s, **a: ctx.state.org,
     ("Webhook", "team"): _ref("Team", "teamId"), ("Webhook", "creator"): _ref("User", "creatorId"),
 }
+
+RESOLVERS |= {("IssueSearchResult", field): fn for (kind, field), fn in list(RESOLVERS.items()) if kind == "Issue"}
 
 
 def empty(gtype: Any, source: Any) -> Any:
