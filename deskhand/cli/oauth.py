@@ -14,17 +14,11 @@ def connect_oauth(args: list[str], provider: str, name: str, tenant: str | None,
     from deskhand.cli.checks import account_name, known_provider
     from deskhand.cli.core import _check_settings, _parse_connection, _parse_setting, fail, runtime
     from deskhand.cli.overrides import account_overrides
-    from deskhand.providers import connection_fields, load_definition
-    from deskhand.providers.oauth import grant_spec
-    from deskhand.providers.oauth_connect import callback_url, start
+    from deskhand.providers.oauth_connect import callback_url, oauth_fields, start
 
     try:
         account_name(name)
-        spec = grant_spec(load_definition(known_provider(provider)))
-        resources = getattr(spec, "resources", None)
-        choose = resources.choose if resources is not None else None  # e.g. Atlassian's --site
-        fields = {k: (f.model_copy(update={"required": False}) if k == choose else f)
-                  for k, f in connection_fields(provider).items() if k not in spec.replaces or k == choose}
+        fields = oauth_fields(known_provider(provider))  # e.g. Atlassian's --site is optional
         rt = runtime()
         old = rt.store.find_account(name)
         if old is not None and old.provider != provider:

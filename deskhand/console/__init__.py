@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 
 def mount(app: FastAPI) -> None:
-    from deskhand.console import accounts, controls, decisions, jobs, outcomes, pages, switches, web
+    from deskhand.console import accounts, controls, decisions, jobs, oauth, outcomes, pages, switches, web
 
     web.install(app)
     app.include_router(pages.router)
     app.include_router(decisions.router)
+    app.include_router(oauth.router)  # before accounts: /accounts/connect is not an account
     app.include_router(accounts.router)
     app.include_router(switches.router)
     app.include_router(controls.router)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from deskhand.api.auth import tenant_account_names
 from deskhand.api.jobs import tenant_depth
+from deskhand.console.oauth import allow_oauth_redirect
 from deskhand.console.pages import base
 from deskhand.console.web import page, rt_of
 from deskhand.responder import review
@@ -49,4 +50,4 @@ def accounts(request: Request) -> Response:
         "name": n, "provider": providers.get(n, ""), "oauth": oauth.get(n), "breaker": breakers.get(n),
         "last_event": last_event.get(n), "last_decision": last_decision.get(n), "waiting": waiting.get(n, 0),
         "switches": switches.get(n, 0), "jobs": depth.get(n, {})} for n in names]
-    return page(request, "accounts.html", rows=rows, **ctx)
+    return allow_oauth_redirect(page(request, "accounts.html", rows=rows, **ctx))

@@ -29,6 +29,33 @@ def callback_url(public_url: str, provider: str) -> str:
     return f"{public_url.rstrip('/')}/oauth/callback/{provider}"
 
 
+def oauth_providers() -> list[str]:
+    """Slugs of the providers whose definition has an OAuth flow (2.0, or Trello's 1.0a)."""
+    from deskhand.providers import available_providers
+
+    found = []
+    for slug in sorted(available_providers()):
+        try:
+            grant_spec(load_definition(slug))
+        except ConfigError:
+            continue
+        found.append(slug)
+    return found
+
+
+def oauth_fields(provider: str) -> dict[str, Any]:
+    """The connection values an OAuth connect asks for (the CLI's options, the console's form): the
+    definition's, without those the grant replaces (the API token); the resource it chooses among
+    (Atlassian's site) stays, optional."""
+    from deskhand.providers import connection_fields
+
+    spec = grant_spec(load_definition(provider))
+    resources = getattr(spec, "resources", None)
+    choose = resources.choose if resources is not None else None
+    return {k: (f.model_copy(update={"required": False}) if k == choose else f)
+            for k, f in connection_fields(provider).items() if k not in spec.replaces or k == choose}
+
+
 def _hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
