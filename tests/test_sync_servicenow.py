@@ -3,18 +3,15 @@ overlap), deletions found by the sys_id sweep, and a sync killed part-way resume
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -23,6 +20,7 @@ from sqlalchemy import func, select
 from deskhand.runtime import Runtime
 from deskhand.settings import Settings
 from deskhand.sim import registry
+from deskhand.sim.base import HoldAt
 from deskhand.sim.registry import RunningSim, SimConfig
 from deskhand.sim.servicenow_seed import seed_incidents
 from deskhand.sim.servicenow_state import ServiceNowState
@@ -99,22 +97,7 @@ def test_a_sync_killed_at_a_fail_point_resumes_without_loss(tmp_path: Path, key:
     rt.close()
 
 
-class HoldAt:
-    """ASGI wrapper around the simulator: the `at`-th Table API request is held (its answer waits)
-    until `release` is set; `reached` is set when it arrives. A sync in another process is thus
-    stopped at an exact point of its progress, where the test kills it."""
-
-    def __init__(self, app: Any, at: int) -> None:
-        self.app, self.at, self.seen = app, at, 0
-        self.reached, self.release = threading.Event(), threading.Event()
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/now/table/"):
-            self.seen += 1  # one event loop: no lock needed
-            if self.seen == self.at:
-                self.reached.set()
-                await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 120.0)
-        await self.app(scope, receive, send)
+TABLE_API = "/api/now/table/"  # the requests HoldAt counts (the OAuth endpoints are not the sync's)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +107,7 @@ def full_sync_requests(tmp_path_factory: pytest.TempPathFactory) -> int:
     state = ServiceNowState()
     spec = registry.get("servicenow")
     built = spec.build(SimConfig(state=state))
-    counting = HoldAt(built.app, at=0)
+    counting = HoldAt(built.app, 0, TABLE_API)
     with RunningSim(spec, SimConfig(state=state), dataclasses.replace(built, app=counting)) as server:
         seed_incidents(state, 250, random.Random(11))
         rt = open_rt(tmp_path / "count.db", key, server)
@@ -145,7 +128,7 @@ def test_a_sync_killed_with_sigkill_at_a_random_point_resumes_equal(tmp_path: Pa
     state = ServiceNowState()
     spec = registry.get("servicenow")
     built = spec.build(SimConfig(state=state))
-    gate = HoldAt(built.app, at)
+    gate = HoldAt(built.app, at, TABLE_API)
     with RunningSim(spec, SimConfig(state=state), dataclasses.replace(built, app=gate)) as server:
         seed_incidents(state, 250, random.Random(11))
         db = tmp_path / "kill.db"

@@ -5,6 +5,8 @@ builds a Starlette/FastAPI app from its state and uses:
 
 - :class:`SimServer` to run that app with uvicorn in a background thread (tests, demo) and
   :func:`run_forever` to run it in the foreground (CLI ``deskhand sim <slug>``);
+- :class:`HoldAt` to hold the n-th API request of a client until released (a test stops a client
+  in another process at an exact point of its progress and kills it there);
 - :class:`FixedWindowLimiter` for per-minute request budgets (injectable clock);
 - :class:`WebhookDelivery` to POST signed webhook payloads asynchronously with retries;
 - :func:`base_url`, :func:`absolute_url`, :func:`parse_basic_auth`, :func:`parse_bearer` and
@@ -13,6 +15,7 @@ builds a Starlette/FastAPI app from its state and uses:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import heapq
@@ -191,6 +194,26 @@ def run_forever(
         pass
     finally:
         sock.close()
+
+
+class HoldAt:
+    """ASGI wrapper around a simulator's app: the `at`-th request whose path starts with `prefix` is
+    held (its answer waits) until :attr:`release` is set; :attr:`reached` is set when it arrives.
+    ``at=0`` holds nothing and only counts (:attr:`seen`: how many such requests came). A client in
+    another process is thus stopped at an exact point of its progress, where a test kills it — no
+    sleeping for a moment that may or may not have come."""
+
+    def __init__(self, app: Any, at: int, prefix: str, *, max_hold_s: float = 120.0) -> None:
+        self.app, self.at, self.prefix, self.max_hold_s, self.seen = app, at, prefix, max_hold_s, 0
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            self.seen += 1  # one event loop: no lock needed
+            if self.seen == self.at:
+                self.reached.set()
+                await asyncio.get_running_loop().run_in_executor(None, self.release.wait, self.max_hold_s)
+        await self.app(scope, receive, send)
 
 
 # --------------------------------------------------------------------------------------- limits
