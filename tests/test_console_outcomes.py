@@ -45,6 +45,13 @@ def test_csat_splits_deskhands_answers_from_peoples_and_marks_few_ratings() -> N
         {"who": "deskhand", "ratings": 3, "good": 2, "share": 0.6667, "few": True},
         {"who": "people", "ratings": 2, "good": 1, "share": 0.5, "few": True},
     ]
+    # one ticket, one rating: deskhand answered it, a later decision routed it to a person
+    again = [{"csat": "bad", "route": "auto_reply", "outcome": "failed", "mode": "auto", "account": "a",
+              "ticket_id": "7"},
+             {"csat": "bad", "route": "human", "outcome": "pending", "mode": "auto", "account": "a", "ticket_id": "7"},
+             {"csat": "neutral", "route": "human", "outcome": "handled", "mode": "auto", "account": "a",
+              "ticket_id": "8"}]
+    assert [(c["who"], c["ratings"], c["good"]) for c in csat(again)] == [("deskhand", 1, 0), ("people", 1, 0)]
     many = [{"csat": "good", "route": "auto_reply", "outcome": "resolved", "mode": "auto"}] * FEW_RATINGS
     assert csat(many)[0]["few"] is False
 

@@ -82,13 +82,22 @@ def first_response_s(rt: Runtime, rows: list[dict[str, Any]]) -> dict[int, float
 
 
 def csat(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Ratings (good/bad) of tickets deskhand answered vs tickets people answered, with counts."""
-    groups: dict[str, list[str]] = {"deskhand": [], "people": []}
-    for r in rows:
-        if r.get("csat") not in ("good", "bad") or r["mode"] == "shadow":
+    """Ratings of tickets deskhand answered vs tickets people answered, with counts: good share of
+    all ratings (good | neutral | bad; neutral from Freshdesk's and JSM's wider scales). A rating is
+    the ticket's: counted once per ticket (its latest), for deskhand when any entry of the ticket is
+    deskhand's answer (a later decision on the same ticket, say routed to a person, does not count it
+    again for people)."""
+    tickets: dict[Any, tuple[bool, str]] = {}
+    for i, r in enumerate(rows):
+        if r.get("csat") not in ("good", "neutral", "bad") or r["mode"] == "shadow":
             continue
         ours = r["route"] == "auto_reply" or (r["route"] == "draft" and r["outcome"] in ANSWERED_BY_US)
-        groups["deskhand" if ours else "people"].append(r["csat"])
+        key = (r.get("account"), r["ticket_id"]) if r.get("ticket_id") is not None else i
+        seen = tickets.get(key)
+        tickets[key] = (ours or (seen is not None and seen[0]), r["csat"])
+    groups: dict[str, list[str]] = {"deskhand": [], "people": []}
+    for ours, rating in tickets.values():
+        groups["deskhand" if ours else "people"].append(rating)
     return [{"who": who, "ratings": len(v), "good": v.count("good"),
              "share": round(v.count("good") / len(v), 4) if v else None, "few": len(v) < FEW_RATINGS}
             for who, v in groups.items()]

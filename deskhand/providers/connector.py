@@ -154,6 +154,30 @@ class Connector:
         found = self.iter_records(spec, {"ticket_id": ticket_id})
         return [records.read_comment(reader, r, str(ticket_id)) for r in found]
 
+    def satisfaction(self, ticket_id: str) -> str | None:
+        """The customer's latest rating of the ticket (``good`` | ``neutral`` | ``bad``) where the
+        helpdesk keeps ratings apart from the ticket (``resources.satisfaction``); None when it keeps
+        none, or the ticket has none yet (a 404: JSM answers so for a request without feedback)."""
+        spec = self.definition.resources.get("satisfaction")
+        if spec is None:
+            return None
+        try:
+            if spec.list is not None:
+                found = list(self.iter_records(spec.list, {"ticket_id": ticket_id}))
+            else:
+                call = self._resource_call("satisfaction", "get")
+                body = self.call(call, {"ticket_id": ticket_id})
+                found = [get_path(body, call.item)] if body else []
+        except ProviderError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        reader = self.readers["satisfaction"]
+        rated = [reader.values(r) for r in found if isinstance(r, dict)]
+        rated = [v for v in rated if v.get("score") in ("good", "neutral", "bad")]
+        rated.sort(key=lambda v: str(v.get("created_at") or ""))  # stable: the helpdesk's order otherwise
+        return str(rated[-1]["score"]) if rated else None
+
     def list_users(self) -> list[User]:
         spec = self._resource_call("user", "list")
         return [records.read_user(self.readers["user"], r) for r in self.iter_records(spec, {})]

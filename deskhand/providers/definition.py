@@ -35,7 +35,7 @@ One file per provider, ``deskhand/providers/defs/<slug>.yaml``::
       # {type: token, token: nextPageToken, param: nextPageToken, is_last: isLast, has_more: path,
       #  in: params|json, size: {...}}
       # {type: offset, offset: startAt, total: total, is_last: isLast, size: {param: maxResults, value: 50}}
-    resources:                        # ticket | comment | user | team
+    resources:                        # ticket | comment | user | team | help_center | satisfaction
       <resource>:
         get | list | create | me: <call>
         search: <call>                # ticket only: the helpdesk's own search; `{query}` is the text
@@ -287,6 +287,9 @@ RESOURCE_FIELDS: dict[str, dict[str, type[StrEnum] | None]] = {
     "user": {"id": None, "name": None, "email": None, "role": Role},
     "team": {"id": None, "name": None},
     "help_center": {"id": None, "title": None, "body": None, "url": None, "updated_at": None, "draft": None},
+    # the customer's satisfaction rating of a ticket, where the helpdesk keeps it apart from the ticket
+    # (Freshdesk surveys, JSM request feedback): score maps the helpdesk's scale to good | neutral | bad
+    "satisfaction": {"score": None, "created_at": None},
 }
 
 
@@ -369,7 +372,7 @@ class ProviderDefinition(_Strict):
     overrides: dict[str, OverrideSpec] = Field(default_factory=dict)
     graphql: GraphQLSpec | None = None
     paginate: PagingSpec | None = None
-    resources: dict[Literal["ticket", "comment", "user", "team", "help_center"], ResourceSpec]
+    resources: dict[Literal["ticket", "comment", "user", "team", "help_center", "satisfaction"], ResourceSpec]
     actions: dict[ActionKind, CallSpec] = Field(default_factory=dict)
     webhooks: WebhooksSpec | None = None
     prepare: str | None = None

@@ -23,6 +23,7 @@ from typing import Any
 from rapidfuzz.distance import Levenshtein
 from sqlalchemy import Connection, insert, or_, select, update
 
+from deskhand.errors import DeskhandError
 from deskhand.model import Comment, Decision, Event, EventKind, Route, Status, Ticket, Visibility
 from deskhand.responder.feedback import Feedback, Reading
 from deskhand.runtime import Identity, Runtime
@@ -91,14 +92,16 @@ def _aware(ts: datetime | None) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts is not None and ts.tzinfo is None else ts
 
 
-def settle(entry: dict[str, Any], ev: Event, ticket: Ticket, ident: Identity, at: datetime, read: Reader
-           ) -> dict[str, Any]:
-    """The column updates an event implies for one ledger entry ({} when nothing changes)."""
+def settle(entry: dict[str, Any], ev: Event, ticket: Ticket, ident: Identity, at: datetime, read: Reader,
+           rating: str | None = None) -> dict[str, Any]:
+    """The column updates an event implies for one ledger entry ({} when nothing changes). `rating`:
+    the customer's rating where the helpdesk keeps it apart from the ticket (good | neutral | bad);
+    else Zendesk's satisfaction_rating on the ticket. Only good and bad settle an automatic reply."""
     status, prev = ticket.status.value, entry["last_status"]
     out: dict[str, Any] = {"last_status": status} if status != prev else {}
     pending = entry["outcome"] == PENDING
-    csat = ((ticket.raw or {}).get("satisfaction_rating") or {}).get("score")
-    if csat in ("good", "bad") and entry.get("csat") != csat:
+    csat = rating or ((ticket.raw or {}).get("satisfaction_rating") or {}).get("score")
+    if csat in ("good", "neutral", "bad") and entry.get("csat") != csat:
         out["csat"] = csat
     comment = next((c for c in ticket.comments if c.id == ev.comment_id), None) if ev.comment_id else None
     author = comment.author_id if comment else ev.author_id
@@ -198,9 +201,10 @@ def observe(rt: Runtime, stored: StoredEvent, *, at: datetime | None = None, rea
     else:
         ticket = ticket_now()
     ident = rt.identity(account)
+    rating = _rating(rt, account, ticket)
     changed: list[tuple[int, str]] = []
     for entry in entries:
-        updates = settle(entry, ev, ticket, ident, stamp, read)
+        updates = settle(entry, ev, ticket, ident, stamp, read, rating)
         if not updates:
             continue
         with rt.store.transaction() as c:
@@ -216,6 +220,23 @@ def observe(rt: Runtime, stored: StoredEvent, *, at: datetime | None = None, rea
 
         promote(rt.store, ev.account)  # only when the account opted in
     return changed
+
+
+def _rating(rt: Runtime, account: AccountRecord, ticket: Ticket) -> str | None:
+    """The customer's rating from the helpdesk's own ratings (Freshdesk surveys, JSM feedback: the
+    definition's resources.satisfaction), read once the ticket is solved or closed (when helpdesks ask
+    for one); None for helpdesks that keep it on the ticket, or when it cannot be read now (logged:
+    a rating is not worth failing the settlement for)."""
+    if ticket.status not in (Status.SOLVED, Status.CLOSED):
+        return None
+    connector = rt.connector(account)
+    if "satisfaction" not in connector.definition.resources:
+        return None
+    try:
+        return connector.satisfaction(ticket.id)
+    except DeskhandError as exc:
+        log.warning("csat account=%s ticket=%s unreadable: %s", account.name, ticket.id, exc)
+        return None
 
 
 def _decisions_of_event(rt: Runtime, event_id: int) -> set[int]:

@@ -170,6 +170,19 @@ def _ticket_routes(state: FreshdeskState) -> list[Route]:
         conv = state.note(tid(request), await body_of(request), request.state.agent_id)
         return JSONResponse(public(conv), status_code=201)
 
+    async def ratings(request: Request) -> Response:
+        chunk, headers = page_of(request, state.list_ratings(tid(request)))
+        return JSONResponse(chunk, headers=headers)
+
+    async def rate(request: Request) -> Response:
+        return JSONResponse(state.rate(tid(request), await body_of(request)), status_code=201)
+
+    async def all_ratings(request: Request) -> Response:
+        since = request.query_params.get("created_since")
+        rows = state.list_ratings(created_since=parse_time(since, "created_since") if since else None)
+        chunk, headers = page_of(request, rows)
+        return JSONResponse(chunk, headers=headers)
+
     async def search(request: Request) -> Response:
         with state.lock:
             result = search_page(list(state.tickets.values()), request.query_params.get("query", ""),
@@ -187,6 +200,9 @@ def _ticket_routes(state: FreshdeskState) -> list[Route]:
         Route(one + "/conversations", conversations, methods=["GET"]),
         Route(one + "/reply", reply, methods=["POST"]),
         Route(one + "/notes", note, methods=["POST"]),
+        Route(one + "/satisfaction_ratings", ratings, methods=["GET"]),
+        Route(one + "/satisfaction_ratings", rate, methods=["POST"]),
+        Route("/api/v2/surveys/satisfaction_ratings", all_ratings, methods=["GET"]),
         Route("/api/v2/search/tickets", search, methods=["GET"]),
     ]
 

@@ -72,4 +72,16 @@ def seed_tickets(state: FreshdeskState, n: int, rng: random.Random, *, days: flo
             state.update_ticket(ticket["id"], {"status": status, "responder_id": agent["id"]}, agent["id"],
                                 at=min(at + 60, now), notify=False)
         ids.append(ticket["id"])
+    _seed_ratings(state, ids, random.Random(f"ratings-{n}-{days}"))
     return ids
+
+
+def _seed_ratings(state: FreshdeskState, ids: list[int], rng: random.Random) -> None:
+    """About a third of the resolved and closed tickets carry the requester's survey answer (its own
+    random stream, so the tickets themselves are what they were before ratings were seeded)."""
+    for tid in ids:
+        ticket = state.tickets[tid]
+        if ticket["status"] in (4, 5) and rng.random() < 0.35:
+            answer = rng.choices((103, 102, 101, 100, -101, -102, -103), weights=(30, 25, 15, 10, 8, 7, 5))[0]
+            state.rate(tid, {"ratings": {"default_question": answer}},
+                       at=min(state.clock(), ticket["_updated"] + 3600 * rng.uniform(1, 48)))

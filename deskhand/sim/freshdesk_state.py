@@ -67,6 +67,10 @@ class Change:
 Listener = Callable[[Change], None]
 
 
+RATING_SCALE = (103, 102, 101, 100, -101, -102, -103)  # the default (classic) survey's answers
+SURVEY_ID = 60_000_012_345
+
+
 def parse_time(value: str, name: str = "updated_since") -> float:
     """ISO 8601 (``2026-01-01T00:00:00Z``, with offset, or a date) → Unix seconds; 400 otherwise."""
     try:
@@ -88,6 +92,8 @@ class FreshdeskState:
         self.tickets: dict[int, dict[str, Any]] = {}
         self.conversations: dict[int, list[dict[str, Any]]] = {}
         self.api_keys: dict[str, int] = {}  # API key -> the agent it belongs to
+        self.ratings: dict[int, list[dict[str, Any]]] = {}  # ticket id -> its satisfaction survey results
+        self._rating_ids = itertools.count(5_000_000_001)
         self.listeners: list[Listener] = []
         self.changes: list[Change] = []
         self._ticket_ids = itertools.count(1)
@@ -317,6 +323,39 @@ class FreshdeskState:
         with self.lock:
             self._ticket(ticket_id)
             return copy.deepcopy(self.conversations[ticket_id])
+
+    # ---------------------------------------------------------------------- satisfaction ratings
+
+    def rate(self, ticket_id: int, data: Any, *, at: float | None = None) -> dict[str, Any]:
+        """``POST /tickets/{id}/satisfaction_ratings``: the requester's survey result on the default
+        question (103 extremely happy … 100 neutral … -103 extremely unhappy); a ticket keeps them all."""
+        data = check_fields(data, ("ratings", "feedback"))
+        ratings = data.get("ratings")
+        if not isinstance(ratings, dict) or ratings.get("default_question") not in RATING_SCALE:
+            allowed = ",".join(map(str, RATING_SCALE))
+            raise validation(("default_question", f"It should be one of these values: '{allowed}'", "invalid_value"))
+        with self.lock:
+            ticket = self._ticket(ticket_id)
+            stamp = iso_utc(self.clock() if at is None else at)
+            rating = {"id": next(self._rating_ids), "survey_id": SURVEY_ID, "user_id": ticket["requester_id"],
+                      "agent_id": ticket["responder_id"], "feedback": data.get("feedback"),
+                      "group_id": ticket["group_id"], "ticket_id": ticket_id,
+                      "ratings": {"default_question": ratings["default_question"]},
+                      "created_at": stamp, "updated_at": stamp}
+            self.ratings.setdefault(ticket_id, []).append(rating)
+            return copy.deepcopy(rating)
+
+    def list_ratings(self, ticket_id: int | None = None, *, created_since: float | None = None) -> list[dict[str, Any]]:
+        """A ticket's ratings (``GET /tickets/{id}/satisfaction_ratings``) or every ticket's
+        (``GET /surveys/satisfaction_ratings``, only those since `created_since`), oldest first."""
+        with self.lock:
+            if ticket_id is not None:
+                self._ticket(ticket_id)
+            found = self.ratings.get(ticket_id, []) if ticket_id is not None else \
+                [r for rows in self.ratings.values() for r in rows]
+            if created_since is not None:
+                found = [r for r in found if parse_time(r["created_at"], "created_since") >= created_since]
+            return copy.deepcopy(sorted(found, key=lambda r: (r["created_at"], r["id"])))
 
     # -------------------------------------------------------------------------------- listing
 

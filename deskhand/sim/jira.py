@@ -85,6 +85,8 @@ def _routes() -> list[Route]:
         r(f"{SD}/request/{{key}}", jsm.get_request, ["GET"]),
         r(f"{SD}/request/{{key}}/comment", jsm.list_request_comments, ["GET"]),
         r(f"{SD}/request/{{key}}/comment", jsm.add_request_comment, ["POST"], write_issue=True),
+        r(f"{SD}/request/{{key}}/feedback", jsm.get_feedback, ["GET"]),
+        r(f"{SD}/request/{{key}}/feedback", jsm.post_feedback, ["POST"], write_issue=True),
         r(f"{SD}/request/{{key}}/transition", jsm.list_request_transitions, ["GET"]),
         r(f"{SD}/request/{{key}}/transition", jsm.do_request_transition, ["POST"], write_issue=True),
     ]

@@ -176,6 +176,37 @@ def add_request_comment(call: Call) -> Response:
     return JSONResponse(_comment_json(call, issue, comment), 201)
 
 
+def get_feedback(call: Call) -> dict[str, Any]:
+    """``GET /request/{key}/feedback`` (experimental: without ``X-ExperimentalApi: opt-in`` a 400
+    as on JSM Cloud); 404 while the customer has given none."""
+    _experimental(call)
+    issue = call.issue()
+    if issue.feedback is None:
+        raise HttpError(404, "No feedback found for this request.")
+    return dict(issue.feedback)
+
+
+def post_feedback(call: Call) -> Response:
+    """``POST /request/{key}/feedback`` {"type": "csat", "rating": 1..5, "comment": {"body"}}: the reporter's rating."""
+    _experimental(call)
+    issue = call.issue()
+    body = call.body if isinstance(call.body, dict) else {}
+    rating: Any = body.get("rating")
+    require(type(rating) is int and 1 <= rating <= 5, "rating", "The rating must be between 1 and 5.")
+    require(body.get("type", "csat") == "csat", "type", "Only csat feedback is supported.")
+    if call.user.account_id != issue.reporter:
+        raise HttpError(403, "Only the reporter of the request can give feedback.")
+    text = (body.get("comment") or {}).get("body") if isinstance(body.get("comment"), dict) else None
+    return JSONResponse(call.sim.state.give_feedback(issue, int(rating), str(text) if text else None), 201)
+
+
+def _experimental(call: Call) -> None:
+    if call.request.headers.get("x-experimentalapi", "").lower() != "opt-in":
+        raise HttpError(400, "This API is experimental. Experimental APIs are not guaranteed to be stable within "
+                             "the preview period. You must set the header 'X-ExperimentalApi: opt-in' to opt into "
+                             "using this API.")
+
+
 def list_request_transitions(call: Call) -> dict[str, Any]:
     issue = call.issue()
     values = [{"id": t.id, "name": t.name} for t in issue.project.workflow.available(issue.status)]

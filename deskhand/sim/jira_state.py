@@ -153,6 +153,7 @@ class Issue(Tracked):
     comments: list[Comment] = field(default_factory=list)
     changelog: list[Change] = field(default_factory=list)
     request_type_id: str | None = None
+    feedback: dict[str, Any] | None = None  # JSM request feedback: {"type": "csat", "rating": 1..5, "comment": …}
 
     @property
     def status_obj(self) -> Status:
@@ -229,6 +230,14 @@ class JiraState:
             issue.comments.append(comment)
             issue.updated = now
             return comment
+
+    def give_feedback(self, issue: Issue, rating: int, comment: str | None = None) -> dict[str, Any]:
+        """The customer's CSAT feedback on a request (1–5 stars; JSM keeps one, a new one replaces it)."""
+        if type(rating) is not int or not 1 <= rating <= 5:
+            raise ValueError("rating must be an integer between 1 and 5")
+        with self.lock:
+            issue.feedback = {"type": "csat", "rating": rating, **({"comment": {"body": comment}} if comment else {})}
+            return dict(issue.feedback)
 
     def record_change(self, issue: Issue, author: str, now: datetime, items: list[dict[str, Any]]) -> Change:
         with self.lock:
