@@ -18,6 +18,6 @@ def test_the_bench_builds_every_tenant_and_times_a_fresh_worker(backend: str) ->
 
 def test_the_big_tenant_holds_every_tenants_chunks_and_is_timed_apart() -> None:
     result = run(2, 3, "sqlite", queries=2, workers=1, big=True)
-    assert result["big_texts_embedded"] >= 2 * 3 and result["big_build_s"] > 0
+    assert result["big_texts_embedded"] >= 2 * 3 and result["big_build_s"] >= 0  # rounded seconds: 0.0 on a fast build
     for figure in ("big_cold_p50_ms", "big_warm_p50_ms", "big_warm_p95_ms"):
         assert result[figure] > 0, figure
