@@ -346,19 +346,6 @@ def test_what_each_provider_says_becomes_the_wait_of_the_next_request(  # type: 
     assert clock() - T0 < 1.0  # deferred, not slept (at most a first pacing slot)
 
 
-def test_an_hourly_budget_first_seen_in_an_answer_does_not_pace_the_next_read(engine) -> None:  # type: ignore[no-untyped-def]
-    """A budget created from an answer (ServiceNow: a size and a reset, an hour's window by default)
-    is not a token bucket: the next read goes at once. Before, its creation gave it a spread budget's
-    first slot (window / limit = 36 s of waiting at 100 per hour) whatever the budget was."""
-    clock = ManualClock(T0)
-    lim = limiter(engine, clock, SERVICENOW, provider="servicenow")
-    with using_lane(BACKFILL):
-        send(lim, "GET", "http://p/api/now/table/incident",
-             {"x-ratelimit-limit": "100", "x-ratelimit-reset": str(int(T0 + 10))})
-        send(lim, "GET", "http://p/api/now/table/incident")
-    assert clock() == T0 and lim.stats["waits"] == 0
-
-
 def test_a_throttled_answer_without_retry_after_waits_for_the_announced_reset(engine) -> None:  # type: ignore[no-untyped-def]
     """Linear throttles with 400 RATELIMITED and no Retry-After: the client's error carries the wait
     of the budget's reset (epoch ms), so the worker defers the job to then instead of retrying blindly."""

@@ -99,9 +99,8 @@ def _random_ops(seed: int, n: int) -> list[tuple[Any, ...]]:
         elif kind == "observe":
             reset = rnd.choice([None, 3.0, 5.0, 12.0])
             opened = reset is not None and rnd.random() < 0.3  # the request opened the provider's window
-            spread = reset is None and rnd.random() < 0.3  # a token bucket's first answer takes its first slot
             ops.append((kind, key, 40, 39 if opened else rnd.randint(0, 40), reset,
-                        now - rnd.choice([0.0, 0.2, 8.0]), now, 10.0, opened, spread))
+                        now - rnd.choice([0.0, 0.2, 8.0]), now, 10.0, opened))
         elif kind == "block":
             ops.append((kind, key, now + rnd.choice([0.5, 3.0]), "429 Too Many Requests", now))
         else:
@@ -115,9 +114,9 @@ def _apply(book: Any, op: tuple[Any, ...]) -> Any:
         v = book.acquire(key, rest[0], rest[1], spread=kind == "spread")
         return (v.go, v.reason, v.remaining, round(v.wait_s, 6))
     if kind == "observe":
-        limit, remaining, reset_s, sent_at, now, window_s, opened, spread = rest
+        limit, remaining, reset_s, sent_at, now, window_s, opened = rest
         return book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window_s,
-                            opened=opened, spread=spread)
+                            opened=opened)
     if kind == "block":
         return book.block(key, rest[0], rest[1], rest[2], limit=40, window_s=10.0)
     return book.ensure(key, *rest)

@@ -159,11 +159,10 @@ class BudgetBook:
 
     def observe(
         self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-        window_s: float, opened: bool = False, spread: bool = False,
+        window_s: float, opened: bool = False,
     ) -> None:
         """What the provider said after a request sent at `sent_at` (answered at `now`); `opened`: that
-        request opened the provider's window (policy.observed); `spread`: the budget is a token bucket
-        (its first answer took its first slot: the next waits window / limit; other budgets do not)."""
+        request opened the provider's window (policy.observed)."""
         params = {
             "b_key": key, "now": now, "sent_at": sent_at, "limit_seen": limit, "remaining_seen": remaining,
             "reset_until": now + reset_s if reset_s is not None else now, "reset_s": float(reset_s or 0),
@@ -172,9 +171,9 @@ class BudgetBook:
             changed = conn.execute(_observe_stmt(reset_s is not None, opened), params).rowcount
         if not changed:
             reset = reset_s if reset_s is not None else window_s
-            if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now, first_slot=spread):
+            if not self._create(key, limit, remaining, now + reset, max(window_s, reset), now, first_slot=True):
                 self.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window_s,
-                             opened=opened, spread=spread)
+                             opened=opened)
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1, window_s: float = 60.0) -> None:
         """Nobody sends on `key` before `until` (a 429's Retry-After, an exhausted quota)."""

@@ -44,7 +44,7 @@ class Book(Protocol):
     def acquire(self, key: str, lane: str, now: float, *, spread: bool = False) -> Verdict: ...
 
     def observe(self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-                window_s: float, opened: bool = False, spread: bool = False) -> None: ...
+                window_s: float, opened: bool = False) -> None: ...
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1,
               window_s: float = 60.0) -> None: ...
@@ -236,8 +236,7 @@ class BudgetLimiter:
                 # fixed windows): that window began between sending and now and ends within `window` of
                 # now — it becomes ours, whatever we guessed of when windows begin
                 reset_s, opened = window, True
-            self.book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window, opened=opened,
-                              spread=budget.spread)
+            self.book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now, window_s=window, opened=opened)
             if seen.exhausted:
                 wait = seen.reset_s if seen.reset_s is not None else window
                 reason = f"{name} budget exhausted (0 of {limit} left) until it resets"

@@ -115,16 +115,15 @@ save(KEYS[1], s, now)
 return reply(1, s)
 """.replace("SLACK", repr(FRESH_SLACK_S))
 
-# ARGV: limit, remaining, reset_s ('' when unknown), sent_at, now, default window_s, spread margin, opened (0/1),
-# spread (0/1: a token bucket, whose first answer took its first slot)
+# ARGV: limit, remaining, reset_s ('' when unknown), sent_at, now, default window_s, spread margin, opened (0/1)
 _OBSERVE = _PREAMBLE + """
 local limit, rem, reset_s = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local sent_at, now, window_s, margin = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local opened, spread = ARGV[8] == '1', ARGV[9] == '1'
+local opened = ARGV[8] == '1'
 local s = load(KEYS[1])
 if not s then
   local reset = reset_s or window_s
-  s = create(limit, rem, now + reset, math.max(window_s, reset), now, spread, margin)
+  s = create(limit, rem, now + reset, math.max(window_s, reset), now, true, margin)
 elseif opened and reset_s and not (sent_at < s.rolled_at) then
   s.limit_n = limit
   s.remaining = rem
@@ -203,10 +202,10 @@ class RedisBook:
         return explain(state, key, lane, now, spread=spread)
 
     def observe(self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-                window_s: float, opened: bool = False, spread: bool = False) -> None:
+                window_s: float, opened: bool = False) -> None:
         reset = "" if reset_s is None else repr(float(reset_s))
         args: list[str | int] = [limit, remaining, reset, repr(sent_at), repr(now), repr(float(window_s)),
-                                 repr(SPREAD_MARGIN), int(opened), int(spread)]
+                                 repr(SPREAD_MARGIN), int(opened)]
         self._observe(keys=[self.prefix + key], args=args)
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1, window_s: float = 60.0) -> None:
@@ -251,14 +250,13 @@ class LocalBook:
         return explain(state, key, lane, now, spread=spread)
 
     def observe(self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-                window_s: float, opened: bool = False, spread: bool = False) -> None:
+                window_s: float, opened: bool = False) -> None:
         limit, remaining = self._scaled(limit), math.floor(remaining * self.share)
         with self._lock:
             state = self._budgets.get(key)
             if state is None:
                 reset = reset_s if reset_s is not None else window_s
-                self._budgets[key] = created(limit, remaining, now + reset, max(window_s, reset), now,
-                                             first_slot=spread)
+                self._budgets[key] = created(limit, remaining, now + reset, max(window_s, reset), now, first_slot=True)
             else:
                 self._budgets[key] = observed(state, limit, remaining, reset_s, sent_at=sent_at, now=now,
                                               opened=opened)
@@ -339,9 +337,9 @@ class FallbackBook:
         return self._run(lambda book: book.acquire(key, lane, now, spread=spread))
 
     def observe(self, key: str, limit: int, remaining: int, reset_s: float | None, *, sent_at: float, now: float,
-                window_s: float, opened: bool = False, spread: bool = False) -> None:
+                window_s: float, opened: bool = False) -> None:
         self._run(lambda book: book.observe(key, limit, remaining, reset_s, sent_at=sent_at, now=now,
-                                            window_s=window_s, opened=opened, spread=spread))
+                                            window_s=window_s, opened=opened))
 
     def block(self, key: str, until: float, reason: str, now: float, *, limit: int = 1, window_s: float = 60.0) -> None:
         self._run(lambda book: book.block(key, until, reason, now, limit=limit, window_s=window_s))

@@ -221,15 +221,12 @@ class HoldAt:
 
 @dataclass(frozen=True)
 class LimitResult:
-    """Outcome of one :meth:`FixedWindowLimiter.hit`: ``reset_s`` is whole seconds (≥1) to reset;
-    ``reset_at`` the window's end on the limiter's clock (a Unix-time reset header is its ceiling:
-    ``int(now) + reset_s`` may name a second before the window ends)."""
+    """Outcome of one :meth:`FixedWindowLimiter.hit`: ``reset_s`` is whole seconds (≥1) to reset."""
 
     allowed: bool
     limit: int
     remaining: int
     reset_s: int
-    reset_at: float = 0.0
 
 
 class FixedWindowLimiter:
@@ -258,7 +255,7 @@ class FixedWindowLimiter:
                 used += 1
             self._windows[key] = (start, used)
         reset_s = max(1, math.ceil(start + self.window_s - now))
-        return LimitResult(allowed, self.limit, self.limit - used, reset_s, start + self.window_s)
+        return LimitResult(allowed, self.limit, self.limit - used, reset_s)
 
     def reset(self) -> None:
         """Forget every window (tests, or a simulator's admin endpoint)."""

@@ -203,7 +203,7 @@ def create_app(state: ServiceNowState, *, rate_limit: int | None = None, window_
         extra: dict[str, str] = {}
         if limiter is not None:
             hit = limiter.hit(creds[0])
-            extra = {"X-RateLimit-Limit": str(hit.limit), "X-RateLimit-Reset": str(math.ceil(hit.reset_at)),
+            extra = {"X-RateLimit-Limit": str(hit.limit), "X-RateLimit-Reset": str(int(state.clock()) + hit.reset_s),
                      "X-RateLimit-Rule": RULE_SYS_ID}
             if not hit.allowed:
                 return failure(429, "Too Many Requests",
